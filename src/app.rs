@@ -1,0 +1,317 @@
+//! Builds every part from the configuration, runs them, and owns shutdown: one cancellation
+//! token ends every task and every open stream.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use parking_lot::RwLock;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, Item, Message};
+use crate::config::{Config, ConfigError, OverlayConfig, OverlayKind, load_overlays};
+use crate::event::Event;
+use crate::overlay::{Overlay, Overlays};
+use crate::theme;
+
+/// The state every request handler and source shares.
+pub struct App {
+    pub config: Config,
+    pub bus: Arc<Bus>,
+    pub themes: Arc<theme::Registry>,
+    pub overlays: Overlays,
+    pub sources: Sources,
+    /// Problems in `overlays/*.toml` right now (shown on the dashboard and `/health`).
+    pub overlay_errors: RwLock<Vec<String>>,
+    pub shutdown: CancellationToken,
+    pub started: std::time::Instant,
+}
+
+impl App {
+    /// Loads themes and overlays. Broken overlay files are reported, not fatal: the others run.
+    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<App> {
+        let themes = Arc::new(theme::Registry::new(&config.themes_dir));
+        let app = Arc::new(App {
+            bus: Arc::new(Bus::new(config.history)),
+            overlays: Overlays::new(themes.clone()),
+            themes,
+            sources: Sources::default(),
+            overlay_errors: RwLock::new(Vec::new()),
+            shutdown,
+            started: std::time::Instant::now(),
+            config,
+        });
+        let weak = Arc::downgrade(&app);
+        app.themes
+            .set_validator(Arc::new(move |t| match weak.upgrade() {
+                Some(app) => app.overlays.validate(t),
+                None => Ok(()),
+            }));
+        for e in app.themes.load_all() {
+            tracing::error!("theme error: {e}");
+        }
+        app.reload_overlays();
+        app
+    }
+
+    /// Reads `overlays/` again. With no overlay files at all, the built-in overlays (one of
+    /// each kind) serve the default channel, so a newcomer has something to add to OBS.
+    pub fn reload_overlays(&self) -> Vec<ConfigError> {
+        let (mut found, errors) = load_overlays(
+            &self.config.overlays_dir,
+            &self.config.default_channel(),
+            &self.themes.names(),
+        );
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        if found.is_empty() && errors.is_empty() {
+            let channel = self.config.default_channel();
+            for kind in OverlayKind::ALL {
+                let o = OverlayConfig::builtin(kind, &channel);
+                found.insert(o.name.clone(), o);
+            }
+        }
+        self.overlays.set_all(found.into_values());
+        *self.overlay_errors.write() = errors.iter().map(ToString::to_string).collect();
+        errors
+    }
+
+    /// Applies edits in `overlays/`: changed overlays are rebuilt and their open pages get the
+    /// new settings; a broken file keeps its overlay's last good version.
+    pub fn apply_overlay_changes(&self) {
+        let before: BTreeMap<String, OverlayConfig> = self
+            .overlays
+            .all()
+            .iter()
+            .map(|o| (o.config.name.clone(), o.config.clone()))
+            .collect();
+        let (found, errors) = load_overlays(
+            &self.config.overlays_dir,
+            &self.config.default_channel(),
+            &self.themes.names(),
+        );
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        *self.overlay_errors.write() = errors.iter().map(ToString::to_string).collect();
+        let broken: Vec<String> = errors
+            .iter()
+            .filter_map(|e| e.file.file_stem().map(|s| s.to_string_lossy().to_string()))
+            .collect();
+        for (name, config) in &found {
+            if before.get(name) != Some(config) {
+                self.overlays.upsert(config.clone());
+                tracing::info!(overlay = %name, "overlay updated");
+                if let Some(overlay) = self.overlays.get(name) {
+                    self.bus.announce(Message::Overlay {
+                        name: name.clone(),
+                        frame: crate::web::sse::control(
+                            "overlay",
+                            &crate::overlay::page::settings(&overlay, None),
+                        ),
+                    });
+                }
+            }
+        }
+        let builtin_only = found.is_empty() && errors.is_empty();
+        for name in before.keys() {
+            if !found.contains_key(name) && !broken.contains(name) && !builtin_only {
+                self.overlays.remove(name);
+                tracing::info!(overlay = %name, "overlay removed");
+            }
+        }
+    }
+
+    /// Publishes an event from any source: derived state first (stats, goals), then the bus.
+    pub fn publish(&self, event: Event) -> (Arc<Item>, usize) {
+        self.overlays.observe(&event);
+        self.bus.publish(event)
+    }
+
+    /// The HTML `overlay` renders for `event` now (for redraws after a theme edit).
+    pub fn render_html(&self, overlay: &Overlay, event: &Event) -> String {
+        let Some(template) = crate::overlay::template_for(&overlay.config, &overlay.theme, event)
+        else {
+            return String::new();
+        };
+        let ctx = crate::overlay::context(&overlay.config, event, &self.overlays.shared);
+        overlay.theme.render(&template, &ctx).unwrap_or_default()
+    }
+
+    /// Rebuilds theme `name` after its files changed and tells its open overlays.
+    pub fn reload_theme(&self, name: &str) {
+        match self.themes.reload(name) {
+            Ok(theme) => {
+                self.overlays.rebind_theme(name);
+                tracing::info!(
+                    theme = name,
+                    generation = theme.generation,
+                    "theme reloaded"
+                );
+                let css = format!("/themes/{name}/static/style.css?g={}", theme.generation);
+                self.bus.announce(Message::Theme {
+                    theme: name.to_string(),
+                    frame: crate::web::sse::control(
+                        "theme",
+                        &json!({"theme": name, "generation": theme.generation, "css": css}),
+                    ),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(
+                    theme = name,
+                    "theme error, keeping the last good version: {e}"
+                );
+                self.bus.announce(Message::Theme {
+                    theme: name.to_string(),
+                    frame: crate::web::sse::control(
+                        "theme-error",
+                        &json!({"theme": name, "error": e.to_string(), "detail": e}),
+                    ),
+                });
+            }
+        }
+    }
+
+    pub fn health(&self) -> Value {
+        json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "subscribers": self.bus.subscribers(),
+            "next_event_id": self.bus.next_id(),
+            "overlays": self.overlays.all().len(),
+            "sources": self.sources.snapshot(),
+            "theme_errors": self.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "overlay_errors": *self.overlay_errors.read(),
+        })
+    }
+
+    pub fn overlay_list(&self) -> Value {
+        let list: Vec<Value> = self
+            .overlays
+            .all()
+            .iter()
+            .map(|o| {
+                let c = &o.config;
+                json!({
+                    "name": c.name, "kind": c.kind.as_str(), "channel": c.channel, "theme": c.theme,
+                    "title": c.title, "url": format!("/o/{}", c.name),
+                    "width": c.size.0, "height": c.size.1,
+                    "theme_error": self.themes.error(&c.theme).map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        json!({ "overlays": list, "kinds": crate::event::Kind::ALL })
+    }
+
+    pub fn dashboard_html(&self) -> String {
+        crate::web::pages::dashboard_page(self)
+    }
+}
+
+/// Connection state of each event source, for `/health` and the dashboard. Every change is
+/// logged once, so the log reads as a timeline of the sources.
+#[derive(Default)]
+pub struct Sources {
+    states: RwLock<BTreeMap<String, SourceState>>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SourceState {
+    pub state: String,
+    pub detail: String,
+    pub since_ms: u64,
+}
+
+impl Sources {
+    pub fn set(&self, source: &str, state: &str, detail: impl Into<String>) {
+        let detail = detail.into();
+        let mut states = self.states.write();
+        let changed = states
+            .get(source)
+            .is_none_or(|s| s.state != state || s.detail != detail);
+        if changed {
+            tracing::info!(source, state, "{detail}");
+            states.insert(
+                source.to_string(),
+                SourceState {
+                    state: state.to_string(),
+                    detail,
+                    since_ms: crate::event::now_ms(),
+                },
+            );
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, SourceState> {
+        self.states.read().clone()
+    }
+}
+
+/// Serves on `listener` until `shutdown` is cancelled, then ends every stream and returns.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr().context("listener address")?;
+    let app = App::new(config, shutdown.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(app.bus.clone().keep_alive(shutdown.clone()));
+    if app.config.demo {
+        tasks.spawn(crate::demo::run(app.clone(), shutdown.clone()));
+    }
+    match theme::watch::spawn(app.clone(), shutdown.clone()) {
+        Ok(task) => {
+            tasks.spawn(task);
+        }
+        Err(e) => tracing::warn!("theme hot reload is off: {e}"),
+    }
+    announce(&app, addr);
+    let routes = crate::web::routes(app.clone());
+    let server = crate::server::serve(listener, routes, shutdown.clone());
+    server.await;
+    // Streams end when the bus closes; the server has already stopped accepting.
+    app.bus.close();
+    tasks.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(app: &App, addr: SocketAddr) {
+    let base = format!("http://{addr}");
+    tracing::info!("overlayd listening on {base}/ (dashboard)");
+    for o in app.overlays.all() {
+        tracing::info!("  {}: {base}/o/{}", o.config.kind.as_str(), o.config.name);
+    }
+    if app.config.demo {
+        tracing::info!(
+            "demo source on: synthetic events on channel \"{}\"",
+            app.config.default_channel()
+        );
+    }
+}
+
+/// `overlayd check`: every problem in the configuration, overlays and themes.
+pub fn check(config: &Config) -> Vec<String> {
+    let shutdown = CancellationToken::new();
+    let themes = theme::Registry::new(&config.themes_dir);
+    let mut problems: Vec<String> = themes.load_all().iter().map(ToString::to_string).collect();
+    let app = App::new(config.clone(), shutdown);
+    for name in app.themes.names() {
+        if let Some(t) = app.themes.get(&name)
+            && let Err(e) = app.overlays.validate(&t)
+            && !problems.contains(&e.to_string())
+        {
+            problems.push(e.to_string());
+        }
+    }
+    problems.extend(app.reload_overlays().iter().map(ToString::to_string));
+    problems
+}

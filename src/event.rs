@@ -1,0 +1,387 @@
+//! The one event type that crosses modules: what happened, on which channel, with its data.
+//! Sources (Twitch edge, demo, the emulate API) build these; the bus stamps the id.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// Every kind of event the bus carries. The string form is part of the wire contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    #[serde(rename = "chat.message")]
+    ChatMessage,
+    #[serde(rename = "chat.delete")]
+    ChatDelete,
+    #[serde(rename = "chat.clear")]
+    ChatClear,
+    #[serde(rename = "follow")]
+    Follow,
+    #[serde(rename = "sub")]
+    Sub,
+    #[serde(rename = "resub")]
+    Resub,
+    #[serde(rename = "subgift")]
+    SubGift,
+    #[serde(rename = "giftbomb")]
+    GiftBomb,
+    #[serde(rename = "cheer")]
+    Cheer,
+    #[serde(rename = "raid")]
+    Raid,
+    #[serde(rename = "redemption")]
+    Redemption,
+    #[serde(rename = "announcement")]
+    Announcement,
+    #[serde(rename = "stream.online")]
+    StreamOnline,
+    #[serde(rename = "stream.offline")]
+    StreamOffline,
+    #[serde(rename = "hypetrain.begin")]
+    HypeTrainBegin,
+    #[serde(rename = "hypetrain.progress")]
+    HypeTrainProgress,
+    #[serde(rename = "hypetrain.end")]
+    HypeTrainEnd,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 17] = [
+        Kind::ChatMessage,
+        Kind::ChatDelete,
+        Kind::ChatClear,
+        Kind::Follow,
+        Kind::Sub,
+        Kind::Resub,
+        Kind::SubGift,
+        Kind::GiftBomb,
+        Kind::Cheer,
+        Kind::Raid,
+        Kind::Redemption,
+        Kind::Announcement,
+        Kind::StreamOnline,
+        Kind::StreamOffline,
+        Kind::HypeTrainBegin,
+        Kind::HypeTrainProgress,
+        Kind::HypeTrainEnd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ChatMessage => "chat.message",
+            Kind::ChatDelete => "chat.delete",
+            Kind::ChatClear => "chat.clear",
+            Kind::Follow => "follow",
+            Kind::Sub => "sub",
+            Kind::Resub => "resub",
+            Kind::SubGift => "subgift",
+            Kind::GiftBomb => "giftbomb",
+            Kind::Cheer => "cheer",
+            Kind::Raid => "raid",
+            Kind::Redemption => "redemption",
+            Kind::Announcement => "announcement",
+            Kind::StreamOnline => "stream.online",
+            Kind::StreamOffline => "stream.offline",
+            Kind::HypeTrainBegin => "hypetrain.begin",
+            Kind::HypeTrainProgress => "hypetrain.progress",
+            Kind::HypeTrainEnd => "hypetrain.end",
+        }
+    }
+
+    /// The kinds as one comma-separated list, for error messages.
+    pub fn list() -> String {
+        Kind::ALL.map(Kind::as_str).join(", ")
+    }
+
+    /// Chat traffic, as opposed to the channel events an alert box or recent-events list shows.
+    pub fn is_chat(self) -> bool {
+        matches!(self, Kind::ChatMessage | Kind::ChatDelete | Kind::ChatClear)
+    }
+
+    /// Index into a 32-bit kind set.
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown event kind \"{0}\"; kinds are: {list}", list = Kind::list())]
+pub struct UnknownKind(pub String);
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+/// A set of kinds in one word: overlays filter every event through one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindSet(u32);
+
+impl KindSet {
+    pub const ALL: KindSet = KindSet(u32::MAX);
+    pub const NONE: KindSet = KindSet(0);
+
+    pub fn contains(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub fn with(self, kind: Kind) -> KindSet {
+        KindSet(self.0 | kind.bit())
+    }
+
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet(self.0 | other.0)
+    }
+}
+
+impl FromIterator<Kind> for KindSet {
+    fn from_iter<I: IntoIterator<Item = Kind>>(iter: I) -> Self {
+        iter.into_iter().fold(KindSet::NONE, KindSet::with)
+    }
+}
+
+/// Where an event came from. Part of the wire contract (`platform`).
+pub const PLATFORM_TWITCH: &str = "twitch";
+
+/// An event as it travels through the bus. `id` is 0 until the bus stamps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub id: u64,
+    pub kind: Kind,
+    pub channel: String,
+    pub platform: String,
+    /// Milliseconds since the Unix epoch when the event happened (or was received).
+    pub at: u64,
+    pub data: Value,
+    /// Seeded from history (e.g. recent followers fetched at start): listed, never alerted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history: bool,
+}
+
+impl Event {
+    pub fn new(channel: impl Into<String>, kind: Kind, data: Value) -> Event {
+        Event {
+            id: 0,
+            kind,
+            channel: normalize_channel(&channel.into()),
+            platform: PLATFORM_TWITCH.to_string(),
+            at: now_ms(),
+            data,
+            history: false,
+        }
+    }
+}
+
+/// Channel names are Twitch logins: lowercase, no leading `#`.
+pub fn normalize_channel(name: &str) -> String {
+    name.trim().trim_start_matches('#').to_ascii_lowercase()
+}
+
+/// A channel name must be a Twitch login: 1 to 25 characters of `a-z`, `0-9`, `_`.
+pub fn valid_channel(name: &str) -> bool {
+    (1..=25).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One piece of a chat message: plain text, or an emote image.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Element {
+    Text {
+        value: String,
+    },
+    Emote {
+        id: String,
+        name: String,
+        url: String,
+    },
+}
+
+/// The author of a chat message, as the `chat.message` contract describes it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Author {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+    pub color: Option<String>,
+    pub roles: Roles,
+    pub badges: Vec<Badge>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Roles {
+    pub broadcaster: bool,
+    pub moderator: bool,
+    pub vip: bool,
+    pub subscriber: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Badge {
+    pub set: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Reply {
+    pub message_id: String,
+    pub user_login: String,
+    pub display_name: String,
+    pub text: String,
+}
+
+/// `chat.message` data, typed for the sources that build it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ChatMessage {
+    pub message_id: String,
+    pub author: Author,
+    pub text: String,
+    pub elements: Vec<Element>,
+    pub is_action: bool,
+    pub bits: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+}
+
+/// Fills the fields a kind needs that `data` lacks with test values, keeping everything that
+/// was sent (the emulate API and the benchmark tag events with fields of their own).
+pub fn complete(kind: Kind, data: &mut Map<String, Value>) {
+    let user = data
+        .get("user_name")
+        .and_then(Value::as_str)
+        .unwrap_or("TestUser")
+        .to_string();
+    let login = user.to_ascii_lowercase();
+    let defaults: Value = match kind {
+        Kind::ChatMessage => {
+            let text = data
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or("Hello chat!")
+                .to_string();
+            json!({
+                "message_id": format!("test-{}", rand::random::<u64>()),
+                "author": {
+                    "id": "0", "login": login, "display_name": user, "color": "#9146FF",
+                    "roles": {"broadcaster": false, "moderator": false, "vip": false, "subscriber": false},
+                    "badges": []
+                },
+                "text": text,
+                "elements": [{"type": "text", "value": text}],
+                "is_action": false,
+                "bits": 0,
+            })
+        }
+        Kind::ChatDelete => json!({"message_id": "", "user_login": login}),
+        Kind::ChatClear => json!({"user_login": null, "duration_s": null}),
+        Kind::Follow => json!({"user_name": user, "user_login": login}),
+        Kind::Sub => {
+            json!({"user_name": user, "user_login": login, "tier": "1000", "is_gift": false})
+        }
+        Kind::Resub => json!({
+            "user_name": user, "user_login": login, "tier": "1000", "months": 3,
+            "streak_months": null, "message": ""
+        }),
+        Kind::SubGift => json!({
+            "user_name": user, "user_login": login, "tier": "1000",
+            "recipient_name": "Recipient", "recipient_login": "recipient", "giftbomb_id": null
+        }),
+        Kind::GiftBomb => json!({
+            "user_name": user, "user_login": login, "tier": "1000", "total": 5,
+            "cumulative_total": null, "is_anonymous": false, "giftbomb_id": null
+        }),
+        Kind::Cheer => json!({
+            "user_name": user, "user_login": login, "bits": 100, "message": "", "is_anonymous": false
+        }),
+        Kind::Raid => json!({"user_name": user, "user_login": login, "viewers": 10}),
+        Kind::Redemption => json!({
+            "user_name": user, "user_login": login, "reward": {"id": "test", "title": "Hydrate", "cost": 100},
+            "user_input": ""
+        }),
+        Kind::Announcement => {
+            json!({"user_name": user, "user_login": login, "text": "Announcement!", "color": "PRIMARY"})
+        }
+        Kind::StreamOnline => json!({"type": "live"}),
+        Kind::StreamOffline => json!({}),
+        Kind::HypeTrainBegin | Kind::HypeTrainProgress => {
+            json!({"level": 1, "total": 100, "progress": 100, "goal": 1000})
+        }
+        Kind::HypeTrainEnd => json!({"level": 1, "total": 100}),
+    };
+    if let Value::Object(defaults) = defaults {
+        for (key, value) in defaults {
+            data.entry(key).or_insert(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.as_str().parse::<Kind>().ok(), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(Value::from(kind.as_str()))
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_kinds() {
+        let err = "folow".parse::<Kind>().unwrap_err().to_string();
+        assert!(err.contains("\"folow\""), "{err}");
+        assert!(err.contains("follow, sub, resub"), "{err}");
+    }
+
+    #[test]
+    fn kind_sets_hold_what_was_put_in() {
+        let set: KindSet = [Kind::Follow, Kind::Raid].into_iter().collect();
+        assert!(set.contains(Kind::Follow) && set.contains(Kind::Raid));
+        assert!(!set.contains(Kind::ChatMessage));
+        assert!(KindSet::ALL.contains(Kind::HypeTrainEnd));
+    }
+
+    #[test]
+    fn complete_keeps_sent_fields_and_adds_missing_ones() {
+        let mut data = Map::new();
+        data.insert("seq".into(), json!(7));
+        data.insert("user_name".into(), json!("Alice"));
+        complete(Kind::Follow, &mut data);
+        assert_eq!(data["seq"], json!(7));
+        assert_eq!(data["user_login"], json!("alice"));
+    }
+
+    #[test]
+    fn channel_names_are_logins() {
+        assert_eq!(normalize_channel("#Forsen "), "forsen");
+        assert!(valid_channel("some_user_42"));
+        assert!(!valid_channel(""));
+        assert!(!valid_channel("bad name"));
+        assert!(!valid_channel("../etc"));
+    }
+}

@@ -1,0 +1,25 @@
+//! overlayd: stream overlays for OBS, fed by Twitch and served over server-sent events.
+//!
+//! The modules, in the order data flows through them:
+//!
+//! - [`config`]: `overlay.toml` and `overlays/*.toml`, validated with file:line errors.
+//! - [`demo`]: a synthetic event source (sources on the edge turn what they receive into…)
+//! - [`event`]: …the one event type that crosses modules.
+//! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
+//! - [`stats`]: chat statistics derived from the events.
+//! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback.
+//! - [`overlay`]: overlay instances: which events they show, rendered once per overlay.
+//! - [`web`]: warp routes: overlay pages, SSE streams, the JSON API, the dashboard.
+//! - [`server`]: the accept loop, with a shutdown that never waits on an open stream.
+//! - [`app`]: builds every part and owns shutdown.
+
+pub mod app;
+pub mod bus;
+pub mod config;
+pub mod demo;
+pub mod event;
+pub mod overlay;
+pub mod server;
+pub mod stats;
+pub mod theme;
+pub mod web;

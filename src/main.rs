@@ -1,0 +1,112 @@
+//! `overlayd`: argv → Config → app::run. No logic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use overlayd::config::Config;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Stream overlays for OBS, fed by Twitch, served over server-sent events"
+)]
+struct Args {
+    /// The settings file (its folder is where themes/, overlays/ and data/ are found).
+    #[arg(long, global = true, default_value = "overlay.toml")]
+    config: PathBuf,
+    /// Listen address, overriding [server] bind (default 127.0.0.1:7878).
+    #[arg(long, global = true)]
+    bind: Option<std::net::SocketAddr>,
+    /// Run the demo source: synthetic chat and alerts, no Twitch account needed.
+    #[arg(long, global = true)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve overlays (the default).
+    Serve,
+    /// Validate overlay.toml, overlays/ and themes/; exits non-zero with file:line errors.
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "overlayd=info,warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let explicit = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
+    let mut config = Config::load(&args.config, explicit)?;
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    config.demo |= args.demo;
+    match args.command.unwrap_or(Command::Serve) {
+        Command::Check => {
+            let problems = overlayd::app::check(&config);
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if problems.is_empty() {
+                println!("configuration, overlays and themes are valid");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Serve => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another overlayd running? pick another with --bind",
+                config.bind
+            )
+        })?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        signal.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                term.recv().await;
+                signal.cancel();
+            }
+        });
+    }
+    overlayd::app::run(config, listener, shutdown).await
+}

@@ -1,0 +1,506 @@
+//! Overlay instances: an overlay is a kind (chat, alerts, ...), a channel, a theme, a filter
+//! and options. This module decides which events an overlay shows and renders each event into
+//! the SSE frame its theme produces, once per overlay version, shared by all its clients.
+
+pub mod page;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Value, json};
+
+use crate::bus::Item;
+use crate::config::{OverlayConfig, OverlayKind};
+use crate::event::{Event, Kind};
+use crate::stats::Stats;
+use crate::theme::{self, Theme, ThemeError};
+
+/// One live overlay: its configuration and the theme build it renders with. Replaced whole
+/// (with a new render key) when either changes.
+#[derive(Debug)]
+pub struct Overlay {
+    pub config: OverlayConfig,
+    pub theme: Arc<Theme>,
+    /// Identifies this (config, theme build) pair in each event's frame cache.
+    pub key: u64,
+}
+
+/// Goal progress per goal overlay.
+#[derive(Default)]
+pub struct Goals {
+    current: Mutex<HashMap<String, u64>>,
+}
+
+impl Goals {
+    pub fn get(&self, overlay: &str) -> u64 {
+        self.current.lock().get(overlay).copied().unwrap_or(0)
+    }
+
+    fn add(&self, overlay: &str, amount: u64) {
+        *self.current.lock().entry(overlay.to_string()).or_default() += amount;
+    }
+}
+
+/// What an overlay's frames may draw on besides the event itself.
+pub struct Shared {
+    pub stats: Stats,
+    pub goals: Goals,
+}
+
+/// Every overlay by name.
+pub struct Overlays {
+    overlays: RwLock<BTreeMap<String, Arc<Overlay>>>,
+    themes: Arc<theme::Registry>,
+    pub shared: Shared,
+    next_key: AtomicU64,
+    /// Bumped on every change, so streams can cache their overlays and check with one load.
+    version: AtomicU64,
+}
+
+impl Overlays {
+    pub fn new(themes: Arc<theme::Registry>) -> Overlays {
+        Overlays {
+            overlays: RwLock::new(BTreeMap::new()),
+            themes,
+            shared: Shared {
+                stats: Stats::default(),
+                goals: Goals::default(),
+            },
+            next_key: AtomicU64::new(1),
+            version: AtomicU64::new(1),
+        }
+    }
+
+    pub fn themes(&self) -> &theme::Registry {
+        &self.themes
+    }
+
+    /// Replaces the whole set (at start, or after `overlays/` changed).
+    pub fn set_all(&self, configs: impl IntoIterator<Item = OverlayConfig>) {
+        let mut map = BTreeMap::new();
+        for config in configs {
+            if let Some(overlay) = self.build(config) {
+                map.insert(overlay.config.name.clone(), overlay);
+            }
+        }
+        *self.overlays.write() = map;
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Adds or replaces one overlay.
+    pub fn upsert(&self, config: OverlayConfig) {
+        if let Some(overlay) = self.build(config) {
+            self.overlays
+                .write()
+                .insert(overlay.config.name.clone(), overlay);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub fn remove(&self, name: &str) {
+        self.overlays.write().remove(name);
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    fn build(&self, config: OverlayConfig) -> Option<Arc<Overlay>> {
+        let theme = self
+            .themes
+            .get(&config.theme)
+            .or_else(|| self.themes.get(theme::DEFAULT_THEME))?;
+        Some(Arc::new(Overlay {
+            config,
+            theme,
+            key: self.next_key.fetch_add(1, Ordering::Relaxed),
+        }))
+    }
+
+    /// Rebinds every overlay of theme `name` to its current build (after a reload).
+    pub fn rebind_theme(&self, name: &str) {
+        let configs: Vec<OverlayConfig> = self
+            .overlays
+            .read()
+            .values()
+            .filter(|o| o.config.theme == name)
+            .map(|o| o.config.clone())
+            .collect();
+        for config in configs {
+            self.upsert(config);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Overlay>> {
+        self.overlays.read().get(name).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Overlay>> {
+        self.overlays.read().values().cloned().collect()
+    }
+
+    /// Every channel some overlay shows.
+    pub fn channels(&self) -> Vec<String> {
+        let mut channels: Vec<String> = self
+            .overlays
+            .read()
+            .values()
+            .map(|o| o.config.channel.clone())
+            .collect();
+        channels.sort();
+        channels.dedup();
+        channels
+    }
+
+    /// Updates state derived from events (stats, goals). Called once per published event.
+    pub fn observe(&self, event: &Event) {
+        self.shared.stats.record(event);
+        if event.history {
+            return;
+        }
+        for overlay in self.overlays.read().values() {
+            let c = &overlay.config;
+            if c.kind != OverlayKind::Goal || c.channel != event.channel {
+                continue;
+            }
+            let amount = match (c.options["goal"].as_str().unwrap_or_default(), event.kind) {
+                ("follow", Kind::Follow) => 1,
+                ("sub", Kind::Sub | Kind::Resub | Kind::SubGift) => 1,
+                ("bits", Kind::Cheer) => event.data["bits"].as_u64().unwrap_or(0),
+                _ => 0,
+            };
+            if amount > 0 {
+                self.shared.goals.add(&c.name, amount);
+            }
+        }
+    }
+
+    /// Checks that every template of `theme` renders with sample data of every kind an overlay
+    /// could give it, so a strict-mode mistake is caught at save time, not mid-stream.
+    pub fn validate(&self, theme: &Theme) -> Result<(), ThemeError> {
+        for kind in OverlayKind::ALL {
+            let mut config = OverlayConfig::builtin(kind, "sample");
+            config.theme = theme.name.clone();
+            for event_kind in Kind::ALL {
+                if !kind.default_kinds().contains(event_kind) {
+                    continue;
+                }
+                let event = sample(event_kind);
+                if let Some(template) = template_for(&config, theme, &event) {
+                    let ctx = context(&config, &event, &self.shared);
+                    theme.render(&template, &ctx)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A sample event of `kind` with every field the contract promises.
+pub fn sample(kind: Kind) -> Event {
+    let mut data = serde_json::Map::new();
+    crate::event::complete(kind, &mut data);
+    let mut event = Event::new("sample", kind, Value::Object(data));
+    event.id = 1;
+    event
+}
+
+impl Overlay {
+    /// Whether this overlay shows `event` at all.
+    pub fn wants(&self, event: &Event) -> bool {
+        let c = &self.config;
+        if event.channel != c.channel || !c.kinds.contains(event.kind) {
+            return false;
+        }
+        let o = &c.options;
+        let num = |k: &str| o[k].as_f64().unwrap_or(0.0);
+        let data_num = |k: &str| event.data[k].as_f64().unwrap_or(0.0);
+        match c.kind {
+            OverlayKind::Alerts => {
+                !event.history
+                    && match event.kind {
+                        Kind::Cheer => data_num("bits") >= num("min_bits"),
+                        Kind::Raid => data_num("viewers") >= num("min_viewers"),
+                        Kind::GiftBomb => data_num("total") >= num("min_gifts"),
+                        // A gift that belongs to a gift bomb is shown by the bomb's alert.
+                        Kind::SubGift => event.data["giftbomb_id"].is_null(),
+                        _ => true,
+                    }
+            }
+            OverlayKind::Chat if event.kind == Kind::ChatMessage => {
+                let text = event.data["text"].as_str().unwrap_or_default();
+                let login = event.data["author"]["login"].as_str().unwrap_or_default();
+                let hidden = o["hide_users"].as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(login)))
+                });
+                !(hidden || o["hide_commands"].as_bool() == Some(true) && text.starts_with('!'))
+            }
+            OverlayKind::Goal => !event.history,
+            _ => true,
+        }
+    }
+
+    /// The SSE frame of `item` for this overlay: rendered on first use, then shared.
+    pub fn frame(&self, item: &Item, shared: &Shared) -> Bytes {
+        item.frame(self.key, |event| {
+            let html = match template_for(&self.config, &self.theme, event) {
+                Some(template) => {
+                    let ctx = context(&self.config, event, shared);
+                    match self.theme.render(&template, &ctx) {
+                        Ok(html) => html,
+                        Err(e) => {
+                            tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
+                            String::new()
+                        }
+                    }
+                }
+                None => String::new(),
+            };
+            encode_frame(event, &self.config.name, &html)
+        })
+    }
+}
+
+/// Which template renders `event` in an overlay of `config`'s kind, if any.
+pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Option<String> {
+    let kind = event.kind.as_str();
+    let pick = |dir: &str| {
+        let specific = format!("{dir}/{kind}");
+        if theme.has(&specific) {
+            Some(specific)
+        } else {
+            let fallback = format!("{dir}/default");
+            theme.has(&fallback).then_some(fallback)
+        }
+    };
+    match config.kind {
+        OverlayKind::Chat => (event.kind == Kind::ChatMessage)
+            .then(|| "chat/chat.message".to_string())
+            .filter(|t| theme.has(t)),
+        OverlayKind::Alerts => {
+            let amount = match event.kind {
+                Kind::Cheer => event.data["bits"].as_f64(),
+                Kind::Raid => event.data["viewers"].as_f64(),
+                Kind::GiftBomb => event.data["total"].as_f64(),
+                Kind::Resub => event.data["months"].as_f64(),
+                _ => None,
+            }
+            .unwrap_or(0.0);
+            // The variation with the highest threshold that the amount reaches wins.
+            let variation = config.options["variations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v["kind"].as_str() == Some(kind))
+                .filter(|v| v["min"].as_f64().is_some_and(|m| amount >= m))
+                .max_by(|a, b| {
+                    let (a, b) = (a["min"].as_f64(), b["min"].as_f64());
+                    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .and_then(|v| v["template"].as_str())
+                .map(|t| format!("alerts/{t}"))
+                .filter(|t| theme.has(t));
+            variation.or_else(|| pick("alerts"))
+        }
+        OverlayKind::Events => pick("events"),
+        OverlayKind::Stats => Some("stats/stats".to_string()).filter(|t| theme.has(t)),
+        OverlayKind::Goal => Some("goal/goal".to_string()).filter(|t| theme.has(t)),
+    }
+}
+
+/// The render context theme authors see (documented in docs/themes.md).
+pub fn context(config: &OverlayConfig, event: &Event, shared: &Shared) -> Value {
+    let mut ctx = json!({
+        "event": event,
+        "data": event.data,
+        "overlay": {
+            "name": config.name,
+            "kind": config.kind.as_str(),
+            "title": config.title,
+            "channel": config.channel,
+            "options": config.options,
+        },
+    });
+    match config.kind {
+        OverlayKind::Stats => {
+            let top = config.options["top"].as_u64().unwrap_or(5) as usize;
+            ctx["stats"] = json!(shared.stats.snapshot(&config.channel, top));
+        }
+        OverlayKind::Goal => {
+            ctx["goal"] = goal_context(config, shared.goals.get(&config.name));
+        }
+        _ => {}
+    }
+    ctx
+}
+
+pub fn goal_context(config: &OverlayConfig, counted: u64) -> Value {
+    let start = config.options["start"].as_u64().unwrap_or(0);
+    let target = config.options["target"].as_u64().unwrap_or(100).max(1);
+    let current = start + counted;
+    let percent = ((current as f64 / target as f64) * 100.0).min(100.0);
+    json!({
+        "label": config.options["label"],
+        "kind": config.options["goal"],
+        "current": current,
+        "target": target,
+        "percent": (percent * 10.0).round() / 10.0,
+    })
+}
+
+/// One SSE frame: `id`, `event` and a single `data` line of JSON. Serialized once; every
+/// subscriber of the overlay writes these same bytes.
+pub fn encode_frame(event: &Event, overlay: &str, html: &str) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Wire<'a> {
+        id: u64,
+        kind: Kind,
+        channel: &'a str,
+        platform: &'a str,
+        at: u64,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        history: bool,
+        overlay: &'a str,
+        data: &'a Value,
+        html: &'a str,
+    }
+    let mut buf = Vec::with_capacity(256 + html.len());
+    let _ = write!(buf, "id: {}\nevent: {}\ndata: ", event.id, event.kind);
+    // serde_json escapes newlines inside strings, so the JSON is one line as SSE requires.
+    let _ = serde_json::to_writer(
+        &mut buf,
+        &Wire {
+            id: event.id,
+            kind: event.kind,
+            channel: &event.channel,
+            platform: &event.platform,
+            at: event.at,
+            history: event.history,
+            overlay,
+            data: &event.data,
+            html,
+        },
+    );
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OverlayConfig;
+
+    fn overlays() -> (tempfile::TempDir, Overlays) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let themes = Arc::new(theme::Registry::new(dir.path()));
+        assert!(themes.load_all().is_empty());
+        (dir, Overlays::new(themes))
+    }
+
+    #[test]
+    fn bundled_themes_pass_validation() {
+        let (_d, o) = overlays();
+        for name in o.themes().names() {
+            let theme = o.themes().get(&name).expect("theme");
+            o.validate(&theme).expect("valid");
+        }
+    }
+
+    #[test]
+    fn frames_are_one_sse_event_with_html() {
+        let (_d, o) = overlays();
+        o.upsert(OverlayConfig::builtin(OverlayKind::Alerts, "sample"));
+        let overlay = o.get("alerts").expect("alerts");
+        let bus = crate::bus::Bus::starting_at(10, 42);
+        let (item, _) = bus.publish(sample(Kind::Follow));
+        let frame = overlay.frame(&item, &o.shared);
+        let text = std::str::from_utf8(&frame).expect("utf8");
+        assert!(text.starts_with("id: 42\nevent: follow\ndata: {"), "{text}");
+        assert!(text.ends_with("}\n\n"));
+        assert_eq!(text.matches('\n').count(), 4, "{text}");
+        let json: Value =
+            serde_json::from_str(text[text.find('{').unwrap_or(0)..].trim()).expect("json");
+        assert!(
+            json["html"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("TestUser followed")
+        );
+        // the same bytes for every subscriber
+        assert_eq!(overlay.frame(&item, &o.shared).as_ptr(), frame.as_ptr());
+    }
+
+    #[test]
+    fn alert_filters_and_variations() {
+        let (_d, o) = overlays();
+        let mut config = OverlayConfig::builtin(OverlayKind::Alerts, "sample");
+        config.options["min_bits"] = json!(100);
+        config.options["variations"] =
+            json!([{"kind": "cheer", "min": 1000, "template": "cheer-big"}]);
+        o.upsert(config);
+        let overlay = o.get("alerts").expect("alerts");
+        let mut cheer = sample(Kind::Cheer);
+        cheer.data["bits"] = json!(50);
+        assert!(!overlay.wants(&cheer));
+        cheer.data["bits"] = json!(1500);
+        assert!(overlay.wants(&cheer));
+        assert_eq!(
+            template_for(&overlay.config, &overlay.theme, &cheer).as_deref(),
+            Some("alerts/cheer-big")
+        );
+        cheer.data["bits"] = json!(500);
+        assert_eq!(
+            template_for(&overlay.config, &overlay.theme, &cheer).as_deref(),
+            Some("alerts/default")
+        );
+        let mut gift = sample(Kind::SubGift);
+        assert!(overlay.wants(&gift));
+        gift.data["giftbomb_id"] = json!("bomb-1");
+        assert!(
+            !overlay.wants(&gift),
+            "a bomb's gifts are not alerted one by one"
+        );
+        let mut follow = sample(Kind::Follow);
+        follow.history = true;
+        assert!(!overlay.wants(&follow), "history is never alerted");
+    }
+
+    #[test]
+    fn chat_hides_commands_and_bots() {
+        let (_d, o) = overlays();
+        let mut config = OverlayConfig::builtin(OverlayKind::Chat, "sample");
+        config.options["hide_users"] = json!(["Nightbot"]);
+        o.upsert(config);
+        let overlay = o.get("chat").expect("chat");
+        let mut msg = sample(Kind::ChatMessage);
+        assert!(overlay.wants(&msg));
+        msg.data["text"] = json!("!uptime");
+        assert!(!overlay.wants(&msg));
+        msg.data["text"] = json!("hi");
+        msg.data["author"]["login"] = json!("nightbot");
+        assert!(!overlay.wants(&msg));
+    }
+
+    #[test]
+    fn goals_count_matching_events() {
+        let (_d, o) = overlays();
+        let mut config = OverlayConfig::builtin(OverlayKind::Goal, "sample");
+        config.options["goal"] = json!("bits");
+        config.options["target"] = json!(1000);
+        o.upsert(config);
+        let mut cheer = sample(Kind::Cheer);
+        cheer.data["bits"] = json!(250);
+        o.observe(&cheer);
+        o.observe(&sample(Kind::Follow));
+        let overlay = o.get("goal").expect("goal");
+        let g = goal_context(&overlay.config, o.shared.goals.get("goal"));
+        assert_eq!(g["current"], 250);
+        assert_eq!(g["percent"], 25.0);
+    }
+}

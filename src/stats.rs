@@ -1,0 +1,164 @@
+//! Chat statistics per channel: total messages, unique chatters, top chatters and messages per
+//! minute. Fed by every `chat.message` the bus carries, whatever its source.
+
+use std::collections::{HashMap, VecDeque};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::event::{Event, Kind};
+
+/// Chatters tracked per channel before the least active are forgotten: a raid of 50,000
+/// viewers must not grow this without bound. Counts of forgotten chatters stay in the totals.
+const MAX_CHATTERS: usize = 50_000;
+/// The window of "messages per minute".
+const RATE_WINDOW_MS: u64 = 60_000;
+
+#[derive(Default)]
+struct ChannelStats {
+    messages: u64,
+    chatters: HashMap<String, Chatter>,
+    recent: VecDeque<u64>,
+    per_platform: HashMap<String, u64>,
+}
+
+struct Chatter {
+    display_name: String,
+    count: u64,
+}
+
+/// A snapshot for the API and the stats overlay.
+#[derive(Clone, Debug, Serialize, Default, PartialEq)]
+pub struct Snapshot {
+    pub channel: String,
+    pub messages: u64,
+    pub chatters: usize,
+    pub per_minute: usize,
+    pub top: Vec<TopChatter>,
+    pub platforms: HashMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TopChatter {
+    pub login: String,
+    pub display_name: String,
+    pub count: u64,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    channels: Mutex<HashMap<String, ChannelStats>>,
+}
+
+impl Stats {
+    /// Counts `event` if it is a chat message.
+    pub fn record(&self, event: &Event) {
+        if event.kind != Kind::ChatMessage || event.history {
+            return;
+        }
+        let author = &event.data["author"];
+        let login = author["login"].as_str().unwrap_or_default().to_string();
+        let display = author["display_name"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .unwrap_or(&login)
+            .to_string();
+        let mut channels = self.channels.lock();
+        let stats = channels.entry(event.channel.clone()).or_default();
+        stats.messages += 1;
+        *stats
+            .per_platform
+            .entry(event.platform.clone())
+            .or_default() += 1;
+        stats.recent.push_back(event.at);
+        while stats
+            .recent
+            .front()
+            .is_some_and(|&t| t + RATE_WINDOW_MS < event.at)
+        {
+            stats.recent.pop_front();
+        }
+        let key = format!("{}:{login}", event.platform);
+        if !stats.chatters.contains_key(&key)
+            && stats.chatters.len() >= MAX_CHATTERS
+            && let Some(least) = stats
+                .chatters
+                .iter()
+                .min_by_key(|(_, c)| c.count)
+                .map(|(k, _)| k.clone())
+        {
+            stats.chatters.remove(&least);
+        }
+        let chatter = stats.chatters.entry(key).or_insert(Chatter {
+            display_name: display.clone(),
+            count: 0,
+        });
+        chatter.count += 1;
+        chatter.display_name = display;
+    }
+
+    pub fn snapshot(&self, channel: &str, top: usize) -> Snapshot {
+        let channels = self.channels.lock();
+        let Some(stats) = channels.get(channel) else {
+            return Snapshot {
+                channel: channel.to_string(),
+                ..Snapshot::default()
+            };
+        };
+        let now = crate::event::now_ms();
+        let mut list: Vec<TopChatter> = stats
+            .chatters
+            .iter()
+            .map(|(key, c)| TopChatter {
+                login: key
+                    .split_once(':')
+                    .map_or(key.as_str(), |(_, l)| l)
+                    .to_string(),
+                display_name: c.display_name.clone(),
+                count: c.count,
+            })
+            .collect();
+        list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.login.cmp(&b.login)));
+        list.truncate(top);
+        Snapshot {
+            channel: channel.to_string(),
+            messages: stats.messages,
+            chatters: stats.chatters.len(),
+            per_minute: stats
+                .recent
+                .iter()
+                .filter(|&&t| t + RATE_WINDOW_MS >= now)
+                .count(),
+            top: list,
+            platforms: stats.per_platform.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    fn chat(login: &str) -> Event {
+        let mut data = Map::new();
+        data.insert("user_name".into(), Value::from(login));
+        crate::event::complete(Kind::ChatMessage, &mut data);
+        Event::new("c", Kind::ChatMessage, Value::Object(data))
+    }
+
+    #[test]
+    fn counts_messages_chatters_and_top() {
+        let stats = Stats::default();
+        for login in ["ann", "bob", "ann", "cy", "ann", "bob"] {
+            stats.record(&chat(login));
+        }
+        let s = stats.snapshot("c", 2);
+        assert_eq!(s.messages, 6);
+        assert_eq!(s.chatters, 3);
+        assert_eq!(s.per_minute, 6);
+        let top: Vec<_> = s.top.iter().map(|t| (t.login.as_str(), t.count)).collect();
+        assert_eq!(top, [("ann", 3), ("bob", 2)]);
+        assert_eq!(stats.snapshot("other", 5).messages, 0);
+    }
+}

@@ -1,0 +1,291 @@
+//! Handlebars helpers for theme authors. Everything that turns untrusted text (chat, names)
+//! into markup lives here, so templates never need a triple-stash: text is escaped and emote
+//! `<img>` tags are built from validated ids only.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, JsonRender, Output, RenderContext,
+    RenderErrorReason, handlebars_helper,
+};
+use serde_json::Value;
+
+/// Registers every helper on `hbs`.
+pub fn register(hbs: &mut Handlebars<'static>) {
+    hbs.register_helper("message", Box::new(message));
+    hbs.register_helper("badges", Box::new(badges));
+    hbs.register_helper("color", Box::new(ColorHelper));
+    hbs.register_helper("summary", Box::new(SummaryHelper));
+    hbs.register_helper("kind_class", Box::new(KindClassHelper));
+    hbs.register_helper("tier", Box::new(TierHelper));
+    hbs.register_helper("clock", Box::new(ClockHelper));
+    hbs.register_helper("iso_time", Box::new(IsoTimeHelper));
+    hbs.register_helper("plural", Box::new(PluralHelper));
+}
+
+/// HTML-escapes `s` (the same set handlebars escapes for `{{x}}`).
+pub fn escape(s: &str) -> String {
+    handlebars::html_escape(s)
+}
+
+/// Renders chat `elements` as escaped text and emote images.
+/// `{{message data.elements}}`
+fn message(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let elements = h
+        .param(0)
+        .map(|p| p.value())
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("message", 0))?;
+    out.write(&elements_html(elements))?;
+    Ok(())
+}
+
+pub fn elements_html(elements: &Value) -> String {
+    let mut html = String::new();
+    for el in elements.as_array().into_iter().flatten() {
+        match el.get("type").and_then(Value::as_str) {
+            Some("emote") => {
+                let id = el.get("id").and_then(Value::as_str).unwrap_or_default();
+                let name = el.get("name").and_then(Value::as_str).unwrap_or_default();
+                let url = el.get("url").and_then(Value::as_str).unwrap_or_default();
+                match emote_url(id, url) {
+                    Some(src) => html.push_str(&format!(
+                        r#"<img class="emote" src="{}" alt="{}" title="{}">"#,
+                        escape(&src),
+                        escape(name),
+                        escape(name)
+                    )),
+                    None => html.push_str(&escape(name)),
+                }
+            }
+            _ => {
+                let text = el.get("value").and_then(Value::as_str).unwrap_or_default();
+                html.push_str(&escape(text));
+            }
+        }
+    }
+    html
+}
+
+/// Emote ids are short tokens; anything else is not an emote we build a URL for.
+fn valid_emote_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The image URL of emote `id`: the given `url` only when it is exactly what one of the known
+/// emote CDNs serves for that id, else Twitch's CDN (an event can carry any `url`, but only a
+/// validated id reaches the page).
+pub fn emote_url(id: &str, url: &str) -> Option<String> {
+    if !valid_emote_id(id) {
+        return None;
+    }
+    let candidates = [
+        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/default/dark/1.0"),
+        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/default/dark/2.0"),
+        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/static/dark/1.0"),
+        format!("https://cdn.betterttv.net/emote/{id}/1x"),
+        format!("https://cdn.betterttv.net/emote/{id}/2x"),
+        format!("https://cdn.frankerfacez.com/emote/{id}/1"),
+        format!("https://cdn.frankerfacez.com/emote/{id}/2"),
+        format!("https://cdn.7tv.app/emote/{id}/1x.webp"),
+        format!("https://cdn.7tv.app/emote/{id}/2x.webp"),
+        format!("https://yt3.ggpht.com/{id}"),
+        format!("https://files.kick.com/emotes/{id}/fullsize"),
+    ];
+    if let Some(found) = candidates.iter().find(|c| c.as_str() == url) {
+        return Some(found.clone());
+    }
+    Some(candidates[0].clone())
+}
+
+/// `{{badges data.author.badges}}`: one span per badge, classed by its set.
+fn badges(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let list = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+    for badge in list.as_array().into_iter().flatten() {
+        let set = badge.get("set").and_then(Value::as_str).unwrap_or_default();
+        let version = badge
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if set.is_empty() {
+            continue;
+        }
+        out.write(&format!(
+            r#"<span class="badge badge-{}" title="{} {}"></span>"#,
+            escape(&css_token(set)),
+            escape(set),
+            escape(version)
+        ))?;
+    }
+    Ok(())
+}
+
+/// Keeps `[a-z0-9-]` so a value can be a CSS class.
+fn css_token(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+handlebars_helper!(ColorHelper: |c: Value| {
+    // Only #RGB / #RRGGBB reach a style attribute; anything else gets the theme's colour.
+    let s = c.as_str().unwrap_or_default();
+    let ok = (s.len() == 4 || s.len() == 7) && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok { s.to_string() } else { "inherit".to_string() }
+});
+
+handlebars_helper!(KindClassHelper: |k: str| css_token(k));
+
+handlebars_helper!(TierHelper: |t: Value| tier_name(&t.render()));
+
+handlebars_helper!(PluralHelper: |n: Value, word: str| {
+    let n = n.as_f64().unwrap_or(0.0);
+    if n == 1.0 { word.to_string() } else { format!("{word}s") }
+});
+
+handlebars_helper!(ClockHelper: |at: u64| {
+    let secs = at / 1000;
+    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+});
+
+handlebars_helper!(IsoTimeHelper: |at: u64| iso_time(at));
+
+handlebars_helper!(SummaryHelper: |event: Value| summary(&event));
+
+fn tier_name(tier: &str) -> String {
+    match tier {
+        "1000" => "Tier 1".into(),
+        "2000" => "Tier 2".into(),
+        "3000" => "Tier 3".into(),
+        "Prime" | "prime" => "Prime".into(),
+        other => other.to_string(),
+    }
+}
+
+/// RFC 3339 UTC time of a millisecond timestamp (no date crate for one format).
+pub fn iso_time(at_ms: u64) -> String {
+    let secs = at_ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days, Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// One line of plain text describing an event (escaped by handlebars when written).
+pub fn summary(event: &Value) -> String {
+    let data = &event["data"];
+    let s = |k: &str| data.get(k).map(|v| v.render()).unwrap_or_default();
+    let user = data
+        .get("user_name")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .unwrap_or("Anonymous")
+        .to_string();
+    let n = |k: &str| data.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    match event["kind"].as_str().unwrap_or_default() {
+        "follow" => format!("{user} followed"),
+        "sub" => format!("{user} subscribed ({})", tier_name(&s("tier"))),
+        "resub" => format!("{user} resubscribed for {} months", s("months")),
+        "subgift" => format!("{user} gifted a sub to {}", s("recipient_name")),
+        "giftbomb" => {
+            let total = n("total");
+            let subs = if total == 1.0 { "sub" } else { "subs" };
+            format!("{user} gifted {} {subs}", s("total"))
+        }
+        "cheer" => format!("{user} cheered {} bits", s("bits")),
+        "raid" => format!("{user} raided with {} viewers", s("viewers")),
+        "redemption" => format!("{user} redeemed {}", data["reward"]["title"].render()),
+        "announcement" => format!("Announcement: {}", s("text")),
+        "stream.online" => "Stream went live".into(),
+        "stream.offline" => "Stream ended".into(),
+        "hypetrain.begin" => "Hype train started!".into(),
+        "hypetrain.progress" => format!("Hype train level {}", s("level")),
+        "hypetrain.end" => format!("Hype train ended at level {}", s("level")),
+        "chat.message" => format!("{}: {}", data["author"]["display_name"].render(), s("text")),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_is_escaped_and_emotes_are_images() {
+        let els = json!([
+            {"type": "text", "value": "<img src=x onerror=alert(1)> "},
+            {"type": "emote", "id": "25", "name": "Kappa", "url": "javascript:alert(1)"}
+        ]);
+        let html = elements_html(&els);
+        assert!(
+            html.starts_with("&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt; "),
+            "{html}"
+        );
+        assert!(html.contains(
+            r#"<img class="emote" src="https://static-cdn.jtvnw.net/emoticons/v2/25/default/dark/1.0" alt="Kappa""#
+        ), "{html}");
+        assert!(!html.contains("javascript"));
+    }
+
+    #[test]
+    fn an_emote_with_a_bad_id_is_text() {
+        let els = json!([{"type": "emote", "id": "\"><script>", "name": "<b>", "url": ""}]);
+        assert_eq!(elements_html(&els), "&lt;b&gt;");
+    }
+
+    #[test]
+    fn known_cdn_urls_are_kept() {
+        let url = "https://cdn.betterttv.net/emote/5e76d338d6581c3724c0f0b2/1x";
+        assert_eq!(
+            emote_url("5e76d338d6581c3724c0f0b2", url).as_deref(),
+            Some(url)
+        );
+    }
+
+    #[test]
+    fn iso_time_formats_utc() {
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_time(1_763_900_000_000), "2025-11-23T12:13:20Z");
+    }
+
+    #[test]
+    fn summaries_read_naturally() {
+        let e = json!({"kind": "giftbomb", "data": {"user_name": "Ann", "total": 5}});
+        assert_eq!(summary(&e), "Ann gifted 5 subs");
+        let e = json!({"kind": "cheer", "data": {"user_name": null, "bits": 100}});
+        assert_eq!(summary(&e), "Anonymous cheered 100 bits");
+    }
+}

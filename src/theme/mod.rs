@@ -1,0 +1,479 @@
+//! Themes: handlebars templates, CSS and assets. The registry holds the last good build of each
+//! theme and swaps in a new one atomically; a theme that fails to build keeps its last good
+//! version live and records the error (file:line:col) for the overlay and the dashboard.
+
+pub mod builtin;
+pub mod helpers;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use handlebars::Handlebars;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The theme every overlay uses unless its file names another.
+pub const DEFAULT_THEME: &str = "default";
+
+/// A theme that could not be built, located for its author.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ThemeError {
+    pub theme: String,
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ThemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ThemeError {}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ThemeToml {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// One built theme. Immutable: a reload builds a new one.
+pub struct Theme {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// Changes on every successful build: part of each overlay's render key and of the CSS URL.
+    pub generation: u64,
+    hbs: Handlebars<'static>,
+    /// Where each template came from (for error messages): template name → file.
+    sources: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Theme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Theme")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+impl Theme {
+    pub fn has(&self, template: &str) -> bool {
+        self.hbs.has_template(template)
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &String> {
+        self.sources.keys()
+    }
+
+    /// Renders `template` with `context`. A strict-mode miss is an error located in the file.
+    pub fn render(&self, template: &str, context: &Value) -> Result<String, ThemeError> {
+        self.hbs.render(template, context).map_err(|e| ThemeError {
+            theme: self.name.clone(),
+            file: self
+                .sources
+                .get(template)
+                .cloned()
+                .unwrap_or_else(|| template.to_string()),
+            line: e.line_no,
+            column: e.column_no,
+            message: e.reason().to_string(),
+        })
+    }
+}
+
+/// All themes, by name: the last good build of each, and the current error of each.
+pub struct Registry {
+    dir: PathBuf,
+    themes: RwLock<BTreeMap<String, Arc<Theme>>>,
+    errors: RwLock<BTreeMap<String, ThemeError>>,
+    generation: AtomicU64,
+    /// Checks a freshly built theme before it goes live (the overlay layer renders samples).
+    validate: RwLock<Option<Validator>>,
+}
+
+/// A check run on every build before the swap.
+pub type Validator = Arc<dyn Fn(&Theme) -> Result<(), ThemeError> + Send + Sync>;
+
+impl Registry {
+    /// Builds every bundled theme and every theme folder in `dir`.
+    pub fn new(dir: &Path) -> Registry {
+        Registry {
+            dir: dir.to_path_buf(),
+            themes: RwLock::new(BTreeMap::new()),
+            errors: RwLock::new(BTreeMap::new()),
+            generation: AtomicU64::new(1),
+            validate: RwLock::new(None),
+        }
+    }
+
+    pub fn set_validator(&self, validator: Validator) {
+        *self.validate.write() = Some(validator);
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// (Re)builds every theme that exists; returns the errors.
+    pub fn load_all(&self) -> Vec<ThemeError> {
+        self.discover()
+            .into_iter()
+            .filter_map(|name| self.reload(&name).err())
+            .collect()
+    }
+
+    /// Theme names: the bundled ones and every valid folder name in the themes dir.
+    pub fn discover(&self) -> Vec<String> {
+        let mut names: Vec<String> = builtin::THEMES.iter().map(|(n, _)| n.to_string()).collect();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if entry.path().is_dir() && valid_theme_name(&name) && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    /// Rebuilds theme `name`. On success the new build goes live and its error clears; on
+    /// failure the last good build stays live and the error is recorded.
+    pub fn reload(&self, name: &str) -> Result<Arc<Theme>, ThemeError> {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let validator = self.validate.read().clone();
+        let built = build(&self.dir, name, generation).and_then(|theme| {
+            if let Some(check) = validator {
+                check(&theme)?;
+            }
+            Ok(theme)
+        });
+        match built {
+            Ok(theme) => {
+                let theme = Arc::new(theme);
+                self.themes.write().insert(name.to_string(), theme.clone());
+                self.errors.write().remove(name);
+                Ok(theme)
+            }
+            Err(e) => {
+                // A theme that never built falls back to the default theme's last good build,
+                // so its overlays still show something while the author fixes it.
+                if !self.themes.read().contains_key(name)
+                    && let Some(default) = self.get(DEFAULT_THEME)
+                {
+                    self.themes.write().insert(name.to_string(), default);
+                }
+                self.errors.write().insert(name.to_string(), e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Theme>> {
+        self.themes.read().get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.themes.read().keys().cloned().collect()
+    }
+
+    pub fn error(&self, name: &str) -> Option<ThemeError> {
+        self.errors.read().get(name).cloned()
+    }
+
+    pub fn errors(&self) -> Vec<ThemeError> {
+        self.errors.read().values().cloned().collect()
+    }
+
+    /// A static asset of theme `name`: the theme's folder first, then the bundled theme, then
+    /// the default theme. `path` is relative to `static/` and may not leave it.
+    pub fn asset(&self, name: &str, path: &str) -> Option<Asset> {
+        let rel = safe_relative(path)?;
+        if !valid_theme_name(name) {
+            return None;
+        }
+        for theme in [name, DEFAULT_THEME] {
+            let disk = self.dir.join(theme).join("static").join(&rel);
+            if let Ok(bytes) = std::fs::read(&disk) {
+                return Some(Asset::new(path, bytes));
+            }
+            let key = format!("static/{path}");
+            if let Some((_, text)) = builtin::files(theme).iter().find(|(p, _)| *p == key) {
+                return Some(Asset::new(path, text.as_bytes().to_vec()));
+            }
+        }
+        None
+    }
+}
+
+/// A file served from a theme's `static/` folder.
+pub struct Asset {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+impl Asset {
+    fn new(path: &str, bytes: Vec<u8>) -> Asset {
+        Asset {
+            bytes,
+            content_type: content_type(path),
+        }
+    }
+}
+
+pub fn content_type(path: &str) -> &'static str {
+    let ext = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "ttf" => "font/ttf",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "webm" => "video/webm",
+        "mp4" => "video/mp4",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Theme names are folder names and URL segments.
+pub fn valid_theme_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `path` as a relative path of normal components only: no `..`, no root, no drive, no
+/// backslash (which Windows would treat as a separator).
+pub fn safe_relative(path: &str) -> Option<PathBuf> {
+    if path.is_empty() || path.contains('\\') || path.contains(':') || path.contains('\0') {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for part in path.split('/') {
+        let mut comps = Path::new(part).components();
+        match (comps.next(), comps.next()) {
+            (Some(Component::Normal(c)), None) if !part.starts_with('.') => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Builds theme `name`: bundled default files, then the bundled theme's, then its folder's.
+fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
+    let error = |file: String, message: String| ThemeError {
+        theme: name.to_string(),
+        file,
+        line: None,
+        column: None,
+        message,
+    };
+    // template name -> (source text, where it came from)
+    let mut templates: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut theme_toml: Option<(String, String)> = None;
+    for theme in [DEFAULT_THEME, name] {
+        for (path, text) in builtin::files(theme) {
+            let origin = format!("(built-in) {theme}/{path}");
+            if let Some(t) = template_name(path) {
+                templates.insert(t, (text.to_string(), origin));
+            } else if *path == "theme.toml" && theme == name {
+                theme_toml = Some((text.to_string(), origin));
+            }
+        }
+    }
+    let root = dir.join(name);
+    if root.is_dir() {
+        let mut files = Vec::new();
+        walk(&root.join("templates"), &mut files);
+        for file in files {
+            let rel = file
+                .strip_prefix(&root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            let Some(t) = template_name(&rel) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| error(file.display().to_string(), format!("cannot read: {e}")))?;
+            templates.insert(t, (text, file.display().to_string()));
+        }
+        let toml_path = root.join("theme.toml");
+        if let Ok(text) = std::fs::read_to_string(&toml_path) {
+            theme_toml = Some((text, toml_path.display().to_string()));
+        }
+    } else if builtin::files(name).is_empty() {
+        return Err(error(
+            root.display().to_string(),
+            "no such theme folder".into(),
+        ));
+    }
+    let meta: ThemeToml = match &theme_toml {
+        Some((text, origin)) => toml::from_str(text).map_err(|e| ThemeError {
+            theme: name.to_string(),
+            file: origin.clone(),
+            line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
+            column: None,
+            message: e.message().to_string(),
+        })?,
+        None => ThemeToml::default(),
+    };
+
+    let mut hbs = Handlebars::new();
+    hbs.set_strict_mode(true);
+    helpers::register(&mut hbs);
+    let mut sources = BTreeMap::new();
+    for (template, (text, origin)) in templates {
+        hbs.register_template_string(&template, &text)
+            .map_err(|e| ThemeError {
+                theme: name.to_string(),
+                file: origin.clone(),
+                line: e.pos().map(|p| p.0),
+                column: e.pos().map(|p| p.1),
+                message: e.reason().to_string(),
+            })?;
+        sources.insert(template, origin);
+    }
+    Ok(Theme {
+        name: name.to_string(),
+        title: meta.name.unwrap_or_else(|| name.to_string()),
+        description: meta.description.unwrap_or_default(),
+        generation,
+        hbs,
+        sources,
+    })
+}
+
+/// `templates/chat/chat.message.hbs` → `chat/chat.message`.
+fn template_name(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("templates/")?.strip_suffix(".hbs")?;
+    Some(rest.to_string())
+}
+
+/// Every file below `dir`, skipping hidden files and editor droppings.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if watch::ignored(&path) {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bundled_themes_build() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::new(dir.path());
+        assert!(reg.load_all().is_empty());
+        assert_eq!(reg.names(), ["default", "neon"]);
+        let neon = reg.get("neon").expect("neon");
+        // neon overrides the alert template and inherits the chat one
+        assert!(neon.sources["alerts/default"].contains("neon"));
+        assert!(neon.sources["chat/chat.message"].contains("default"));
+    }
+
+    #[test]
+    fn disk_files_override_and_broken_ones_keep_the_last_good_build() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tpl = dir.path().join("default/templates/goal");
+        std::fs::create_dir_all(&tpl).expect("mkdir");
+        std::fs::write(tpl.join("goal.hbs"), "<b>{{goal.label}}</b>").expect("write");
+        let reg = Registry::new(dir.path());
+        assert!(reg.load_all().is_empty());
+        let ctx = json!({"goal": {"label": "Subs"}});
+        let theme = reg.get("default").expect("default");
+        assert_eq!(
+            theme.render("goal/goal", &ctx).expect("render"),
+            "<b>Subs</b>"
+        );
+
+        std::fs::write(tpl.join("goal.hbs"), "<b>\n  {{#if goal}}oops</b>").expect("write");
+        let err = reg.reload("default").unwrap_err();
+        assert!(err.file.ends_with("goal.hbs"), "{err}");
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(reg.error("default").is_some());
+        let still = reg.get("default").expect("default");
+        assert_eq!(still.generation, theme.generation);
+
+        std::fs::write(tpl.join("goal.hbs"), "<i>{{goal.label}}</i>").expect("write");
+        assert!(reg.reload("default").is_ok());
+        assert!(reg.error("default").is_none());
+    }
+
+    #[test]
+    fn strict_mode_names_the_missing_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::new(dir.path());
+        reg.load_all();
+        let theme = reg.get("default").expect("default");
+        let err = theme.render("goal/goal", &json!({})).unwrap_err();
+        assert!(err.message.contains("goal"), "{err}");
+        assert!(err.line.is_some());
+    }
+
+    #[test]
+    fn asset_paths_cannot_escape_the_theme() {
+        for bad in [
+            "../x",
+            "a/../../b",
+            "/etc/passwd",
+            "a\\..\\b",
+            "C:/x",
+            ".hidden",
+            "",
+        ] {
+            assert!(safe_relative(bad).is_none(), "{bad}");
+        }
+        assert!(safe_relative("img/a.png").is_some());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::new(dir.path());
+        assert!(reg.asset("default", "style.css").is_some());
+        assert!(reg.asset("neon", "style.css").is_some());
+        assert!(reg.asset("default", "../theme.toml").is_none());
+        assert!(reg.asset("..", "style.css").is_none());
+    }
+}

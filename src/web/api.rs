@@ -1,0 +1,217 @@
+//! The JSON API: inject events (the emulate button, tests, the benchmark), read a channel's
+//! recent events and chat stats, and the health check.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{App, MAX_BODY, guard, json_reply, reject, with_app};
+use crate::event::{Event, Kind, complete, normalize_channel, valid_channel};
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    post_event(app.clone())
+        .or(channel_events(app.clone()))
+        .unify()
+        .or(channel_stats(app.clone()))
+        .unify()
+        .or(health(app.clone()))
+        .unify()
+        .or(overlays(app))
+        .unify()
+        .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostedEvent {
+    channel: Option<String>,
+    kind: String,
+    #[serde(default)]
+    data: Option<Value>,
+    platform: Option<String>,
+}
+
+/// POST /api/events
+fn post_event(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "events")
+        .and(warp::post())
+        .and(guard(app.clone()))
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .and(with_app(app))
+        .and_then(|body: Bytes, app: Arc<App>| async move {
+            let event = parse_posted(&body, &app.config.default_channel())?;
+            let (item, subscribers) = app.publish(event);
+            let mut answer = json!(item.event);
+            answer["subscribers"] = json!(subscribers);
+            Ok::<_, warp::Rejection>(json_reply(StatusCode::ACCEPTED, &answer))
+        })
+        .boxed()
+}
+
+/// Turns a posted body into an event, or a 400 that says exactly what is wrong.
+fn parse_posted(body: &[u8], default_channel: &str) -> Result<Event, warp::Rejection> {
+    let posted: PostedEvent = serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "invalid event",
+            _ => "malformed JSON",
+        };
+        let full = e.to_string();
+        let reason = full.split(" at line ").next().unwrap_or(&full);
+        reject(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{what} at line {}, column {}: {reason}; send {{\"channel\", \"kind\", \"data\"}}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let kind: Kind = posted
+        .kind
+        .parse()
+        .map_err(|e: crate::event::UnknownKind| reject(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let channel = posted
+        .channel
+        .map(|c| normalize_channel(&c))
+        .unwrap_or_else(|| default_channel.to_string());
+    if !valid_channel(&channel) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            format!("channel \"{channel}\" is not a Twitch login (1-25 of a-z, 0-9, _)"),
+        ));
+    }
+    let mut data = match posted.data {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                format!("\"data\" must be an object, not {other}"),
+            ));
+        }
+    };
+    complete(kind, &mut data);
+    let mut event = Event::new(channel, kind, Value::Object(data));
+    if let Some(platform) = posted.platform {
+        event.platform = platform;
+    }
+    Ok(event)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+/// Most events one call returns.
+const MAX_LIMIT: usize = 1000;
+
+/// GET /api/channels/{channel}/events?limit=N&before=ID
+fn channel_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "channels" / String / "events")
+        .and(warp::get())
+        .and(warp::query::<EventsQuery>())
+        .and(with_app(app))
+        .map(|channel: String, q: EventsQuery, app: Arc<App>| {
+            let channel = normalize_channel(&channel);
+            let limit = q.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
+            let items = app.bus.recent(&channel, limit, q.before);
+            let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
+            json_reply(
+                StatusCode::OK,
+                &json!({ "channel": channel, "events": events }),
+            )
+        })
+        .boxed()
+}
+
+/// GET /api/channels/{channel}/stats
+fn channel_stats(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "channels" / String / "stats")
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|channel: String, app: Arc<App>| {
+            let snapshot = app
+                .overlays
+                .shared
+                .stats
+                .snapshot(&normalize_channel(&channel), 10);
+            json_reply(StatusCode::OK, &json!(snapshot))
+        })
+        .boxed()
+}
+
+/// GET /health
+fn health(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("health")
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: Arc<App>| json_reply(StatusCode::OK, &app.health()))
+        .boxed()
+}
+
+/// GET /api/overlays
+fn overlays(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "overlays")
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: Arc<App>| json_reply(StatusCode::OK, &app.overlay_list()))
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> String {
+        match parse_posted(body.as_bytes(), "demo") {
+            Ok(_) => "ok".into(),
+            Err(r) => r
+                .find::<super::super::ApiError>()
+                .map(|e| e.message.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn malformed_json_names_the_position() {
+        let m = message("{\"kind\": \"follow\",, }");
+        assert!(m.starts_with("malformed JSON at line 1, column 19: key must be a string;"), "{m}");
+    }
+
+    #[test]
+    fn unknown_kind_lists_kinds() {
+        let m = message(r#"{"kind": "folow"}"#);
+        assert!(
+            m.contains("unknown event kind \"folow\"") && m.contains("chat.message"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn posted_fields_are_kept_and_completed() {
+        let e = parse_posted(
+            br#"{"channel":"Bench","kind":"follow","data":{"seq":3}}"#,
+            "demo",
+        )
+        .unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(e.channel, "bench");
+        assert_eq!(e.data["seq"], 3);
+        assert!(e.data["user_name"].is_string());
+    }
+
+    #[test]
+    fn bad_channel_and_data_are_refused() {
+        assert!(message(r#"{"kind":"follow","channel":"a b"}"#).contains("not a Twitch login"));
+        assert!(message(r#"{"kind":"follow","data":[1]}"#).contains("must be an object"));
+    }
+}

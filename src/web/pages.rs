@@ -1,0 +1,358 @@
+//! Pages and files: the overlay page and its event stream, the dashboard, the client script
+//! and theme assets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+
+use super::{App, json_reply, reject, sse, with_app};
+
+/// Client files compiled into the binary.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "overlay.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/overlay.js"),
+    ),
+    (
+        "overlay.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/overlay.css"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/dashboard.js"),
+    ),
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/dashboard.css"),
+    ),
+];
+
+/// Overlays one multiplexed stream may carry (a scene rarely has more than a dozen).
+const MAX_MULTIPLEX: usize = 64;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    overlay_page(app.clone())
+        .or(overlay_events(app.clone()))
+        .unify()
+        .or(multiplexed_events(app.clone()))
+        .unify()
+        .or(rerender(app.clone()))
+        .unify()
+        .or(assets())
+        .unify()
+        .or(theme_asset(app.clone()))
+        .unify()
+        .or(dashboard(app))
+        .unify()
+        .boxed()
+}
+
+fn html(body: String) -> Response {
+    let mut res = Response::new(body.into());
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn no_overlay(name: &str) -> warp::Rejection {
+    reject(
+        StatusCode::NOT_FOUND,
+        format!("no overlay named \"{name}\"; the dashboard at / lists them"),
+    )
+}
+
+/// GET /o/{name}
+fn overlay_page(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("o" / String)
+        .and(warp::get())
+        .and(with_app(app))
+        .and_then(|name: String, app: Arc<App>| async move {
+            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            let error = app.themes.error(&overlay.config.theme);
+            Ok::<_, warp::Rejection>(html(crate::overlay::page::render(&overlay, error.as_ref())))
+        })
+        .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    since: Option<u64>,
+    /// Comma-separated overlay names (multiplexed stream only).
+    o: Option<String>,
+}
+
+/// GET /o/{name}/events
+fn overlay_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("o" / String / "events")
+        .and(warp::get())
+        .and(warp::header::optional::<u64>("last-event-id"))
+        .and(warp::query::<StreamQuery>())
+        .and(with_app(app))
+        .and_then(
+            |name: String, last: Option<u64>, q: StreamQuery, app: Arc<App>| async move {
+                let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+                // The header wins: a browser reconnecting sends it, and the URL still carries
+                // the `since` of the first connection.
+                Ok::<_, warp::Rejection>(event_stream(app, vec![overlay], last.or(q.since)))
+            },
+        )
+        .boxed()
+}
+
+/// GET /events?o=a,b,c — several overlays on one connection. Browsers allow six HTTP/1.1
+/// connections per host and OBS sources share one profile, so a scene with many overlays
+/// multiplexes them here (https://crbug.com/275955).
+fn multiplexed_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("events")
+        .and(warp::get())
+        .and(warp::header::optional::<u64>("last-event-id"))
+        .and(warp::query::<StreamQuery>())
+        .and(with_app(app))
+        .and_then(
+            |last: Option<u64>, q: StreamQuery, app: Arc<App>| async move {
+                let names = q.o.unwrap_or_default();
+                let mut overlays = Vec::new();
+                for name in names
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .take(MAX_MULTIPLEX)
+                {
+                    overlays.push(app.overlays.get(name).ok_or_else(|| no_overlay(name))?);
+                }
+                if overlays.is_empty() {
+                    return Err(reject(
+                        StatusCode::BAD_REQUEST,
+                        "name the overlays: /events?o=chat,alerts",
+                    ));
+                }
+                Ok(event_stream(app, overlays, last.or(q.since)))
+            },
+        )
+        .boxed()
+}
+
+fn event_stream(
+    app: Arc<App>,
+    overlays: Vec<Arc<crate::overlay::Overlay>>,
+    since: Option<u64>,
+) -> Response {
+    let body = sse::stream(app, overlays, since);
+    let mut res = warp::reply::Reply::into_response(warp::reply::stream(body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells a reverse proxy in front of a hosted instance not to buffer the stream.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderQuery {
+    ids: String,
+}
+
+/// GET /o/{name}/render?ids=1,2,3 — the current theme's HTML for events still in history, so
+/// a page can redraw what it shows after a theme edit without reloading.
+fn rerender(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("o" / String / "render")
+        .and(warp::get())
+        .and(warp::query::<RenderQuery>())
+        .and(with_app(app))
+        .and_then(|name: String, q: RenderQuery, app: Arc<App>| async move {
+            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            let wanted: Vec<u64> = q
+                .ids
+                .split(',')
+                .filter_map(|s| s.parse().ok())
+                .take(500)
+                .collect();
+            let mut out = BTreeMap::new();
+            for item in app
+                .bus
+                .recent(&overlay.config.channel, app.config.history, None)
+            {
+                if wanted.contains(&item.event.id) {
+                    out.insert(
+                        item.event.id.to_string(),
+                        app.render_html(&overlay, &item.event),
+                    );
+                }
+            }
+            Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
+        })
+        .boxed()
+}
+
+/// GET /assets/{file}
+fn assets() -> BoxedFilter<(Response,)> {
+    warp::path!("assets" / String)
+        .and(warp::get())
+        .and_then(|file: String| async move {
+            let (_, content_type, body) = ASSETS
+                .iter()
+                .find(|(name, _, _)| *name == file)
+                .ok_or_else(warp::reject::not_found)?;
+            let mut res = Response::new((*body).into());
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Ok::<_, warp::Rejection>(res)
+        })
+        .boxed()
+}
+
+/// GET /themes/{theme}/static/{path..}
+fn theme_asset(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path("themes")
+        .and(warp::path::param::<String>())
+        .and(warp::path("static"))
+        .and(warp::path::tail())
+        .and(warp::get())
+        .and(with_app(app))
+        .and_then(
+            |theme: String, tail: warp::path::Tail, app: Arc<App>| async move {
+                let path = percent_decode(tail.as_str());
+                let asset = app
+                    .themes
+                    .asset(&theme, &path)
+                    .ok_or_else(warp::reject::not_found)?;
+                let mut res = Response::new(asset.bytes.into());
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                );
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                Ok::<_, warp::Rejection>(res)
+            },
+        )
+        .boxed()
+}
+
+/// `%2e%2e` is `..` too: decode before the path check sees it.
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// GET /
+fn dashboard(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path::end()
+        .and(warp::get())
+        .and(with_app(app))
+        .map(|app: Arc<App>| html(app.dashboard_html()))
+        .boxed()
+}
+
+/// The dashboard at `/`: every overlay with its OBS URL and size, a live preview, test buttons
+/// and the state of every source and theme.
+pub fn dashboard_page(app: &App) -> String {
+    use crate::theme::helpers::escape;
+    let mut cards = String::new();
+    for o in app.overlays.all() {
+        let c = &o.config;
+        let error = app
+            .themes
+            .error(&c.theme)
+            .map(|e| {
+                format!(
+                    r#"<div class="theme-error">{}</div>"#,
+                    escape(&e.to_string())
+                )
+            })
+            .unwrap_or_default();
+        cards.push_str(&format!(
+            r#"<section class="card" data-overlay="{name}" data-kind="{kind}" data-channel="{channel}">
+  <header><h2>{title}</h2><span class="tag">{kind}</span><span class="tag">#{channel}</span><span class="tag">theme: {theme}</span></header>
+  <div class="url"><input readonly value="" data-path="/o/{name}"><button class="copy">Copy URL</button></div>
+  <p class="size">Browser source size: <b>{w} × {h}</b></p>
+  {error}
+  <div class="preview" style="aspect-ratio: {w} / {h}"><iframe loading="lazy" src="/o/{name}" title="{title} preview" data-w="{w}" data-h="{h}"></iframe></div>
+</section>
+"#,
+            name = escape(&c.name),
+            kind = c.kind.as_str(),
+            channel = escape(&c.channel),
+            title = escape(&c.title),
+            theme = escape(&c.theme),
+            w = c.size.0,
+            h = c.size.1,
+        ));
+    }
+    let buttons: String = crate::event::Kind::ALL
+        .iter()
+        .map(|k| format!(r#"<button class="test" data-kind="{k}">{k}</button>"#))
+        .collect();
+    let channels: String = app
+        .overlays
+        .channels()
+        .iter()
+        .map(|c| format!(r#"<option>{}</option>"#, escape(c)))
+        .collect();
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>overlayd dashboard</title><link rel="stylesheet" href="/assets/dashboard.css"></head>
+<body>
+<header class="top"><h1>overlayd</h1><span id="health" class="health">…</span></header>
+<main>
+<section class="panel">
+  <h2>Send a test event</h2>
+  <label>Channel <select id="test-channel">{channels}</select></label>
+  <div class="buttons">{buttons}</div>
+  <p id="test-result" class="muted"></p>
+</section>
+<section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
+<div class="cards">{cards}</div>
+</main>
+<script src="/assets/dashboard.js"></script>
+</body></html>
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding_reveals_dot_dot() {
+        assert_eq!(super::percent_decode("%2e%2e/x"), "../x");
+        assert_eq!(super::percent_decode("a%2"), "a%2");
+        assert_eq!(super::percent_decode("img/a.png"), "img/a.png");
+    }
+}

@@ -1,0 +1,180 @@
+//! SSE framing and the per-client stream. A client's stream reads the bus, keeps the events its
+//! overlays want, and writes each event's shared frame bytes; when several frames are ready
+//! at once they go out in one write. The stream ends when the bus closes (shutdown).
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+
+use crate::bus::{Message, Next, Subscription};
+use crate::overlay::Overlay;
+use crate::web::App;
+
+/// Sent first: how soon a browser should reconnect after a drop (ms), and a comment that
+/// tells the client the subscription is registered (a `200` alone does not).
+const PREAMBLE: &[u8] = b"retry: 1000\n: ok\n\n";
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+const RESYNC: &[u8] = b"event: resync\ndata: {\"reason\":\"lagged\"}\n\n";
+/// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// The overlays one stream serves, cached until the overlay set changes.
+struct Views {
+    names: Vec<String>,
+    version: u64,
+    overlays: Vec<Arc<Overlay>>,
+}
+
+impl Views {
+    /// Refreshes the cached overlays if any changed; `false` once none of them exist.
+    fn refresh(&mut self, app: &App) -> bool {
+        let version = app.overlays.version();
+        if version != self.version {
+            self.version = version;
+            self.overlays = self
+                .names
+                .iter()
+                .filter_map(|n| app.overlays.get(n))
+                .collect();
+        }
+        !self.overlays.is_empty()
+    }
+}
+
+struct State {
+    app: Arc<App>,
+    sub: Subscription,
+    views: Views,
+    started: bool,
+}
+
+/// The body of `GET /o/<name>/events` (one name) or `GET /events?o=a,b` (several).
+pub fn stream(
+    app: Arc<App>,
+    overlays: Vec<Arc<Overlay>>,
+    since: Option<u64>,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+    let mut channels: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
+    channels.sort();
+    channels.dedup();
+    let sub = app.bus.subscribe(channels, since);
+    let views = Views {
+        names: overlays.iter().map(|o| o.config.name.clone()).collect(),
+        version: app.overlays.version(),
+        overlays,
+    };
+    let state = State {
+        app,
+        sub,
+        views,
+        started: false,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        if !st.started {
+            st.started = true;
+            return Some((Ok(Bytes::from_static(PREAMBLE)), st));
+        }
+        loop {
+            let first = st.sub.next(&st.app.bus).await;
+            let mut batch = Batch::default();
+            if !st.add(first, &mut batch) {
+                return batch.take().map(|b| (Ok(b), st));
+            }
+            // Drain whatever else is ready right now into the same write.
+            while batch.len < MAX_BATCH {
+                let next = st.sub.try_next(&st.app.bus);
+                if matches!(next, Next::Empty) {
+                    break;
+                }
+                if !st.add(next, &mut batch) {
+                    break;
+                }
+            }
+            if let Some(bytes) = batch.take() {
+                return Some((Ok(bytes), st));
+            }
+        }
+    })
+}
+
+impl State {
+    /// Adds what `next` means for this client to `batch`; `false` when the stream must end.
+    fn add(&mut self, next: Next, batch: &mut Batch) -> bool {
+        match next {
+            Next::Message(Message::Event(item)) => {
+                if !self.views.refresh(&self.app) {
+                    return false;
+                }
+                for overlay in &self.views.overlays {
+                    if overlay.wants(&item.event) {
+                        batch.push(overlay.frame(&item, &self.app.overlays.shared));
+                    }
+                }
+                true
+            }
+            Next::Message(Message::KeepAlive) => {
+                batch.push(Bytes::from_static(KEEP_ALIVE));
+                true
+            }
+            Next::Message(Message::Theme { theme, frame }) => {
+                if self.views.overlays.iter().any(|o| o.config.theme == theme) {
+                    batch.push(frame);
+                }
+                true
+            }
+            Next::Message(Message::Overlay { name, frame }) => {
+                if self.views.names.contains(&name) {
+                    batch.push(frame);
+                }
+                true
+            }
+            Next::Resync => {
+                batch.push(Bytes::from_static(RESYNC));
+                true
+            }
+            Next::Empty => true,
+            Next::Closed => false,
+        }
+    }
+}
+
+/// Frames gathered for one write: a single frame is passed on as the shared bytes; several
+/// are copied into one buffer (a copy is far cheaper than a system call per frame).
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    rest: Option<BytesMut>,
+    len: usize,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        match (&mut self.first, &mut self.rest) {
+            (None, _) => self.first = Some(frame),
+            (Some(first), None) => {
+                let mut buf = BytesMut::with_capacity(first.len() + frame.len() * 4);
+                buf.extend_from_slice(first);
+                buf.extend_from_slice(&frame);
+                self.rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&frame),
+        }
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        match self.rest.take() {
+            Some(buf) => {
+                self.first = None;
+                Some(buf.freeze())
+            }
+            None => self.first.take(),
+        }
+    }
+}
+
+/// A control frame (no id: it is not part of history).
+pub fn control(event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
