@@ -186,6 +186,7 @@ impl App {
             "subscribers": self.bus.subscribers(),
             "next_event_id": self.bus.next_id(),
             "overlays": self.overlays.all().len(),
+            "frames_rendered": self.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
             "sources": self.sources.snapshot(),
             "theme_errors": self.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "overlay_errors": *self.overlay_errors.read(),
@@ -264,6 +265,12 @@ pub async fn run(
     let app = App::new(config, shutdown.clone());
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(app.bus.clone().keep_alive(shutdown.clone()));
+    // Closing the bus ends every stream, so connections can finish as soon as shutdown starts.
+    let (bus, stop) = (app.bus.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        stop.cancelled().await;
+        bus.close();
+    });
     if app.config.demo {
         tasks.spawn(crate::demo::run(app.clone(), shutdown.clone()));
     }
@@ -277,8 +284,6 @@ pub async fn run(
     let routes = crate::web::routes(app.clone());
     let server = crate::server::serve(listener, routes, shutdown.clone());
     server.await;
-    // Streams end when the bus closes; the server has already stopped accepting.
-    app.bus.close();
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -77,6 +77,9 @@ struct ServerSection {
     public_url: Option<String>,
     /// `native` (default) or `poll`, for network drives where change events do not arrive.
     watcher: Watcher,
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run:
+    /// otherwise every proxied request would look like it came from this machine).
+    trust_forwarded: bool,
 }
 
 impl Default for ServerSection {
@@ -92,6 +95,7 @@ impl Default for ServerSection {
             demo_rate: 1.0,
             public_url: None,
             watcher: Watcher::Native,
+            trust_forwarded: false,
         }
     }
 }
@@ -151,6 +155,7 @@ pub struct Config {
     pub demo_rate: f64,
     pub public_url: Option<String>,
     pub watcher: Watcher,
+    pub trust_forwarded: bool,
     pub twitch: TwitchConfig,
 }
 
@@ -236,6 +241,7 @@ impl Config {
             demo_rate: file.server.demo_rate,
             public_url: file.server.public_url,
             watcher: file.server.watcher,
+            trust_forwarded: file.server.trust_forwarded,
             twitch,
         })
     }

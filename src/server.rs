@@ -1,7 +1,7 @@
 //! The accept loop. warp's own server waits forever for open SSE responses on graceful
 //! shutdown (OBS never closes its sources), so connections are driven here with hyper:
 //! on shutdown the listener closes, every connection is asked to finish its current
-//! response, and whatever is still open a second later is dropped.
+//! response, and whatever is still open after `DRAIN` is dropped.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,8 +19,9 @@ use warp::reply::Response;
 
 use crate::web::Peer;
 
-/// How long open connections get to finish once shutdown starts.
-const DRAIN: Duration = Duration::from_secs(1);
+/// How long open connections get to finish once shutdown starts. Streams end at once (the
+/// bus closes); this only bounds a client that stopped reading with a full socket buffer.
+const DRAIN: Duration = Duration::from_millis(500);
 
 type Routes = BoxedFilter<(Response,)>;
 

@@ -49,6 +49,8 @@ impl Goals {
 pub struct Shared {
     pub stats: Stats,
     pub goals: Goals,
+    /// Frames rendered so far: one per event per overlay version, however many clients.
+    pub renders: AtomicU64,
 }
 
 /// Every overlay by name.
@@ -69,6 +71,7 @@ impl Overlays {
             shared: Shared {
                 stats: Stats::default(),
                 goals: Goals::default(),
+                renders: AtomicU64::new(0),
             },
             next_key: AtomicU64::new(1),
             version: AtomicU64::new(1),
@@ -249,6 +252,7 @@ impl Overlay {
     /// The SSE frame of `item` for this overlay: rendered on first use, then shared.
     pub fn frame(&self, item: &Item, shared: &Shared) -> Bytes {
         item.frame(self.key, |event| {
+            shared.renders.fetch_add(1, Ordering::Relaxed);
             let html = match template_for(&self.config, &self.theme, event) {
                 Some(template) => {
                     let ctx = context(&self.config, event, shared);

@@ -185,7 +185,10 @@ mod tests {
     #[test]
     fn malformed_json_names_the_position() {
         let m = message("{\"kind\": \"follow\",, }");
-        assert!(m.starts_with("malformed JSON at line 1, column 19: key must be a string;"), "{m}");
+        assert!(
+            m.starts_with("malformed JSON at line 1, column 19: key must be a string;"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -60,11 +60,13 @@ pub fn reject(status: StatusCode, message: impl Into<String>) -> warp::Rejection
 /// is not ours), so a web page cannot fake alerts through the streamer's browser.
 pub fn guard(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::ext::optional::<Peer>()
+        .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("host"))
         .and_then(
             move |peer: Option<Peer>,
+                  forwarded: Option<String>,
                   auth: Option<String>,
                   origin: Option<String>,
                   host: Option<String>| {
@@ -88,7 +90,14 @@ pub fn guard(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Rejection
                             ));
                         }
                     }
-                    let local = peer.is_some_and(|p| p.0.ip().is_loopback());
+                    let client = match (&forwarded, app.config.trust_forwarded) {
+                        (Some(list), true) => list
+                            .split(',')
+                            .next()
+                            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok()),
+                        _ => peer.map(|p| p.0.ip()),
+                    };
+                    let local = client.is_some_and(|ip| ip.is_loopback());
                     if local {
                         return Ok(());
                     }
