@@ -13,7 +13,7 @@
 //!   ([`Subscription::catch_up`]) and, if history no longer covers the gap, is sent `resync`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,33 +39,48 @@ const FRAMES_PER_ITEM: usize = 8;
 #[derive(Debug)]
 pub struct Item {
     pub event: Event,
-    frames: Mutex<Vec<(u64, Bytes)>>,
+    /// The first overlay's frame: read without a lock, since with thousands of clients on one
+    /// overlay every delivery looks it up.
+    first: OnceLock<(u64, Bytes)>,
+    others: Mutex<Vec<(u64, Bytes)>>,
 }
 
 impl Item {
     fn new(event: Event) -> Item {
         Item {
             event,
-            frames: Mutex::new(Vec::new()),
+            first: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
         }
     }
 
     /// The frame for render key `key`, rendered once by the first subscriber that asks and
     /// shared as the same bytes by all the others.
     pub fn frame(&self, key: u64, render: impl FnOnce(&Event) -> Bytes) -> Bytes {
-        if let Some((_, bytes)) = self.frames.lock().iter().find(|(k, _)| *k == key) {
+        let mut render = Some(render);
+        let (first_key, first) = self.first.get_or_init(|| {
+            let render = render.take().expect("render is unused before the first frame");
+            (key, render(&self.event))
+        });
+        if *first_key == key {
+            return first.clone();
+        }
+        let Some(render) = render else {
+            return first.clone();
+        };
+        if let Some((_, bytes)) = self.others.lock().iter().find(|(k, _)| *k == key) {
             return bytes.clone();
         }
         // Rendered outside the lock: a slow template must not stall other overlays' readers.
         let bytes = render(&self.event);
-        let mut frames = self.frames.lock();
-        if let Some((_, existing)) = frames.iter().find(|(k, _)| *k == key) {
+        let mut others = self.others.lock();
+        if let Some((_, existing)) = others.iter().find(|(k, _)| *k == key) {
             return existing.clone();
         }
-        if frames.len() >= FRAMES_PER_ITEM {
-            frames.remove(0);
+        if others.len() >= FRAMES_PER_ITEM {
+            others.remove(0);
         }
-        frames.push((key, bytes.clone()));
+        others.push((key, bytes.clone()));
         bytes
     }
 }
@@ -439,12 +454,13 @@ mod tests {
         let bus = Bus::starting_at(10, 1);
         let (item, _) = bus.publish(ev("a"));
         let mut renders = 0;
-        for _ in 0..3 {
-            item.frame(7, |_| {
+        for key in [7, 7, 8, 7, 8, 9] {
+            let got = item.frame(key, |_| {
                 renders += 1;
-                Bytes::from_static(b"x")
+                Bytes::from(key.to_string())
             });
+            assert_eq!(got, key.to_string());
         }
-        assert_eq!(renders, 1);
+        assert_eq!(renders, 3);
     }
 }

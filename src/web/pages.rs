@@ -35,7 +35,15 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/dashboard.css"),
     ),
+    (
+        "stream-worker.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/stream-worker.js"),
+    ),
 ];
+
+/// Most events one backlog answer carries (a chat box shows a few dozen at most).
+const MAX_BACKLOG: usize = 200;
 
 /// Overlays one multiplexed stream may carry (a scene rarely has more than a dozen).
 const MAX_MULTIPLEX: usize = 64;
@@ -47,6 +55,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(multiplexed_events(app.clone()))
         .unify()
         .or(rerender(app.clone()))
+        .unify()
+        .or(backlog(app.clone()))
         .unify()
         .or(assets())
         .unify()
@@ -198,6 +208,50 @@ fn rerender(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 }
             }
             Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
+        })
+        .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BacklogQuery {
+    since: u64,
+}
+
+/// GET /o/{name}/backlog?since=ID — the frames an overlay would have been sent after `since`
+/// that history still holds (at most [`MAX_BACKLOG`], the newest), as a JSON array. A page on
+/// the shared multiplexed stream catches up with this in one short request.
+fn backlog(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("o" / String / "backlog")
+        .and(warp::get())
+        .and(warp::query::<BacklogQuery>())
+        .and(with_app(app))
+        .and_then(|name: String, q: BacklogQuery, app: Arc<App>| async move {
+            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            let mut frames: Vec<bytes::Bytes> = app
+                .bus
+                .recent(&overlay.config.channel, app.config.history, None)
+                .iter()
+                .filter(|i| i.event.id > q.since && overlay.wants(&i.event))
+                .take(MAX_BACKLOG)
+                .map(|i| overlay.frame(i, &app.overlays.shared))
+                .collect();
+            frames.reverse();
+            let mut body = Vec::from(&b"["[..]);
+            for (n, frame) in frames.iter().enumerate() {
+                // A frame is `id: …\nevent: …\ndata: {json}\n\n`: its JSON is already made.
+                let text = std::str::from_utf8(frame).unwrap_or_default();
+                if let Some(json) = text.split("\ndata: ").nth(1) {
+                    if n > 0 {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(json.trim_end().as_bytes());
+                }
+            }
+            body.push(b']');
+            let mut res = Response::new(body.into());
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok::<_, warp::Rejection>(res)
         })
         .boxed()
 }

@@ -156,6 +156,9 @@
       if (!data.theme || data.theme === settings.theme) themeReloaded(data);
     } else if (type === "theme-error") {
       if (!data.theme || data.theme === settings.theme) themeError(data);
+    } else if (type === "overlay") {
+      if (data.kind !== settings.kind || data.theme !== settings.theme) { location.reload(); return; }
+      settings = data; opts = data.options || {};
     } else if (type === "resync") {
       document.dispatchEvent(new CustomEvent("overlayd:resync", { detail: data }));
     } else {
@@ -164,23 +167,68 @@
     document.dispatchEvent(new CustomEvent("overlayd:event", { detail: { type: type, data: data } }));
   }
 
-  function connect() {
-    var url = settings.events;
-    var last = remembered();
-    if (last) url += "?since=" + encodeURIComponent(last);
-    else if (settings.kind !== "alerts") url += "?since=0";
-    var transport = window.OverlaydTransport && window.OverlaydTransport.open(settings.name, url, handle);
-    if (transport) return transport;
+  // Direct: one EventSource for this page (the browser resumes with Last-Event-ID).
+  function direct(url) {
     var source = new EventSource(url);
-    KINDS.concat(["theme", "theme-error", "resync"]).forEach(function (type) {
+    KINDS.concat(["theme", "theme-error", "resync", "overlay"]).forEach(function (type) {
       source.addEventListener(type, function (e) {
         var data;
         try { data = JSON.parse(e.data); } catch (err) { return; }
         handle(type, data);
       });
     });
-    source.onopen = function () { document.documentElement.dataset.connected = "1"; };
+    source.onopen = function () { document.documentElement.dataset.connected = "direct"; };
     return source;
+  }
+
+  // Shared: every overlay page of this browser profile shares one multiplexed stream held by a
+  // SharedWorker; this page first fetches what it missed (backlog), then applies live events
+  // newer than the last one it applied.
+  function shared(since) {
+    var worker = new SharedWorker("/assets/stream-worker.js", { name: "overlayd" });
+    var port = worker.port, applied = -1, ready = false, buffered = [];
+    function live(type, data) {
+      if (data && typeof data.id === "number") {
+        if (data.id <= applied) return;
+        applied = data.id;
+      }
+      handle(type, data);
+    }
+    port.onmessage = function (m) {
+      var msg = m.data;
+      if (msg.type === "ready") {
+        if (ready) return;
+        var done = function () {
+          ready = true;
+          document.documentElement.dataset.connected = "shared";
+          buffered.forEach(function (b) { live(b.type, b.data); });
+          buffered = [];
+        };
+        if (since === null) { done(); return; }
+        fetch("/o/" + encodeURIComponent(settings.name) + "/backlog?since=" + since)
+          .then(function (r) { return r.json(); })
+          .then(function (frames) { frames.forEach(function (f) { live(f.kind, f); }); done(); })
+          .catch(done);
+      } else if (!ready) {
+        buffered.push(msg);
+      } else {
+        live(msg.type, msg.data);
+      }
+    };
+    port.start();
+    port.postMessage({ type: "join", name: settings.name });
+    window.addEventListener("pagehide", function () { port.postMessage({ type: "leave", name: settings.name }); });
+    return port;
+  }
+
+  function connect() {
+    var last = remembered();
+    var since = last ? last : (settings.kind !== "alerts" ? "0" : null);
+    var forceDirect = /[?&]transport=direct\b/.test(location.search);
+    if (window.SharedWorker && !forceDirect) {
+      try { return shared(since); } catch (e) { /* fall back to a direct stream */ }
+    }
+    return direct(settings.events + (since !== null ? "?since=" + encodeURIComponent(since) : ""));
   }
   window.overlayd = { settings: settings, stream: connect() };
 })();
