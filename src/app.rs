@@ -282,7 +282,7 @@ pub async fn run(
     }
     announce(&app, addr);
     let routes = crate::web::routes(app.clone());
-    let server = crate::server::serve(listener, routes, shutdown.clone());
+    let server = crate::server::serve(listener, routes, app.clone(), shutdown.clone());
     server.await;
     tasks.shutdown().await;
     tracing::info!("stopped");

@@ -59,7 +59,9 @@ impl Item {
     pub fn frame(&self, key: u64, render: impl FnOnce(&Event) -> Bytes) -> Bytes {
         let mut render = Some(render);
         let (first_key, first) = self.first.get_or_init(|| {
-            let render = render.take().expect("render is unused before the first frame");
+            let render = render
+                .take()
+                .expect("render is unused before the first frame");
             (key, render(&self.event))
         });
         if *first_key == key {

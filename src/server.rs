@@ -1,32 +1,49 @@
 //! The accept loop. warp's own server waits forever for open SSE responses on graceful
-//! shutdown (OBS never closes its sources), so connections are driven here with hyper:
-//! on shutdown the listener closes, every connection is asked to finish its current
-//! response, and whatever is still open after `DRAIN` is dropped.
+//! shutdown (OBS never closes its sources), so connections are driven here: on shutdown the
+//! listener closes, every stream ends, and whatever is still open after `DRAIN` is dropped.
+//!
+//! A connection whose first request opens an event stream is served directly on the socket
+//! (see [`fast`]); every other request goes to the warp routes through hyper.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
+use crate::app::App;
 use crate::web::Peer;
 
 /// How long open connections get to finish once shutdown starts. Streams end at once (the
 /// bus closes); this only bounds a client that stopped reading with a full socket buffer.
 const DRAIN: Duration = Duration::from_millis(500);
+/// A client has this long to send its request head (slow-loris protection).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head read before handing the connection to hyper (which enforces its own).
+const MAX_HEAD: usize = 16 * 1024;
 
 type Routes = BoxedFilter<(Response,)>;
 
 /// Serves `routes` on `listener` until `shutdown`; returns once every connection is closed.
-pub async fn serve(listener: TcpListener, routes: Routes, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    app: Arc<App>,
+    shutdown: CancellationToken,
+) {
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -43,33 +60,127 @@ pub async fn serve(listener: TcpListener, routes: Routes, shutdown: Cancellation
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = Service {
-            inner: warp::service(routes.clone()),
+        tracker.spawn(connection(
+            stream,
             peer,
-        };
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .writev(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                }
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(DRAIN, conn).await;
-                }
-            }
-        });
+            routes.clone(),
+            app.clone(),
+            shutdown.clone(),
+        ));
     }
     drop(listener);
     tracker.close();
     tracker.wait().await;
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    routes: Routes,
+    app: Arc<App>,
+    shutdown: CancellationToken,
+) {
+    let mut head = Vec::with_capacity(1024);
+    let read = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        r = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head)) => r,
+    };
+    if !matches!(read, Ok(Ok(()))) || head.is_empty() {
+        return;
+    }
+    if let Some(request) = fast::parse(&head, &app) {
+        drop(head);
+        fast::serve(stream, request, app, shutdown).await;
+        return;
+    }
+    let io = Rewind {
+        prefix: Bytes::from(head),
+        inner: stream,
+    };
+    let service = Service {
+        inner: warp::service(routes),
+        peer,
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .writev(true)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN, conn).await;
+        }
+    }
+}
+
+/// Reads until the end of the request head (or EOF, or `MAX_HEAD`).
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    while buf.len() < MAX_HEAD {
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(());
+        }
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(1024);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The socket with the bytes already read in front, for hyper.
+struct Rewind {
+    prefix: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// warp's service with the peer address attached to each request.
@@ -95,5 +206,124 @@ where
         req.extensions_mut().insert(Peer(self.peer));
         let mut inner = self.inner.clone();
         Box::pin(tower_service::Service::call(&mut inner, req))
+    }
+}
+
+pub mod fast {
+    //! Event streams served straight on the socket. An OBS source holds its stream for hours,
+    //! so what a connection keeps matters more than anything else per client: here that is the
+    //! socket, the subscription and one small task (no HTTP buffers of 8 KiB each), and each
+    //! batch of frames is one `write` of the shared bytes (no chunk framing). The answer is
+    //! the same as the warp route's, with `Connection: close` delimiting the body. Anything
+    //! this path does not recognise exactly goes to the warp routes instead.
+
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+    use tokio::net::TcpStream;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::app::App;
+    use crate::overlay::Overlay;
+
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
+
+    pub struct Request {
+        overlays: Vec<Arc<Overlay>>,
+        since: Option<u64>,
+    }
+
+    /// An event-stream request this path can serve: `GET /o/<name>/events` or
+    /// `GET /events?o=a,b`, with only `since` (and `o`) in the query, every overlay existing.
+    pub fn parse(head: &[u8], app: &App) -> Option<Request> {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        if !matches!(req.parse(head), Ok(httparse::Status::Complete(_)))
+            || req.method != Some("GET")
+        {
+            return None;
+        }
+        let target = req.path?;
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut since = None;
+        let mut names: Vec<&str> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=')? {
+                ("since", v) => since = Some(v.parse::<u64>().ok()?),
+                ("o", v) if path == "/events" => {
+                    names.extend(v.split(',').filter(|n| !n.is_empty()))
+                }
+                _ => return None,
+            }
+        }
+        match path
+            .strip_prefix("/o/")
+            .and_then(|p| p.strip_suffix("/events"))
+        {
+            Some(name) => names.push(name),
+            None if path == "/events" => {}
+            None => return None,
+        }
+        if names.is_empty() || names.len() > 64 {
+            return None;
+        }
+        for h in req.headers.iter() {
+            if h.name.eq_ignore_ascii_case("last-event-id") {
+                since = Some(std::str::from_utf8(h.value).ok()?.trim().parse().ok()?);
+            }
+        }
+        let overlays = names
+            .iter()
+            .map(|n| app.overlays.get(n))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Request { overlays, since })
+    }
+
+    /// Streams until the client goes away, the bus closes, or shutdown.
+    pub async fn serve(
+        stream: TcpStream,
+        req: Request,
+        app: Arc<App>,
+        shutdown: CancellationToken,
+    ) {
+        if write_all(&stream, HEAD).await.is_err() {
+            return;
+        }
+        let body = crate::web::sse::stream(app, req.overlays, req.since);
+        tokio::pin!(body);
+        loop {
+            tokio::select! {
+                item = body.next() => {
+                    let Some(Ok(bytes)) = item else { break };
+                    tokio::select! {
+                        r = write_all(&stream, &bytes) => if r.is_err() { break },
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+                // The client never sends anything after its request; readable means it left.
+                r = stream.readable() => {
+                    if r.is_err() { break }
+                    let mut probe = [0u8; 64];
+                    match stream.try_read(&mut probe) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            stream.writable().await?;
+            match stream.try_write(buf) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }

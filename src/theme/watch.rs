@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer, new_debouncer_opt};
+use notify::EventKind;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -55,17 +55,31 @@ pub fn spawn(
     let handler = {
         let changed = changed.clone();
         let wake = wake.clone();
-        move |res: DebounceEventResult| match res {
-            Ok(events) => {
+        move |res: notify::Result<notify::Event>| match res {
+            // Opening and reading files (our own reload does) is not a change: only creations,
+            // writes, renames and removals count, or a reload would trigger the next.
+            Ok(event)
+                if matches!(
+                    event.kind,
+                    EventKind::Create(_)
+                        | EventKind::Modify(_)
+                        | EventKind::Remove(_)
+                        | EventKind::Any
+                ) =>
+            {
                 let mut set = changed.lock();
-                for e in events {
-                    if !ignored(&e.path) {
-                        set.insert(e.path);
+                for path in event.paths {
+                    if !ignored(&path) {
+                        set.insert(path);
                     }
                 }
+                let any = !set.is_empty();
                 drop(set);
-                wake.notify_one();
+                if any {
+                    wake.notify_one();
+                }
             }
+            Ok(_) => {}
             Err(e) => tracing::warn!("file watcher: {e}"),
         }
     };
@@ -75,19 +89,15 @@ pub fn spawn(
         // Watch folders that do not exist yet too: a theme author's first save creates them.
         let _ = std::fs::create_dir_all(dir);
     }
-    let mut watcher: Box<dyn WatchDirs> = match app.config.watcher {
-        Watcher::Native => Box::new(new_debouncer(DEBOUNCE, handler)?),
-        Watcher::Poll => {
-            let config = notify_debouncer_mini::Config::default()
-                .with_timeout(DEBOUNCE)
-                .with_notify_config(notify::Config::default().with_poll_interval(POLL_EVERY));
-            Box::new(new_debouncer_opt::<_, notify::PollWatcher>(
-                config, handler,
-            )?)
-        }
+    let mut watcher: Box<dyn notify::Watcher + Send> = match app.config.watcher {
+        Watcher::Native => Box::new(notify::recommended_watcher(handler)?),
+        Watcher::Poll => Box::new(notify::PollWatcher::new(
+            handler,
+            notify::Config::default().with_poll_interval(POLL_EVERY),
+        )?),
     };
     for dir in [&themes_dir, &overlays_dir] {
-        if let Err(e) = watcher.watch_dir(dir) {
+        if let Err(e) = watcher.watch(dir, notify::RecursiveMode::Recursive) {
             tracing::warn!("cannot watch {}: {e}", dir.display());
         }
     }
@@ -100,6 +110,8 @@ pub fn spawn(
                 _ = shutdown.cancelled() => return,
                 _ = wake.notified() => {}
             }
+            // Debounce: an editor's save is several events; take them together.
+            tokio::time::sleep(DEBOUNCE).await;
             let paths = std::mem::take(&mut *changed.lock());
             let mut themes = BTreeSet::new();
             let mut overlays_changed = false;
@@ -123,15 +135,4 @@ pub fn spawn(
             }
         }
     })
-}
-
-/// The two debouncer kinds behind one face.
-trait WatchDirs: Send {
-    fn watch_dir(&mut self, dir: &Path) -> notify::Result<()>;
-}
-
-impl<W: notify::Watcher + Send> WatchDirs for notify_debouncer_mini::Debouncer<W> {
-    fn watch_dir(&mut self, dir: &Path) -> notify::Result<()> {
-        self.watcher().watch(dir, notify::RecursiveMode::Recursive)
-    }
 }

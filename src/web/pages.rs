@@ -250,7 +250,10 @@ fn backlog(app: Arc<App>) -> BoxedFilter<(Response,)> {
             }
             body.push(b']');
             let mut res = Response::new(body.into());
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             Ok::<_, warp::Rejection>(res)
         })
         .boxed()

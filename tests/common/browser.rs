@@ -91,14 +91,18 @@ impl Browser {
         .expect("Chromium started in time");
         // Keep draining stderr so the browser never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("CDP connect");
+        let (ws, _) = tokio_tungstenite::connect_async(&ws_url)
+            .await
+            .expect("CDP connect");
         let (sink, mut stream) = ws.split();
         let pending: Pending = Arc::default();
         let p = pending.clone();
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(text) = msg else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
                 if let Some(id) = v["id"].as_u64()
                     && let Some(tx) = p.lock().expect("pending").remove(&id)
                 {
@@ -148,12 +152,19 @@ impl Browser {
             .expect("target")
             .to_string();
         let session = self
-            .call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target, "flatten": true}),
+            )
             .await["sessionId"]
             .as_str()
             .expect("session")
             .to_string();
-        let tab = Tab { browser: self.clone(), session };
+        let tab = Tab {
+            browser: self.clone(),
+            session,
+        };
         tab.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
@@ -161,7 +172,11 @@ impl Browser {
         .await;
         tab.call("Page.enable", json!({})).await;
         tab.call("Page.navigate", json!({"url": url})).await;
-        tab.wait_for("document.readyState === 'complete'", Duration::from_secs(15)).await;
+        tab.wait_for(
+            "document.readyState === 'complete'",
+            Duration::from_secs(15),
+        )
+        .await;
         tab
     }
 }
@@ -198,7 +213,10 @@ impl Tab {
             if v == Value::Bool(true) {
                 return started.elapsed();
             }
-            assert!(started.elapsed() < timeout, "timed out waiting for: {condition}");
+            assert!(
+                started.elapsed() < timeout,
+                "timed out waiting for: {condition}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -210,7 +228,9 @@ impl Tab {
             json!({"color": {"r": 0, "g": 0, "b": 0, "a": 0}}),
         )
         .await;
-        let r = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
+        let r = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
         let data = r["data"].as_str().expect("png data");
         let bytes = base64_decode(data);
         if let Some(dir) = path.parent() {
@@ -231,7 +251,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
             _ => 0,
         }
     };
-    let bytes: Vec<u8> = s.bytes().filter(|b| *b != b'=' && !b.is_ascii_whitespace()).collect();
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|b| *b != b'=' && !b.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
         let mut n = 0u32;

@@ -1,0 +1,412 @@
+//! What overlay pages show, checked in a real headless Chromium: alerts, chat deletion, hot
+//! reload without a page reload, theme errors in the overlay, twelve overlays in one browser
+//! profile, and chat text that must stay text.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use browser::{Browser, Tab};
+use common::Server;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn chat_overlay(theme: &str) -> String {
+    format!("kind = \"chat\"\nchannel = \"alpha\"\ntheme = \"{theme}\"\n")
+}
+
+fn chat(text: &str, id: &str) -> serde_json::Value {
+    json!({"channel": "alpha", "kind": "chat.message", "data": {
+        "message_id": id, "text": text, "user_name": "Viewer",
+        "elements": [{"type": "text", "value": text}]
+    }})
+}
+
+async fn open(browser: &std::sync::Arc<Browser>, server: &Server, path: &str) -> Tab {
+    let tab = browser.open(&server.url(path), 800, 600).await;
+    tab.wait_for("document.documentElement.dataset.connected", WAIT)
+        .await;
+    tab
+}
+
+fn js_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_appears_after_a_post_and_then_leaves() {
+    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 1\n";
+    let server = Server::start("", &[("alerts", alerts)]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/alerts").await;
+    server
+        .post_event(
+            json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "NewFriend"}}),
+        )
+        .await;
+    tab.wait_for(
+        "document.querySelector('#root .alert-title')?.textContent.includes('NewFriend followed')",
+        WAIT,
+    )
+    .await;
+    tab.wait_for("!document.querySelector('#root .alert')", WAIT)
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_alert_page_loses_no_alert() {
+    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.3\n";
+    let server = Server::start("", &[("alerts", alerts)]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/alerts").await;
+    server
+        .post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "First"}}))
+        .await;
+    tab.wait_for(
+        "document.querySelector('#root')?.textContent.includes('First followed')",
+        WAIT,
+    )
+    .await;
+    // The source reloads (OBS scene switch); an alert arrives while it is gone.
+    tab.eval("location.href = 'about:blank'").await;
+    tab.wait_for("location.href === 'about:blank'", WAIT).await;
+    server.post_event(json!({"channel": "alpha", "kind": "raid", "data": {"user_name": "Raider", "viewers": 42}})).await;
+    tab.eval(&format!(
+        "location.href = {}",
+        js_str(&server.url("/o/alerts"))
+    ))
+    .await;
+    tab.wait_for(
+        "document.querySelector('#root')?.textContent.includes('Raider raided with 42 viewers')",
+        WAIT,
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_chat_message_disappears() {
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    server.post_event(chat("keep me", "m1")).await;
+    server.post_event(chat("delete me", "m2")).await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line').length === 2",
+        WAIT,
+    )
+    .await;
+    server
+        .post_event(
+            json!({"channel": "alpha", "kind": "chat.delete", "data": {"message_id": "m2"}}),
+        )
+        .await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line').length === 1",
+        WAIT,
+    )
+    .await;
+    let text = tab
+        .eval("document.querySelector('#root').textContent")
+        .await;
+    assert!(text.as_str().unwrap_or_default().contains("keep me"));
+    server
+        .post_event(json!({"channel": "alpha", "kind": "chat.clear", "data": {}}))
+        .await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line').length === 0",
+        WAIT,
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_markup_is_shown_as_text_and_runs_nothing() {
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    let evil = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
+    let mut event = chat(evil, "x1");
+    event["data"]["user_name"] = json!("<b onmouseover=alert(1)>Mallory</b>");
+    event["data"]["author"] = json!({"id": "1", "login": "mallory", "display_name": "<i>Mallory</i>",
+        "color": "red;background:url(javascript:alert(1))", "roles": {"broadcaster": false, "moderator": false, "vip": false, "subscriber": false},
+        "badges": [{"set": "\"><script>window.__xss=3</script>", "version": "1"}]});
+    server.post_event(event).await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line').length === 1",
+        WAIT,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tab.eval("window.__xss === undefined").await, json!(true));
+    assert_eq!(
+        tab.eval("document.querySelectorAll('#root img, #root script, #root i').length")
+            .await,
+        json!(0)
+    );
+    let text = tab
+        .eval("document.querySelector('#root .text').textContent")
+        .await;
+    assert_eq!(text.as_str(), Some(evil));
+    let style = tab
+        .eval("document.querySelector('#root .author').getAttribute('style')")
+        .await;
+    assert_eq!(style.as_str(), Some("color: inherit"));
+    server.stop().await;
+}
+
+/// Writes `text` to `themes/default/templates/chat/chat.message.hbs` under `root`.
+fn write_chat_template(root: &Path, text: &str) {
+    let dir = root.join("themes/default/templates/chat");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // Write then rename, as most editors save.
+    let tmp = dir.join(".chat.message.hbs.swp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, dir.join("chat.message.hbs")).expect("rename");
+}
+
+fn template(version: u32) -> String {
+    format!(
+        "<div class=\"chat-line v{version}\" data-message-id=\"{{{{data.message_id}}}}\"><b>v{version}</b> {{{{message data.elements}}}}</div>\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_edit_changes_the_open_page_without_a_reload() {
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    write_chat_template(server.path(), &template(1));
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    tab.wait_for("true", WAIT).await;
+    server.post_event(chat("hello", "h1")).await;
+    tab.wait_for("document.querySelector('#root .chat-line')", WAIT)
+        .await;
+    tab.eval("window.__marker = 'still here'").await;
+    write_chat_template(server.path(), &template(2));
+    tab.wait_for(
+        "document.querySelector('#root .chat-line.v2')?.textContent.includes('hello')",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        tab.eval("window.__marker").await,
+        json!("still here"),
+        "no page reload"
+    );
+    server.post_event(chat("after", "h2")).await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line.v2').length === 2",
+        WAIT,
+    )
+    .await;
+
+    // A CSS edit swaps the stylesheet, still without a reload.
+    let css = server.path().join("themes/default/static");
+    std::fs::create_dir_all(&css).expect("mkdir");
+    std::fs::write(css.join("style.css"), ".chat-line { color: rgb(1, 2, 3); }")
+        .expect("write css");
+    tab.wait_for(
+        "getComputedStyle(document.querySelector('#root .chat-line')).color === 'rgb(1, 2, 3)'",
+        WAIT,
+    )
+    .await;
+    assert_eq!(tab.eval("window.__marker").await, json!("still here"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_template_shows_the_error_box_and_fixing_it_clears_it() {
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    write_chat_template(server.path(), &template(1));
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    server.post_event(chat("before", "b1")).await;
+    tab.wait_for("document.querySelector('#root .chat-line.v1')", WAIT)
+        .await;
+    write_chat_template(
+        server.path(),
+        "<div class=\"chat-line\">\n  {{#if data.is_action}}unclosed\n</div>\n",
+    );
+    tab.wait_for("!document.getElementById('theme-error').hidden", WAIT)
+        .await;
+    let msg = tab
+        .eval("document.getElementById('theme-error').textContent")
+        .await;
+    let msg = msg.as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("chat.message.hbs:"), "file:line:col in {msg}");
+    // The last good template stays live.
+    server.post_event(chat("during", "b2")).await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line.v1').length === 2",
+        WAIT,
+    )
+    .await;
+    // The dashboard shows it too.
+    let dash = common::client()
+        .get(server.url("/health"))
+        .send()
+        .await
+        .expect("health")
+        .text()
+        .await
+        .expect("text");
+    assert!(dash.contains("chat.message.hbs"), "{dash}");
+    write_chat_template(server.path(), &template(3));
+    tab.wait_for("document.getElementById('theme-error').hidden", WAIT)
+        .await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line.v3').length === 2",
+        WAIT,
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_overlays_in_one_browser_profile_all_receive_the_same_event() {
+    let names: Vec<String> = (1..=12).map(|i| format!("o{i:02}")).collect();
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                "kind = \"events\"\nchannel = \"alpha\"\n".to_string(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let server = Server::start("", &refs).await;
+    let browser = Browser::launch().await;
+    let mut tabs = Vec::new();
+    for name in &names {
+        tabs.push(open(&browser, &server, &format!("/o/{name}")).await);
+    }
+    server
+        .post_event(
+            json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "EveryoneSeesMe"}}),
+        )
+        .await;
+    for tab in &tabs {
+        tab.wait_for(
+            "document.querySelector('#root')?.textContent.includes('EveryoneSeesMe followed')",
+            WAIT,
+        )
+        .await;
+    }
+    // One shared stream carried all twelve.
+    let (_, health) = server.get_json("/health").await;
+    assert!(
+        health["subscribers"].as_u64().unwrap_or(99) <= 2,
+        "{health}"
+    );
+    server.stop().await;
+}
+
+/// Save-to-screen latency of a template edit, for the README (run with --ignored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: cargo test --release --test browser -- --ignored --nocapture template_edit_latency"]
+async fn template_edit_latency() {
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    write_chat_template(server.path(), &template(0));
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    server.post_event(chat("measure", "l1")).await;
+    tab.wait_for("document.querySelector('#root .chat-line.v0')", WAIT)
+        .await;
+    let mut samples = Vec::new();
+    for v in 1..=20u32 {
+        tab.eval(&format!(
+            "window.__seen = new Promise(res => {{ const o = new MutationObserver(() => {{ if (document.querySelector('#root .chat-line.v{v}')) {{ o.disconnect(); res(Date.now()); }} }}); o.observe(document.getElementById('root'), {{subtree: true, childList: true, attributes: true}}); }});"
+        ))
+        .await;
+        let t0 = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as f64;
+        write_chat_template(server.path(), &template(v));
+        let seen = tab.eval("window.__seen").await.as_f64().expect("time");
+        samples.push(seen - t0);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let median = (samples[9] + samples[10]) / 2.0;
+    println!(
+        "template edit save-to-screen over 20 edits: median {median:.0} ms, max {:.0} ms, min {:.0} ms",
+        samples[19], samples[0]
+    );
+    server.stop().await;
+}
+
+/// Screenshots of every overlay kind in both bundled themes, for the README (run with --ignored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/screenshots: cargo test --test browser -- --ignored screenshots"]
+async fn screenshots() {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    for theme in ["default", "neon"] {
+        let files: Vec<(String, String)> = ["chat", "alerts", "events", "stats", "goal"]
+            .iter()
+            .map(|k| {
+                let extra = match *k {
+                    "alerts" => "[options]\nduration_s = 30\n",
+                    "goal" => {
+                        "[options]\ngoal = \"follow\"\ntarget = 10\nlabel = \"Follower goal\"\n"
+                    }
+                    _ => "",
+                };
+                (
+                    k.to_string(),
+                    format!("kind = \"{k}\"\nchannel = \"alpha\"\ntheme = \"{theme}\"\n{extra}"),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let server = Server::start("", &refs).await;
+        for n in 1..=60u64 {
+            for event in overlayd::demo::next_events("alpha", n) {
+                let body = json!({"channel": "alpha", "kind": event.kind, "data": event.data});
+                server.post_event(body).await;
+            }
+        }
+        let browser = Browser::launch().await;
+        for (kind, w, h) in [
+            ("chat", 420, 520),
+            ("events", 360, 440),
+            ("stats", 360, 260),
+            ("goal", 600, 130),
+        ] {
+            let tab = browser.open(&server.url(&format!("/o/{kind}")), w, h).await;
+            tab.wait_for("document.querySelector('#root .item')", WAIT)
+                .await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            tab.screenshot(&out.join(format!("{theme}-{kind}.png")))
+                .await;
+        }
+        let tab = browser.open(&server.url("/o/alerts"), 800, 360).await;
+        tab.wait_for("document.documentElement.dataset.connected", WAIT)
+            .await;
+        server.post_event(json!({"channel": "alpha", "kind": "cheer", "data": {"user_name": "PixelPanda", "bits": 500, "message": "great stream!"}})).await;
+        tab.wait_for("document.querySelector('#root .alert')", WAIT)
+            .await;
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        tab.screenshot(&out.join(format!("{theme}-alerts.png")))
+            .await;
+        if theme == "default" {
+            let dash = browser.open(&server.url("/"), 1280, 900).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            dash.screenshot(&out.join("dashboard.png")).await;
+        }
+        server.stop().await;
+    }
+}
