@@ -8,12 +8,9 @@
 //! - `subscribe(since)` snapshots history and joins the live feed under the same lock that
 //!   `publish` holds while it appends and sends: the replay and the live feed meet with no gap
 //!   and no duplicate, however busy the publisher is.
-//! - The live feed is a bounded ring ([`LIVE_CAPACITY`]) that readers share under a read lock.
-//!   A subscriber that falls further behind than that is not waited for: it catches up from
-//!   history and, if history no longer covers the gap, is sent `resync`.
-//! - Waiting subscribers are spread over [`SHARDS`] wake lists, so ten thousand of them
-//!   re-arming after each event do not queue on one lock (tokio's broadcast channel has one,
-//!   and with it fan-out ran on one core).
+//! - The live feed is a bounded broadcast ring ([`LIVE_CAPACITY`]). A subscriber that falls
+//!   further behind than that is not waited for: it catches up from history
+//!   ([`Subscription::catch_up`]) and, if history no longer covers the gap, is sent `resync`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -21,10 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use parking_lot::RwLock;
-use tokio::sync::Notify;
+use tokio::sync::broadcast;
 
 use crate::event::Event;
 
@@ -32,10 +26,6 @@ use crate::event::Event;
 /// events and catches up from history instead; 8192 covers a 2,000-event burst to 10,000
 /// clients (the benchmark's worst case) with room to spare, at about 40 bytes a slot.
 pub const LIVE_CAPACITY: usize = 8192;
-
-/// Wake lists: enough that two worker threads rarely meet on one, few enough that waking
-/// them all per event is cheap.
-pub const SHARDS: usize = 16;
 
 /// How often every stream gets a keep-alive comment. The contract asks for at least every 15 s;
 /// proxies and OBS close idle connections after 30-60 s.
@@ -120,43 +110,8 @@ struct Inner {
     /// The first id this process stamped: a `since` below it asks for events of an earlier run.
     first_id: u64,
     channels: HashMap<String, ChannelHistory>,
-}
-
-/// The live feed: the last [`LIVE_CAPACITY`] messages by sequence number, and the wake lists.
-struct Live {
-    ring: RwLock<Ring>,
-    shards: [Notify; SHARDS],
-    closed: AtomicBool,
-    subscribers: AtomicUsize,
-    next_shard: AtomicUsize,
-}
-
-struct Ring {
-    slots: Vec<Option<Message>>,
-    /// Sequence number of the next message.
-    next: u64,
-}
-
-impl Live {
-    fn push(&self, message: Message) -> usize {
-        {
-            let mut ring = self.ring.write();
-            let at = (ring.next % LIVE_CAPACITY as u64) as usize;
-            ring.slots[at] = Some(message);
-            ring.next += 1;
-        }
-        for shard in &self.shards {
-            shard.notify_waiters();
-        }
-        self.subscribers.load(Ordering::Relaxed)
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        for shard in &self.shards {
-            shard.notify_waiters();
-        }
-    }
+    /// `None` once the bus is closed: every subscription then ends.
+    live: Option<broadcast::Sender<Message>>,
 }
 
 #[derive(Default)]
@@ -169,7 +124,6 @@ struct ChannelHistory {
 /// The bus. Cheap to share behind an `Arc`.
 pub struct Bus {
     inner: Mutex<Inner>,
-    live: Arc<Live>,
     history_len: usize,
 }
 
@@ -182,21 +136,13 @@ impl Bus {
 
     /// A bus whose first id is `first_id` (a durable store continues its own sequence).
     pub fn starting_at(history_len: usize, first_id: u64) -> Bus {
+        let (tx, _) = broadcast::channel(LIVE_CAPACITY);
         Bus {
-            live: Arc::new(Live {
-                ring: RwLock::new(Ring {
-                    slots: (0..LIVE_CAPACITY).map(|_| None).collect(),
-                    next: 0,
-                }),
-                shards: std::array::from_fn(|_| Notify::new()),
-                closed: AtomicBool::new(false),
-                subscribers: AtomicUsize::new(0),
-                next_shard: AtomicUsize::new(0),
-            }),
             inner: Mutex::new(Inner {
                 next_id: first_id.max(1),
                 first_id: first_id.max(1),
                 channels: HashMap::new(),
+                live: Some(tx),
             }),
             history_len: history_len.max(1),
         }
@@ -220,17 +166,18 @@ impl Bus {
                 history.evicted = old.event.id;
             }
         }
-        // Pushed under the history lock, so a subscriber joining sees each event exactly once:
-        // in its replay or on the live feed.
-        let receivers = self.live.push(Message::Event(item.clone()));
-        drop(inner);
+        let receivers = match &inner.live {
+            Some(tx) => tx.send(Message::Event(item.clone())).unwrap_or(0),
+            None => 0,
+        };
         (item, receivers)
     }
 
     /// Sends a message that is not an event (keep-alive, theme control) to every subscriber.
     pub fn announce(&self, message: Message) {
-        let _inner = self.inner.lock();
-        self.live.push(message);
+        if let Some(tx) = &self.inner.lock().live {
+            let _ = tx.send(message);
+        }
     }
 
     /// Joins the live feed for `channels`, first replaying every event after `since` that
@@ -239,20 +186,17 @@ impl Bus {
         let mut sub = Subscription {
             channels,
             replay: VecDeque::new(),
-            live: self.live.clone(),
-            cursor: 0,
-            shard: self.live.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS,
+            live: None,
             last_id: since.unwrap_or(0),
             gap: false,
         };
-        self.live.subscribers.fetch_add(1, Ordering::Relaxed);
         self.fill(&mut sub, since);
         sub
     }
 
     fn fill(&self, sub: &mut Subscription, since: Option<u64>) {
         let inner = self.inner.lock();
-        sub.cursor = self.live.ring.read().next;
+        sub.live = inner.live.as_ref().map(broadcast::Sender::subscribe);
         let Some(since) = since else { return };
         sub.gap = since != 0 && since + 1 < inner.first_id;
         let mut replay: Vec<Arc<Item>> = Vec::new();
@@ -296,7 +240,11 @@ impl Bus {
 
     /// Number of live subscribers right now.
     pub fn subscribers(&self) -> usize {
-        self.live.subscribers.load(Ordering::Relaxed)
+        self.inner
+            .lock()
+            .live
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 
     /// The id the next event will get.
@@ -306,8 +254,7 @@ impl Bus {
 
     /// Ends every subscription (after what each has already been sent) and refuses new ones.
     pub fn close(&self) {
-        let _inner = self.inner.lock();
-        self.live.close();
+        self.inner.lock().live = None;
     }
 
     /// Sends a keep-alive to every subscriber every [`KEEP_ALIVE`] until the bus closes:
@@ -328,10 +275,7 @@ impl Bus {
 pub struct Subscription {
     channels: Vec<String>,
     replay: VecDeque<Arc<Item>>,
-    live: Arc<Live>,
-    /// Sequence number of the next live message to read.
-    cursor: u64,
-    shard: usize,
+    live: Option<broadcast::Receiver<Message>>,
     /// The id of the last event handed out (or the `since` the subscription started from).
     last_id: u64,
     /// History could not cover everything after `since`: the client should resync.
@@ -366,32 +310,21 @@ impl Subscription {
             return Next::Message(Message::Event(item));
         }
         loop {
-            let message = {
-                let ring = self.live.ring.read();
-                if self.cursor >= ring.next {
-                    drop(ring);
-                    return if self.live.closed.load(Ordering::Acquire) {
-                        Next::Closed
-                    } else {
-                        Next::Empty
-                    };
-                }
-                if ring.next - self.cursor > LIVE_CAPACITY as u64 {
-                    None
-                } else {
-                    let at = (self.cursor % LIVE_CAPACITY as u64) as usize;
-                    self.cursor += 1;
-                    ring.slots[at].clone()
-                }
+            let Some(live) = self.live.as_mut() else {
+                return Next::Closed;
             };
-            match message {
-                Some(message) => {
+            match live.try_recv() {
+                Ok(message) => {
                     if let Some(next) = self.accept(message) {
                         return next;
                     }
                 }
-                None => {
-                    // Overwritten before we read it: catch up from history instead.
+                Err(broadcast::error::TryRecvError::Empty) => return Next::Empty,
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.live = None;
+                    return Next::Closed;
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
                     self.catch_up(bus);
                     return self.try_next(bus);
                 }
@@ -401,21 +334,26 @@ impl Subscription {
 
     /// The next message, waiting for one if none is ready. Cancel-safe.
     pub async fn next(&mut self, bus: &Bus) -> Next {
-        let live = self.live.clone();
         loop {
             match self.try_next(bus) {
                 Next::Empty => {}
                 other => return other,
             }
-            // Arm the wake-up before looking again, so a push in between is not missed.
-            let notified = live.shards[self.shard].notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self.try_next(bus) {
-                Next::Empty => {}
-                other => return other,
+            let Some(live) = self.live.as_mut() else {
+                return Next::Closed;
+            };
+            match live.recv().await {
+                Ok(message) => {
+                    if let Some(next) = self.accept(message) {
+                        return next;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.live = None;
+                    return Next::Closed;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(bus),
             }
-            notified.await;
         }
     }
 
@@ -434,12 +372,6 @@ impl Subscription {
     fn catch_up(&mut self, bus: &Bus) {
         let since = self.last_id;
         bus.fill(self, Some(since));
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.live.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
