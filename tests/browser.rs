@@ -33,10 +33,6 @@ async fn open(browser: &std::sync::Arc<Browser>, server: &Server, path: &str) ->
     tab
 }
 
-fn js_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_appears_after_a_post_and_then_leaves() {
     let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 1\n";
@@ -73,14 +69,14 @@ async fn a_reloaded_alert_page_loses_no_alert() {
     )
     .await;
     // The source reloads (OBS scene switch); an alert arrives while it is gone.
-    tab.eval("location.href = 'about:blank'").await;
-    tab.wait_for("location.href === 'about:blank'", WAIT).await;
-    server.post_event(json!({"channel": "alpha", "kind": "raid", "data": {"user_name": "Raider", "viewers": 42}})).await;
-    tab.eval(&format!(
-        "location.href = {}",
-        js_str(&server.url("/o/alerts"))
-    ))
+    tab.navigate("about:blank").await;
+    tab.wait_for(
+        "location.href === 'about:blank' && !document.getElementById('root')",
+        WAIT,
+    )
     .await;
+    server.post_event(json!({"channel": "alpha", "kind": "raid", "data": {"user_name": "Raider", "viewers": 42}})).await;
+    tab.navigate(&server.url("/o/alerts")).await;
     tab.wait_for(
         "document.querySelector('#root')?.textContent.includes('Raider raided with 42 viewers')",
         WAIT,

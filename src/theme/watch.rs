@@ -104,7 +104,7 @@ pub fn spawn(
     let themes_root = themes_dir.canonicalize().unwrap_or(themes_dir);
     let overlays_root = overlays_dir.canonicalize().unwrap_or(overlays_dir);
     Ok(async move {
-        let _watcher = watcher;
+        let mut watcher = watcher;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -116,6 +116,11 @@ pub fn spawn(
             let mut themes = BTreeSet::new();
             let mut overlays_changed = false;
             for path in paths {
+                // A folder created in one go with its subfolders (a theme copied in) can have
+                // them appear before the watch on it is set: watch it again, recursively.
+                if path.is_dir() {
+                    let _ = watcher.watch(&path, notify::RecursiveMode::Recursive);
+                }
                 let path = path.canonicalize().unwrap_or(path);
                 if let Ok(rel) = path.strip_prefix(&themes_root) {
                     if let Some(first) = rel.components().next() {

@@ -22,11 +22,28 @@ type Sink = futures_util::stream::SplitSink<
 >;
 
 pub struct Browser {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     _profile: tempfile::TempDir,
     sink: Mutex<Sink>,
     pending: Pending,
     next_id: AtomicU64,
+}
+
+impl Drop for Browser {
+    /// Chromium's helper processes outlive a killed main process (and keep inotify instances,
+    /// of which a user has 128): end the whole process group.
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.child.id()
+            && pid > 1
+        {
+            // The group is Chromium's own (`process_group(0)` at spawn), never ours.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// The browser binary: `OVERLAYD_BROWSER`, else the first of the usual Debian names.
@@ -53,7 +70,8 @@ pub fn binary() -> PathBuf {
 impl Browser {
     pub async fn launch() -> Arc<Browser> {
         let profile = tempfile::tempdir().expect("profile dir");
-        let mut child = tokio::process::Command::new(binary())
+        let mut command = tokio::process::Command::new(binary());
+        command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -74,9 +92,10 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start Chromium");
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().expect("start Chromium");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let ws_url = tokio::time::timeout(Duration::from_secs(20), async {
@@ -111,7 +130,7 @@ impl Browser {
             }
         });
         Arc::new(Browser {
-            _child: child,
+            child,
             _profile: profile,
             sink: Mutex::new(sink),
             pending,
@@ -120,6 +139,18 @@ impl Browser {
     }
 
     async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn try_call(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending").insert(id, tx);
@@ -138,9 +169,9 @@ impl Browser {
             .unwrap_or_else(|_| panic!("CDP {method} timed out"))
             .expect("CDP reply");
         if let Some(err) = reply.get("error") {
-            panic!("CDP {method} failed: {err}");
+            return Err(format!("CDP {method} failed: {err}"));
         }
-        reply["result"].clone()
+        Ok(reply["result"].clone())
     }
 
     /// Opens `url` in a new tab of this profile, `width`×`height` CSS pixels.
@@ -193,24 +224,39 @@ impl Tab {
 
     /// Evaluates `js` in the page (awaiting a promise) and returns its value.
     pub async fn eval(&self, js: &str) -> Value {
+        match self.try_eval(js).await {
+            Ok(v) => v,
+            Err(e) => panic!("{e}\n{js}"),
+        }
+    }
+
+    async fn try_eval(&self, js: &str) -> Result<Value, String> {
         let r = self
-            .call(
+            .browser
+            .try_call(
+                Some(&self.session),
                 "Runtime.evaluate",
                 json!({"expression": js, "awaitPromise": true, "returnByValue": true}),
             )
-            .await;
+            .await?;
         if let Some(ex) = r.get("exceptionDetails") {
-            panic!("page script failed: {ex}\n{js}");
+            return Err(format!("page script failed: {ex}"));
         }
-        r["result"]["value"].clone()
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Loads `url` in this tab.
+    pub async fn navigate(&self, url: &str) {
+        self.call("Page.navigate", json!({"url": url})).await;
     }
 
     /// Polls `condition` until it is truthy; returns how long that took.
     pub async fn wait_for(&self, condition: &str, timeout: Duration) -> Duration {
         let started = Instant::now();
         loop {
-            let v = self.eval(&format!("!!({condition})")).await;
-            if v == Value::Bool(true) {
+            // A navigation in progress answers "target navigated": look again.
+            let v = self.try_eval(&format!("!!({condition})")).await;
+            if v == Ok(Value::Bool(true)) {
                 return started.elapsed();
             }
             assert!(
