@@ -305,18 +305,16 @@ fn announce(app: &App, addr: SocketAddr) {
 
 /// `overlayd check`: every problem in the configuration, overlays and themes.
 pub fn check(config: &Config) -> Vec<String> {
-    let shutdown = CancellationToken::new();
-    let themes = theme::Registry::new(&config.themes_dir);
+    let themes = Arc::new(theme::Registry::new(&config.themes_dir));
+    let overlays = Arc::new(Overlays::new(themes.clone()));
+    let validator = overlays.clone();
+    themes.set_validator(Arc::new(move |t| validator.validate(t)));
     let mut problems: Vec<String> = themes.load_all().iter().map(ToString::to_string).collect();
-    let app = App::new(config.clone(), shutdown);
-    for name in app.themes.names() {
-        if let Some(t) = app.themes.get(&name)
-            && let Err(e) = app.overlays.validate(&t)
-            && !problems.contains(&e.to_string())
-        {
-            problems.push(e.to_string());
-        }
-    }
-    problems.extend(app.reload_overlays().iter().map(ToString::to_string));
+    let (_, errors) = load_overlays(
+        &config.overlays_dir,
+        &config.default_channel(),
+        &themes.names(),
+    );
+    problems.extend(errors.iter().map(ToString::to_string));
     problems
 }

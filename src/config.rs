@@ -519,7 +519,9 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
         && let Some(key) = rest.split('`').next()
     {
         line = find_key_line(text, key).or(line);
-        message = message.replacen("expected", "allowed keys are", 1);
+        message = message
+            .replacen("expected one of", "allowed keys:", 1)
+            .replacen("expected", "allowed:", 1);
     }
     ConfigError {
         file: path.to_path_buf(),
@@ -591,7 +593,7 @@ pub mod options {
             let Some(default) = merged.get(&key) else {
                 return Err(OptionError {
                     text: format!(
-                        "unknown option `{key}` for a {} overlay; options are: {}",
+                        "unknown option `{key}` for an overlay of kind {}; options are: {}",
                         kind.as_str(),
                         known.join(", ")
                     ),
@@ -698,7 +700,10 @@ mod tests {
             s.starts_with("overlay.toml:3: unknown field `histroy`"),
             "{s}"
         );
-        assert!(s.contains("history"), "{s}");
+        assert!(
+            s.contains("allowed keys: `bind`") && s.contains("history"),
+            "{s}"
+        );
     }
 
     #[test]

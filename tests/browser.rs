@@ -321,7 +321,7 @@ async fn template_edit_latency() {
     let mut samples = Vec::new();
     for v in 1..=20u32 {
         tab.eval(&format!(
-            "window.__seen = new Promise(res => {{ const o = new MutationObserver(() => {{ if (document.querySelector('#root .chat-line.v{v}')) {{ o.disconnect(); res(Date.now()); }} }}); o.observe(document.getElementById('root'), {{subtree: true, childList: true, attributes: true}}); }});"
+            "window.__seen = new Promise(res => {{ const o = new MutationObserver(() => {{ if (document.querySelector('#root .chat-line.v{v}')) {{ o.disconnect(); res(Date.now()); }} }}); o.observe(document.getElementById('root'), {{subtree: true, childList: true, attributes: true}}); }}); 0"
         ))
         .await;
         let t0 = SystemTime::now()

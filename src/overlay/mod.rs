@@ -245,6 +245,10 @@ impl Overlay {
                 !(hidden || o["hide_commands"].as_bool() == Some(true) && text.starts_with('!'))
             }
             OverlayKind::Goal => !event.history,
+            // The bomb's own row says it all; its gifts would push everything else out.
+            OverlayKind::Events => {
+                !(event.kind == Kind::SubGift && !event.data["giftbomb_id"].is_null())
+            }
             _ => true,
         }
     }

@@ -133,7 +133,10 @@ impl Registry {
 
     /// (Re)builds every theme that exists; returns the errors.
     pub fn load_all(&self) -> Vec<ThemeError> {
-        self.discover()
+        let mut names = self.discover();
+        // The default theme first: a theme that fails to build falls back to it.
+        names.sort_by_key(|n| n != DEFAULT_THEME);
+        names
             .into_iter()
             .filter_map(|name| self.reload(&name).err())
             .collect()

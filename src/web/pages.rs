@@ -359,7 +359,7 @@ pub fn dashboard_page(app: &App) -> String {
   <div class="url"><input readonly value="" data-path="/o/{name}"><button class="copy">Copy URL</button></div>
   <p class="size">Browser source size: <b>{w} × {h}</b></p>
   {error}
-  <div class="preview" style="aspect-ratio: {w} / {h}"><iframe loading="lazy" src="/o/{name}" title="{title} preview" data-w="{w}" data-h="{h}"></iframe></div>
+  <div class="preview" style="aspect-ratio: {w} / {h}"><iframe src="/o/{name}" title="{title} preview" data-w="{w}" data-h="{h}"></iframe></div>
 </section>
 "#,
             name = escape(&c.name),
