@@ -247,7 +247,7 @@ impl Overlay {
             OverlayKind::Goal => !event.history,
             // The bomb's own row says it all; its gifts would push everything else out.
             OverlayKind::Events => {
-                !(event.kind == Kind::SubGift && !event.data["giftbomb_id"].is_null())
+                event.kind != Kind::SubGift || event.data["giftbomb_id"].is_null()
             }
             _ => true,
         }
