@@ -25,6 +25,8 @@ pub struct App {
     pub themes: Arc<theme::Registry>,
     pub overlays: Overlays,
     pub sources: Sources,
+    /// Channels wanted by open streams (and pinned in overlay.toml).
+    pub channels: Arc<crate::channels::Channels>,
     /// Problems in `overlays/*.toml` right now (shown on the dashboard and `/health`).
     pub overlay_errors: RwLock<Vec<String>>,
     pub shutdown: CancellationToken,
@@ -40,6 +42,10 @@ impl App {
             overlays: Overlays::new(themes.clone()),
             themes,
             sources: Sources::default(),
+            channels: crate::channels::Channels::new(
+                &config.twitch.channels,
+                std::time::Duration::from_secs(config.twitch.part_grace_s),
+            ),
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,
             started: std::time::Instant::now(),
@@ -188,6 +194,7 @@ impl App {
             "overlays": self.overlays.all().len(),
             "frames_rendered": self.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
             "sources": self.sources.snapshot(),
+            "channels": self.channels.wanted(),
             "theme_errors": self.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "overlay_errors": *self.overlay_errors.read(),
         })
@@ -273,6 +280,9 @@ pub async fn run(
     });
     if app.config.demo {
         tasks.spawn(crate::demo::run(app.clone(), shutdown.clone()));
+    }
+    if app.config.twitch.chat_enabled() {
+        tasks.spawn(crate::twitch::chat::run(app.clone(), shutdown.clone()));
     }
     match theme::watch::spawn(app.clone(), shutdown.clone()) {
         Ok(task) => {

@@ -107,7 +107,7 @@ pub enum Watcher {
     Poll,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TwitchConfig {
     pub client_id: Option<String>,
@@ -115,7 +115,37 @@ pub struct TwitchConfig {
     /// Channels joined at start and kept ("pinned").
     pub channels: Vec<String>,
     pub webhook_secret: Option<String>,
+    /// Read chat (anonymously, no account needed). On by default when channels are named.
+    pub chat: Option<bool>,
+    /// Seconds a channel stays joined after its last overlay or viewer left.
+    pub part_grace_s: u64,
     pub endpoints: Endpoints,
+}
+
+impl Default for TwitchConfig {
+    fn default() -> Self {
+        TwitchConfig {
+            client_id: None,
+            client_secret: None,
+            channels: Vec::new(),
+            webhook_secret: None,
+            chat: None,
+            part_grace_s: DEFAULT_PART_GRACE_S,
+            endpoints: Endpoints::default(),
+        }
+    }
+}
+
+/// A minute covers an OBS scene switch or restart without leaving and rejoining chat.
+pub const DEFAULT_PART_GRACE_S: u64 = 60;
+
+impl TwitchConfig {
+    /// Whether the chat source runs: as set, else when any channel is named or an IRC
+    /// endpoint is configured.
+    pub fn chat_enabled(&self) -> bool {
+        self.chat
+            .unwrap_or(!self.channels.is_empty() || self.endpoints.irc.is_some())
+    }
 }
 
 /// Where Twitch lives. Each one can point at the Twitch CLI's mock servers or a test fake.

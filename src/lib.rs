@@ -3,9 +3,11 @@
 //! The modules, in the order data flows through them:
 //!
 //! - [`config`]: `overlay.toml` and `overlays/*.toml`, validated with file:line errors.
-//! - [`demo`]: a synthetic event source (sources on the edge turn what they receive into…)
+//! - [`twitch`]: the Twitch edge (chat over IRC) and [`demo`], a synthetic source: sources
+//!   turn what they receive into…
 //! - [`event`]: …the one event type that crosses modules.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
+//! - [`channels`]: which channels are wanted, leased by open streams, with a grace period.
 //! - [`stats`]: chat statistics derived from the events.
 //! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback.
 //! - [`overlay`]: overlay instances: which events they show, rendered once per overlay.
@@ -15,6 +17,7 @@
 
 pub mod app;
 pub mod bus;
+pub mod channels;
 pub mod config;
 pub mod demo;
 pub mod event;
@@ -22,4 +25,5 @@ pub mod overlay;
 pub mod server;
 pub mod stats;
 pub mod theme;
+pub mod twitch;
 pub mod web;

@@ -45,6 +45,8 @@ impl Views {
 struct State {
     app: Arc<App>,
     sub: Subscription,
+    /// Keeps the channels' sources running while this client watches.
+    _lease: crate::channels::Lease,
     views: Views,
     started: bool,
 }
@@ -58,6 +60,7 @@ pub fn stream(
     let mut channels: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
     channels.sort();
     channels.dedup();
+    let lease = app.channels.lease(&channels);
     let sub = app.bus.subscribe(channels, since);
     let views = Views {
         names: overlays.iter().map(|o| o.config.name.clone()).collect(),
@@ -67,6 +70,7 @@ pub fn stream(
     let state = State {
         app,
         sub,
+        _lease: lease,
         views,
         started: false,
     };

@@ -1,0 +1,5 @@
+//! The Twitch edge: IRC chat today (EventSub, Helix and OAuth to come). Twitch's protocol
+//! types end here; what leaves this module is our own [`crate::event::Event`].
+
+pub mod chat;
+pub mod irc;
