@@ -291,13 +291,34 @@ pub mod fast {
         }
         let body = crate::web::sse::stream(app, req.overlays, req.since);
         tokio::pin!(body);
-        // A client that left is noticed by the next write failing: the keep-alive comment
-        // every 15 s bounds that. Not polling the socket for readability between frames
-        // saves a readiness registration per delivery.
-        while let Some(Ok(bytes)) = body.next().await {
+        // The client sends nothing after its request: the socket turning readable means it
+        // left. One future for the whole stream, so each delivery only re-polls it.
+        let left = async {
+            let mut probe = [0u8; 64];
+            loop {
+                if stream.readable().await.is_err() {
+                    return;
+                }
+                match stream.try_read(&mut probe) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        tokio::pin!(left);
+        loop {
             tokio::select! {
-                r = write_all(&stream, &bytes) => if r.is_err() { break },
-                _ = shutdown.cancelled() => break,
+                item = body.next() => {
+                    let Some(Ok(bytes)) = item else { break };
+                    tokio::select! {
+                        r = write_all(&stream, &bytes) => if r.is_err() { break },
+                        _ = shutdown.cancelled() => break,
+                        _ = &mut left => break,
+                    }
+                }
+                _ = &mut left => break,
             }
         }
     }

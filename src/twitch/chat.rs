@@ -4,15 +4,22 @@
 //! crate's; a line it cannot parse is logged and skipped.
 
 use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use twitch_irc::message::IRCMessage;
+use twitch_irc::transport::tcp::TLS;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use twitch_irc::login::StaticLoginCredentials;
 use twitch_irc::transport::Transport;
 use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
-use twitch_irc::{ClientConfig, SecureTCPTransport, TwitchIRCClient};
+use twitch_irc::{ClientConfig, TwitchIRCClient};
 
 use super::irc::Mapper;
 use crate::app::App;
@@ -31,7 +38,7 @@ pub struct Endpoint;
 
 #[async_trait]
 impl MakeConnection for Endpoint {
-    type Socket = tokio::net::TcpStream;
+    type Socket = Filtered<tokio::net::TcpStream>;
 
     async fn new_socket() -> Result<Self::Socket, TCPTransportConnectError> {
         let addr = ENDPOINT
@@ -41,7 +48,116 @@ impl MakeConnection for Endpoint {
             .unwrap_or_else(|| "127.0.0.1:6667".into());
         let socket = tokio::net::TcpStream::connect(addr).await?;
         let _ = socket.set_nodelay(true);
-        Ok(socket)
+        Ok(Filtered::new(socket))
+    }
+}
+
+/// Twitch's TLS server, through the same line filter.
+pub struct Secure;
+
+#[async_trait]
+impl MakeConnection for Secure {
+    type Socket = Filtered<<TLS as MakeConnection>::Socket>;
+
+    async fn new_socket() -> Result<Self::Socket, TCPTransportConnectError> {
+        Ok(Filtered::new(TLS::new_socket().await?))
+    }
+}
+
+/// Longest line kept while waiting for its end; Twitch's are under 8 KiB (500 characters of
+/// text plus tags).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Passes on only lines that parse as IRC. twitch-irc treats an unparsable line (or one that
+/// is not UTF-8) as a broken connection and reconnects, losing whatever arrives meanwhile; a
+/// malformed line is logged and skipped here instead.
+pub struct Filtered<S> {
+    inner: S,
+    pending: Vec<u8>,
+    ready: Vec<u8>,
+    at: usize,
+}
+
+impl<S> Filtered<S> {
+    fn new(inner: S) -> Self {
+        Filtered {
+            inner,
+            pending: Vec::new(),
+            ready: Vec::new(),
+            at: 0,
+        }
+    }
+
+    fn take_lines(&mut self) {
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            match std::str::from_utf8(line).map(IRCMessage::parse) {
+                Ok(Ok(_)) => {
+                    self.ready.extend_from_slice(line);
+                    self.ready.extend_from_slice(b"\r\n");
+                }
+                _ => {
+                    tracing::warn!(line = %String::from_utf8_lossy(line), "skipped a malformed chat line")
+                }
+            }
+        }
+        if self.pending.len() > MAX_LINE {
+            tracing::warn!("skipped a chat line over {MAX_LINE} bytes");
+            self.pending.clear();
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Filtered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if this.at < this.ready.len() {
+                let n = (this.ready.len() - this.at).min(buf.remaining());
+                buf.put_slice(&this.ready[this.at..this.at + n]);
+                this.at += n;
+                if this.at == this.ready.len() {
+                    this.ready.clear();
+                    this.at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 4096];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    this.pending.extend_from_slice(read.filled());
+                    this.take_lines();
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Filtered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -59,7 +175,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         None => {
             app.sources
                 .set(SOURCE, "connecting", "irc.chat.twitch.tv (TLS)");
-            run_with::<SecureTCPTransport>(app, shutdown).await;
+            run_with::<TCPTransport<Secure>>(app, shutdown).await;
         }
     }
 }

@@ -1,0 +1,289 @@
+//! Twitch chat end to end: a fake IRC server on loopback feeds recorded Twitch lines to the
+//! real chat source (twitch-irc), and the assertions are on the SSE frames an overlay gets.
+
+mod common;
+#[path = "common/fake_irc.rs"]
+mod fake_irc;
+
+use std::time::Duration;
+
+use common::{Server, Sse};
+use fake_irc::fixture;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn config() -> String {
+    format!(
+        "[twitch]\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\n",
+        fake_irc::server().addr
+    )
+}
+
+fn overlay(kind: &str, channel: &str) -> String {
+    format!("kind = \"{kind}\"\nchannel = \"{channel}\"\n")
+}
+
+/// Opens the overlay's stream and waits until the fake server saw the channel joined.
+async fn watch(server: &Server, overlay: &str, channel: &str) -> Sse {
+    let sse = server.sse(&format!("/o/{overlay}/events"), None).await;
+    fake_irc::server()
+        .wait(&format!("#{channel} joined"), WAIT, |f| {
+            f.joined(channel) > 0
+        })
+        .await;
+    sse
+}
+
+/// Sends a fixture to `channel` and returns the next event frame.
+async fn feed(sse: &mut Sse, channel: &str, name: &str) -> common::Frame {
+    assert!(
+        fake_irc::server().send(channel, &fixture(name, channel)) > 0,
+        "nobody joined #{channel}"
+    );
+    loop {
+        let f = sse.next().await;
+        if f.id.is_some() {
+            return f;
+        }
+    }
+}
+
+fn emotes(frame: &common::Frame) -> Vec<(String, String)> {
+    frame.data["data"]["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .filter(|e| e["type"] == "emote")
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or_default().to_string(),
+                e["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_arrive_with_emotes_badges_and_roles() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_msgs"))]).await;
+    let mut sse = watch(&server, "chat", "c_msgs").await;
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_emotes.txt").await;
+    assert_eq!(f.event, "chat.message");
+    let d = &f.data["data"];
+    assert_eq!(f.data["channel"], "c_msgs");
+    assert_eq!(f.data["platform"], "twitch");
+    assert_eq!(
+        d["text"],
+        "Kappa Keepo Kappa Kappa test Keepo Keepo 123 :) :) :P"
+    );
+    assert_eq!(d["author"]["login"], "randers");
+    assert_eq!(d["author"]["display_name"], "randers");
+    assert_eq!(d["author"]["color"], "#19E6E6");
+    assert_eq!(d["author"]["roles"]["moderator"], true);
+    assert_eq!(d["author"]["roles"]["subscriber"], true);
+    assert_eq!(d["author"]["roles"]["broadcaster"], false);
+    let badges: Vec<&str> = d["author"]["badges"]
+        .as_array()
+        .expect("badges")
+        .iter()
+        .filter_map(|b| b["set"].as_str())
+        .collect();
+    assert_eq!(badges, ["moderator", "subscriber"]);
+    assert_eq!(emotes(&f).len(), 9);
+    assert_eq!(emotes(&f)[0], ("25".to_string(), "Kappa".to_string()));
+    let html = f.data["html"].as_str().unwrap_or_default();
+    assert!(
+        html.contains("emoticons/v2/25/") && html.contains("badge-moderator"),
+        "{html}"
+    );
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_unicode_emotes.txt").await;
+    assert_eq!(emotes(&f), vec![("483".to_string(), "<3".to_string()); 3]);
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_action_me.txt").await;
+    assert_eq!(f.data["data"]["is_action"], true);
+    assert_eq!(f.data["data"]["text"], "-tags");
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_reply_parent.txt").await;
+    assert_eq!(f.data["data"]["reply"]["user_login"], "retoon");
+    assert_eq!(f.data["data"]["reply"]["text"], "hello");
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_bits.txt").await;
+    assert!(
+        f.data["data"]["bits"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        f.data
+    );
+
+    let f = feed(&mut sse, "c_msgs", "privmsg_emote_index_out_of_range.txt").await;
+    assert_eq!(
+        f.data["data"]["text"],
+        "Då kan du begära skadestånd och förtal Kappa"
+    );
+
+    // Chat stats follow.
+    let (_, stats) = server.get_json("/api/channels/c_msgs/stats").await;
+    assert_eq!(stats["messages"], 6, "{stats}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_timeouts_bans_and_clears() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_mod"))]).await;
+    let mut sse = watch(&server, "chat", "c_mod").await;
+    let f = feed(&mut sse, "c_mod", "clearmsg.txt").await;
+    assert_eq!(f.event, "chat.delete");
+    assert_eq!(
+        f.data["data"]["message_id"],
+        "3c92014f-340a-4dc3-a9c9-e5cf182f4a84"
+    );
+    assert_eq!(f.data["data"]["user_login"], "alazymeme");
+    let f = feed(&mut sse, "c_mod", "clearchat_timeout.txt").await;
+    assert_eq!(f.event, "chat.clear");
+    assert!(f.data["data"]["user_login"].is_string());
+    assert!(
+        f.data["data"]["duration_s"].as_u64().is_some(),
+        "{}",
+        f.data
+    );
+    let f = feed(&mut sse, "c_mod", "clearchat_ban.txt").await;
+    assert_eq!(f.data["data"]["user_login"], "weeb123");
+    assert_eq!(f.data["data"]["ban"], true);
+    let f = feed(&mut sse, "c_mod", "clearchat_clear_all.txt").await;
+    assert!(f.data["data"]["user_login"].is_null());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_notices_become_channel_events() {
+    let server = Server::start(&config(), &[("feed", &overlay("events", "c_notice"))]).await;
+    let mut sse = watch(&server, "feed", "c_notice").await;
+    for (file, kind) in [
+        ("usernotice_sub.txt", "sub"),
+        ("usernotice_resub.txt", "resub"),
+        ("usernotice_subgift.txt", "subgift"),
+        ("usernotice_raid.txt", "raid"),
+        ("usernotice_announcement.txt", "announcement"),
+        ("usernotice_submysterygift.txt", "giftbomb"),
+    ] {
+        let f = feed(&mut sse, "c_notice", file).await;
+        assert_eq!(f.event, kind, "{file}");
+        assert!(
+            !f.data["html"].as_str().unwrap_or_default().is_empty(),
+            "{file} rendered"
+        );
+    }
+    let (_, recent) = server
+        .get_json("/api/channels/c_notice/events?limit=10")
+        .await;
+    let events = recent["events"].as_array().expect("events");
+    let raid = events.iter().find(|e| e["kind"] == "raid").expect("raid");
+    assert_eq!(raid["data"]["viewers"], 430);
+    assert_eq!(raid["data"]["user_name"], "iamelisabete");
+    let bomb = events
+        .iter()
+        .find(|e| e["kind"] == "giftbomb")
+        .expect("bomb");
+    assert_eq!(bomb["data"]["total"], 20);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gifts_of_a_gift_bomb_make_one_alert() {
+    let server = Server::start(&config(), &[("alerts", &overlay("alerts", "c_bomb"))]).await;
+    let mut sse = watch(&server, "alerts", "c_bomb").await;
+    let f = feed(&mut sse, "c_bomb", "usernotice_submysterygift.txt").await;
+    assert_eq!(f.event, "giftbomb");
+    for _ in 0..3 {
+        fake_irc::server().send("c_bomb", &fixture("usernotice_subgift.txt", "c_bomb"));
+    }
+    assert!(
+        sse.next_within(Duration::from_millis(800)).await.is_none(),
+        "its gifts are not alerted"
+    );
+    let (_, recent) = server
+        .get_json("/api/channels/c_bomb/events?limit=10")
+        .await;
+    let gifts: Vec<&Value> = recent["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "subgift")
+        .collect();
+    assert_eq!(gifts.len(), 3);
+    assert!(
+        gifts
+            .iter()
+            .all(|g| g["data"]["giftbomb_id"] == f.data["data"]["giftbomb_id"])
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_overlays_of_a_channel_join_once_and_the_last_leaving_parts_after_the_grace() {
+    let files = [
+        ("a", overlay("chat", "c_join")),
+        ("b", overlay("events", "c_join")),
+    ];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let server = Server::start(&config(), &refs).await;
+    let fake = fake_irc::server();
+    let a = watch(&server, "a", "c_join").await;
+    let b = watch(&server, "b", "c_join").await;
+    let a2 = watch(&server, "a", "c_join").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fake.joins("c_join"),
+        1,
+        "one JOIN for three streams of two overlays"
+    );
+    drop(a);
+    drop(a2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.parts("c_join"), 0, "one overlay still open");
+    drop(b);
+    // Still joined during the grace period (1 s here), parted after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.parts("c_join"), 0, "not before the grace period");
+    fake.wait("PART #c_join", WAIT, |f| f.parts("c_join") == 1)
+        .await;
+    assert_eq!(fake.joins("c_join"), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_reconnected_and_the_channel_rejoined() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_drop"))]).await;
+    let mut sse = watch(&server, "chat", "c_drop").await;
+    let fake = fake_irc::server();
+    let f = feed(&mut sse, "c_drop", "privmsg_basic.txt").await;
+    assert_eq!(f.event, "chat.message");
+    fake.drop_connections("c_drop");
+    fake.wait("rejoin", WAIT, |f| {
+        f.joins("c_drop") >= 2 && f.joined("c_drop") > 0
+    })
+    .await;
+    let f = feed(&mut sse, "c_drop", "privmsg_emotes.txt").await;
+    assert_eq!(f.event, "chat.message");
+    let (_, health) = server.get_json("/health").await;
+    assert!(health["sources"]["twitch-chat"].is_object(), "{health}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_line_is_skipped_and_chat_goes_on() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_bad"))]).await;
+    let mut sse = watch(&server, "chat", "c_bad").await;
+    let fake = fake_irc::server();
+    fake.send("c_bad", "@badges=;;;= :broken PRIVMSG");
+    fake.send(
+        "c_bad",
+        "@emotes=25:0-4;id=;tmi-sent-ts=x :a!a@a.tmi.twitch.tv PRIVMSG #c_bad :Kappa",
+    );
+    fake.send("c_bad", "\u{1}\u{1}garbage");
+    let f = feed(&mut sse, "c_bad", "privmsg_basic.txt").await;
+    assert_eq!(f.event, "chat.message");
+    server.stop().await;
+}
