@@ -245,6 +245,11 @@ impl Tab {
         Ok(r["result"]["value"].clone())
     }
 
+    /// Any CDP method on this tab.
+    pub async fn call_public(&self, method: &str, params: Value) -> Value {
+        self.call(method, params).await
+    }
+
     /// Loads `url` in this tab.
     pub async fn navigate(&self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;

@@ -93,6 +93,15 @@
 
   var whole = { add: function (ev) { if (ev.html) { root.innerHTML = ""; root.appendChild(fragment(ev.html, ev.id)); } } };
 
+  // Applies a smaller limit at once when the overlay's file changes.
+  function trim() {
+    if (settings.kind === "events") {
+      while (root.children.length > (opts.limit || 10)) root.removeChild(root.lastChild);
+    } else if (settings.kind === "chat") {
+      while (root.children.length > (opts.max_messages || 30)) root.removeChild(root.firstChild);
+    }
+  }
+
   function place(ev) {
     switch (settings.kind) {
       case "chat": if (ev.kind === "chat.message") chat.add(ev); else chat.remove(ev); break;
@@ -159,6 +168,7 @@
     } else if (type === "overlay") {
       if (data.kind !== settings.kind || data.theme !== settings.theme) { location.reload(); return; }
       settings = data; opts = data.options || {};
+      trim();
     } else if (type === "resync") {
       document.dispatchEvent(new CustomEvent("overlayd:resync", { detail: data }));
     } else {
