@@ -420,33 +420,62 @@ async fn alerts_wait_while_the_obs_source_is_hidden() {
     )
     .await;
     tab.navigate(&server.url("/o/alerts")).await;
-    tab.wait_for("document.documentElement.dataset.connected", WAIT).await;
+    tab.wait_for("document.documentElement.dataset.connected", WAIT)
+        .await;
     tab.eval("window.dispatchEvent(new CustomEvent('obsSourceVisibleChanged', {detail: {visible: false}}))").await;
-    server.post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "Patient"}})).await;
+    server
+        .post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "Patient"}}))
+        .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(tab.eval("document.querySelector('#root .alert') === null").await, json!(true), "held while hidden");
+    assert_eq!(
+        tab.eval("document.querySelector('#root .alert') === null")
+            .await,
+        json!(true),
+        "held while hidden"
+    );
     tab.eval("window.dispatchEvent(new CustomEvent('obsSourceVisibleChanged', {detail: {visible: true}}))").await;
-    tab.wait_for("document.querySelector('#root')?.textContent.includes('Patient followed')", WAIT).await;
+    tab.wait_for(
+        "document.querySelector('#root')?.textContent.includes('Patient followed')",
+        WAIT,
+    )
+    .await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_file_edit_applies_to_the_open_overlay() {
-    let server = Server::start("", &[("feed", "kind = \"events\"\nchannel = \"alpha\"\n[options]\nlimit = 5\n")]).await;
+    let server = Server::start(
+        "",
+        &[(
+            "feed",
+            "kind = \"events\"\nchannel = \"alpha\"\n[options]\nlimit = 5\n",
+        )],
+    )
+    .await;
     let browser = Browser::launch().await;
     let tab = open(&browser, &server, "/o/feed").await;
     for n in 0..8 {
         server.post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": format!("F{n}")}})).await;
     }
-    tab.wait_for("document.querySelectorAll('#root .event-row').length === 5", WAIT).await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .event-row').length === 5",
+        WAIT,
+    )
+    .await;
     tab.eval("window.__marker = 1").await;
     std::fs::write(
         server.path().join("overlays/feed.toml"),
         "kind = \"events\"\nchannel = \"alpha\"\n[options]\nlimit = 2\n",
     )
     .expect("write");
-    server.post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "Last"}})).await;
-    tab.wait_for("document.querySelectorAll('#root .event-row').length === 2", WAIT).await;
+    server
+        .post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "Last"}}))
+        .await;
+    tab.wait_for(
+        "document.querySelectorAll('#root .event-row').length === 2",
+        WAIT,
+    )
+    .await;
     assert_eq!(tab.eval("window.__marker").await, json!(1), "no reload");
     server.stop().await;
 }

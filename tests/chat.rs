@@ -287,3 +287,93 @@ async fn a_malformed_line_is_skipped_and_chat_goes_on() {
     assert_eq!(f.event, "chat.message");
     server.stop().await;
 }
+
+/// IRC lines per second through to SSE frames, and the latency each message gains on the way
+/// (fake server write → frame parsed by the client): a burst for throughput, then a steady
+/// 500 lines/s for latency. For the README:
+/// `cargo test --release --test chat -- --ignored --nocapture irc_throughput`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn irc_throughput() {
+    // History deep enough that a reader falling behind the burst catches up without a gap.
+    let config = format!("[server]\nhistory = 30000\n{}", config());
+    let server = Server::start(&config, &[("chat", &overlay("chat", "c_bench"))]).await;
+    let sse = watch(&server, "chat", "c_bench").await;
+    let template = fixture("privmsg_emotes.txt", "c_bench");
+    let head = template.split_once(" :Kappa").expect("text").0.to_string();
+    let (sse, burst) = run_lines(sse, &head, 20_000, None).await;
+    let (_, steady) = run_lines(sse, &head, 2_000, Some(500)).await;
+    println!(
+        "irc → sse: burst of {} lines in {:.2} s = {:.0} lines/s; at 500 lines/s added latency p50 {:.2} ms, p99 {:.2} ms",
+        burst.count,
+        burst.seconds,
+        burst.count as f64 / burst.seconds,
+        steady.p50_ms,
+        steady.p99_ms
+    );
+    server.stop().await;
+}
+
+struct Run {
+    count: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as u64
+}
+
+/// Sends `lines` PRIVMSGs (at `rate` per second, or as fast as possible) and reads them back.
+async fn run_lines(mut sse: Sse, head: &str, lines: usize, rate: Option<u64>) -> (Sse, Run) {
+    let reader = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(lines);
+        let mut last = now_us();
+        while latencies.len() < lines {
+            let Some(f) = sse.next_within(Duration::from_secs(20)).await else {
+                break;
+            };
+            assert_ne!(f.event, "resync", "the reader fell behind history");
+            if f.id.is_none() {
+                continue;
+            }
+            let text = f.data["data"]["text"].as_str().unwrap_or_default();
+            let sent: u64 = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            last = now_us();
+            latencies.push(last.saturating_sub(sent));
+        }
+        (sse, latencies, last)
+    });
+    let start = now_us();
+    let mut tick = rate.map(|r| tokio::time::interval(Duration::from_micros(1_000_000 / r)));
+    for _ in 0..lines {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
+        // Same tags (emotes included) as a real message; the text carries the send time.
+        let line = format!(
+            "{head} :Kappa {} Keepo Kappa Kappa test Keepo Keepo 123 :) :) :P",
+            now_us()
+        );
+        fake_irc::server().send("c_bench", &line);
+    }
+    let (sse, mut lat, end) = reader.await.expect("reader");
+    assert_eq!(lat.len(), lines, "every line arrived");
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0;
+    let run = Run {
+        count: lines,
+        seconds: (end - start) as f64 / 1e6,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    };
+    (sse, run)
+}
