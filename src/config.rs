@@ -120,6 +120,32 @@ pub struct TwitchConfig {
     /// Seconds a channel stays joined after its last overlay or viewer left.
     pub part_grace_s: u64,
     pub endpoints: Endpoints,
+    /// Third-party emote providers.
+    pub emotes: EmoteProviders,
+}
+
+/// BetterTTV, FrankerFaceZ and 7TV: where they live and how often to refresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmoteProviders {
+    pub enabled: bool,
+    pub bttv: String,
+    pub ffz: String,
+    pub seventv: String,
+    /// Emote sets change rarely; ten minutes keeps a new emote from waiting long.
+    pub refresh_s: u64,
+}
+
+impl Default for EmoteProviders {
+    fn default() -> Self {
+        EmoteProviders {
+            enabled: true,
+            bttv: "https://api.betterttv.net/3".into(),
+            ffz: "https://api.frankerfacez.com/v1".into(),
+            seventv: "https://7tv.io/v3".into(),
+            refresh_s: 600,
+        }
+    }
 }
 
 impl Default for TwitchConfig {
@@ -132,6 +158,7 @@ impl Default for TwitchConfig {
             chat: None,
             part_grace_s: DEFAULT_PART_GRACE_S,
             endpoints: Endpoints::default(),
+            emotes: EmoteProviders::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 fn config() -> String {
     format!(
-        "[twitch]\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\n",
+        "[twitch]\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\n[twitch.emotes]\nenabled = false\n",
         fake_irc::server().addr
     )
 }
@@ -376,4 +376,111 @@ async fn run_lines(mut sse: Sse, head: &str, lines: usize, rate: Option<u64>) ->
         p99_ms: pct(0.99),
     };
     (sse, run)
+}
+
+/// BTTV, FFZ and 7TV stand-ins on loopback; FFZ answers 500 to show a failing provider is
+/// skipped. Returns the address and a request log.
+async fn fake_emote_providers() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use warp::Filter;
+    let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let l = log.clone();
+    let routes = warp::path::full().map(move |p: warp::path::FullPath| {
+        let path = p.as_str().to_string();
+        l.lock().expect("log").push(path.clone());
+        let (status, body) = match path.as_str() {
+            "/bttv/cached/emotes/global" => (200, serde_json::json!([{"id": "5e76d338d6581c3724c0f0b2", "code": "catJAM"}])),
+            "/bttv/cached/users/twitch/12345" => (200, serde_json::json!({"channelEmotes": [{"id": "54fa8f1401e468494b85b537", "code": "OMEGALUL"}], "sharedEmotes": []})),
+            "/7tv/emote-sets/global" => (200, serde_json::json!({"emotes": [{"id": "60ae958e229664e8667aea38", "name": "peepoHappy"}]})),
+            "/7tv/users/twitch/12345" => (200, serde_json::json!({"emote_set": {"emotes": [{"id": "61b7b7f8bd1e1e2a1ae6a0a1", "name": "Aware"}]}})),
+            p if p.starts_with("/ffz/") => (500, serde_json::json!({"error": "down"})),
+            _ => (404, serde_json::json!({})),
+        };
+        warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::from_u16(status).expect("status"))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    (addr, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_emotes_become_emote_elements_and_a_failing_provider_is_skipped() {
+    let (addr, log) = fake_emote_providers().await;
+    let config = format!(
+        "[twitch]\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\n[twitch.emotes]\nbttv = \"http://{addr}/bttv\"\nffz = \"http://{addr}/ffz\"\nseventv = \"http://{addr}/7tv\"\n",
+        fake_irc::server().addr
+    );
+    let server = Server::start(&config, &[("chat", &overlay("chat", "c_emotes"))]).await;
+    let mut sse = watch(&server, "chat", "c_emotes").await;
+    let served = |p: &str| log.lock().expect("log").iter().any(|x| x == p);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(served("/bttv/cached/users/twitch/12345")
+        && served("/7tv/users/twitch/12345")
+        && served("/ffz/room/id/12345")
+        && served("/7tv/emote-sets/global"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "providers asked: {:?}",
+            log.lock().expect("log")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let template = fixture("privmsg_emotes.txt", "c_emotes");
+    let head = template.split_once(" :Kappa").expect("text").0;
+    let mut tags: Vec<String> = head
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('@')
+        .split(';')
+        .map(str::to_string)
+        .collect();
+    for t in &mut tags {
+        if t.starts_with("emotes=") {
+            *t = "emotes=25:0-4".into();
+        } else if t.starts_with("room-id=") {
+            *t = format!("room-id={}", fake_irc::ROOM_ID);
+        }
+    }
+    let rest = head.split_once(' ').map(|x| x.1).unwrap_or_default();
+    let line = format!(
+        "@{} {rest} :Kappa catJAM OMEGALUL Aware peepoHappy",
+        tags.join(";")
+    );
+    fake_irc::server().send("c_emotes", &line);
+    let f = loop {
+        let f = sse.next().await;
+        if f.id.is_some() {
+            break f;
+        }
+    };
+    let found = emotes(&f);
+    let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Kappa", "catJAM", "OMEGALUL", "Aware", "peepoHappy"],
+        "{}",
+        f.data
+    );
+    let html = f.data["html"].as_str().unwrap_or_default();
+    assert!(
+        html.contains("https://cdn.betterttv.net/emote/54fa8f1401e468494b85b537/1x"),
+        "{html}"
+    );
+    assert!(
+        html.contains("https://cdn.7tv.app/emote/61b7b7f8bd1e1e2a1ae6a0a1/1x.webp"),
+        "{html}"
+    );
+    assert_eq!(
+        f.data["data"]["text"],
+        "Kappa catJAM OMEGALUL Aware peepoHappy"
+    );
+    server.stop().await;
 }

@@ -21,8 +21,10 @@ use twitch_irc::transport::Transport;
 use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
 use twitch_irc::{ClientConfig, TwitchIRCClient};
 
+use super::emotes::ThirdParty;
 use super::irc::Mapper;
 use crate::app::App;
+use twitch_irc::message::ServerMessage;
 
 const SOURCE: &str = "twitch-chat";
 /// How often the joined state is checked for `/health`.
@@ -189,6 +191,10 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
     let mut wanted = app.channels.watch();
     let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
+    let emotes = ThirdParty::new(app.config.twitch.emotes.clone());
+    let mut refresh = tokio::time::interval(Duration::from_secs(
+        app.config.twitch.emotes.refresh_s.max(60),
+    ));
     apply(&client, &wanted.borrow_and_update());
     loop {
         tokio::select! {
@@ -199,17 +205,48 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
             }
             message = incoming.recv() => {
                 let Some(message) = message else { break };
-                if let twitch_irc::message::ServerMessage::Join(j) = &message {
-                    tracing::info!(channel = %j.channel_login, "joined chat");
+                let room = match &message {
+                    ServerMessage::Join(j) => {
+                        tracing::info!(channel = %j.channel_login, "joined chat");
+                        None
+                    }
+                    ServerMessage::RoomState(r) => Some(r.channel_id.clone()),
+                    ServerMessage::Privmsg(m) => Some(m.channel_id.clone()),
+                    _ => None,
+                };
+                if let Some(room) = &room
+                    && emotes.needs(room)
+                {
+                    let (e, room) = (emotes.clone(), room.clone());
+                    tokio::spawn(async move { e.refresh_room(&room).await });
                 }
-                for event in mapper.map(&message) {
+                for mut event in mapper.map(&message) {
+                    if let Some(room) = &room
+                        && event.kind == crate::event::Kind::ChatMessage
+                    {
+                        third_party(&emotes, room, &mut event);
+                    }
                     app.publish(event);
                 }
             }
             _ = status.tick() => report(&app, &client).await,
+            _ = refresh.tick(), if emotes.enabled() => {
+                let e = emotes.clone();
+                tokio::spawn(async move { e.refresh_global().await });
+            }
         }
     }
     app.sources.set(SOURCE, "stopped", "shut down");
+}
+
+/// Turns third-party emote codes in a chat message into emote elements.
+fn third_party(emotes: &ThirdParty, room: &str, event: &mut crate::event::Event) {
+    let Ok(elements) =
+        serde_json::from_value::<Vec<crate::event::Element>>(event.data["elements"].take())
+    else {
+        return;
+    };
+    event.data["elements"] = serde_json::to_value(emotes.apply(room, elements)).unwrap_or_default();
 }
 
 fn apply<T: Transport>(

@@ -2,4 +2,5 @@
 //! types end here; what leaves this module is our own [`crate::event::Event`].
 
 pub mod chat;
+pub mod emotes;
 pub mod irc;

@@ -31,6 +31,9 @@ enum Out {
     Close,
 }
 
+/// The room (channel user) id the fake gives every channel.
+pub const ROOM_ID: &str = "12345";
+
 pub struct FakeIrc {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
@@ -129,6 +132,9 @@ async fn connection(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
                         }
                     }
                     send(format!(":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{ch}"));
+                    send(format!(
+                        "@emote-only=0;followers-only=-1;r9k=0;room-id={ROOM_ID};slow=0;subs-only=0 :tmi.twitch.tv ROOMSTATE #{ch}"
+                    ));
                 }
             }
             "PART" => {
