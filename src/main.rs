@@ -34,6 +34,10 @@ enum Command {
     Serve,
     /// Validate overlay.toml, overlays/ and themes/; exits non-zero with file:line errors.
     Check,
+    /// Log in to Twitch in the terminal (device code: no browser on this machine needed).
+    Login,
+    /// Revoke the saved Twitch token and delete it.
+    Logout,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Command::Login => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(overlayd::twitch::login::terminal(&config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logout => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(overlayd::twitch::login::logout(&config))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -4,3 +4,5 @@
 pub mod chat;
 pub mod emotes;
 pub mod irc;
+pub mod login;
+pub mod oauth;
