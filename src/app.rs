@@ -27,6 +27,10 @@ pub struct App {
     pub sources: Sources,
     /// Channels wanted by open streams (and pinned in overlay.toml).
     pub channels: Arc<crate::channels::Channels>,
+    /// Twitch login state (token lifecycle).
+    pub auth: Arc<crate::twitch::auth::Auth>,
+    /// Channels an EventSub session covers: their chat notices are not alerted a second time.
+    pub covered_by_eventsub: RwLock<std::collections::HashSet<String>>,
     /// Problems in `overlays/*.toml` right now (shown on the dashboard and `/health`).
     pub overlay_errors: RwLock<Vec<String>>,
     pub shutdown: CancellationToken,
@@ -46,6 +50,8 @@ impl App {
                 &config.twitch.channels,
                 std::time::Duration::from_secs(config.twitch.part_grace_s),
             ),
+            auth: crate::twitch::auth::Auth::new(&config),
+            covered_by_eventsub: RwLock::new(std::collections::HashSet::new()),
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,
             started: std::time::Instant::now(),
@@ -280,6 +286,14 @@ pub async fn run(
     });
     if app.config.demo {
         tasks.spawn(crate::demo::run(app.clone(), shutdown.clone()));
+    }
+    if app.config.twitch.client_id.is_some() {
+        tasks.spawn(app.auth.clone().run(app.clone(), shutdown.clone()));
+        tasks.spawn(crate::twitch::eventsub::run(
+            app.clone(),
+            app.auth.clone(),
+            shutdown.clone(),
+        ));
     }
     if app.config.twitch.chat_enabled() {
         tasks.spawn(crate::twitch::chat::run(app.clone(), shutdown.clone()));

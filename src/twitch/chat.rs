@@ -221,6 +221,14 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     tokio::spawn(async move { e.refresh_room(&room).await });
                 }
                 for mut event in mapper.map(&message) {
+                    // While EventSub covers the channel, it is the alert source: chat's notices
+                    // of the same subs and raids would alert twice.
+                    if !event.kind.is_chat()
+                        && event.kind != crate::event::Kind::Announcement
+                        && app.covered_by_eventsub.read().contains(&event.channel)
+                    {
+                        continue;
+                    }
                     if let Some(room) = &room
                         && event.kind == crate::event::Kind::ChatMessage
                     {
