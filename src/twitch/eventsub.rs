@@ -35,6 +35,9 @@ const MAX_AGE_MS: i64 = 10 * 60 * 1000;
 const SEEN: usize = 4096;
 /// Slack on top of the keepalive window before a silent connection counts as dead.
 const KEEPALIVE_SLACK: Duration = Duration::from_secs(1);
+/// After moving to a new session, what the old socket already carried is still read for this
+/// long (then it is closed), so an event sent just before the switch is not lost.
+const DRAIN: Duration = Duration::from_secs(2);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -179,8 +182,27 @@ async fn session(
     let set = wanted.borrow_and_update().clone();
     sync(app, helix, auth, &session_id, &set, &mut subscribed).await;
     let mut pending: Option<Pending> = None;
+    let mut draining: Option<(Ws, tokio::time::Instant)> = None;
     loop {
         tokio::select! {
+            // The old socket first: its events were sent before the new session's.
+            biased;
+            old = async {
+                let (old, until) = draining.as_mut().expect("guarded");
+                tokio::time::timeout_at(*until, old.next()).await
+            }, if draining.is_some() => {
+                match old {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        handle(app, &t, seen);
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => {
+                        if let Some((mut old, _)) = draining.take() {
+                            let _ = old.close(None).await;
+                        }
+                    }
+                }
+            }
             _ = shutdown.cancelled() => {
                 let _ = ws.close(None).await;
                 return Ok(());
@@ -202,9 +224,10 @@ async fn session(
             moved = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
                 pending = None;
                 let (new_ws, welcome) = moved?;
-                // Only now the old socket goes: events kept flowing on it until the welcome.
-                let _ = ws.close(None).await;
-                ws = new_ws;
+                // Only now the old socket goes: events kept flowing on it until the welcome,
+                // and what it already carried is still read for a moment.
+                let old = std::mem::replace(&mut ws, new_ws);
+                draining = Some((old, tokio::time::Instant::now() + DRAIN));
                 keepalive = welcome.keepalive;
                 app.sources.set(SOURCE, "connected", format!("session {} (reconnected)", welcome.id));
             }
@@ -301,6 +324,9 @@ async fn sync(
                 continue;
             }
         };
+        if !app.bus.has_history(channel) {
+            seed_followers(app, helix, &token.access_token, channel, &user.id).await;
+        }
         let mut ids = Vec::new();
         let mut missing = Vec::new();
         for (kind, version) in TYPES {
@@ -352,6 +378,35 @@ async fn sync(
             }
         }
         app.covered_by_eventsub.write().remove(&channel);
+    }
+}
+
+/// Followers shown before any live event: a channel with no history gets its ten most recent
+/// followers from Helix, oldest first, marked as history (listed, never alerted). Later viewers
+/// find them in history and cause no call.
+async fn seed_followers(
+    app: &App,
+    helix: &Helix,
+    token: &str,
+    channel: &str,
+    broadcaster_id: &str,
+) {
+    match helix.followers(token, broadcaster_id, 10).await {
+        Ok(list) => {
+            for f in list.iter().rev() {
+                let mut event = Event::new(
+                    channel,
+                    Kind::Follow,
+                    json!({"user_name": f["user_name"], "user_login": f["user_login"], "user_id": f["user_id"], "followed_at": f["followed_at"]}),
+                );
+                event.history = true;
+                if let Some(at) = f["followed_at"].as_str().and_then(parse_time) {
+                    event.at = at.max(0) as u64;
+                }
+                app.publish(event);
+            }
+        }
+        Err(e) => tracing::warn!(channel, "cannot fetch recent followers: {e}"),
     }
 }
 

@@ -1,0 +1,230 @@
+//! EventSub end to end against loopback fakes of Twitch (Helix, id and the EventSub
+//! WebSocket): subscriptions after the welcome, notifications to SSE frames, duplicates and
+//! stale messages dropped, reconnect without loss or repeat, keepalive timeout.
+
+mod common;
+#[path = "common/fake_twitch.rs"]
+mod fake_twitch;
+
+use std::collections::BTreeSet;
+
+use common::Server;
+use fake_twitch::{FakeTwitch, USER_ID, notification, now};
+use serde_json::json;
+
+const KINDS: &[(&str, &str, &str)] = &[
+    ("channel_follow_v2.json", "channel.follow", "follow"),
+    ("channel_subscribe.json", "channel.subscribe", "sub"),
+    (
+        "channel_subscription_gift.json",
+        "channel.subscription.gift",
+        "giftbomb",
+    ),
+    (
+        "channel_subscription_message.json",
+        "channel.subscription.message",
+        "resub",
+    ),
+    ("channel_cheer.json", "channel.cheer", "cheer"),
+    ("channel_raid.json", "channel.raid", "raid"),
+    (
+        "channel_points_redemption_add.json",
+        "channel.channel_points_custom_reward_redemption.add",
+        "redemption",
+    ),
+    ("stream_online.json", "stream.online", "stream.online"),
+    ("stream_offline.json", "stream.offline", "stream.offline"),
+    (
+        "channel_hype_train_begin_v2.json",
+        "channel.hype_train.begin",
+        "hypetrain.begin",
+    ),
+    (
+        "channel_hype_train_progress_v2.json",
+        "channel.hype_train.progress",
+        "hypetrain.progress",
+    ),
+    (
+        "channel_hype_train_end_v2.json",
+        "channel.hype_train.end",
+        "hypetrain.end",
+    ),
+];
+
+async fn start(fake: &FakeTwitch) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
+                       "scopes": ["moderator:read:followers"], "login": "streamer", "user_id": USER_ID});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    Server::start_in(
+        dir,
+        &fake.config(),
+        &[("feed", "kind = \"events\"\nchannel = \"streamer\"\n")],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_follow_the_welcome_and_notifications_become_frames() {
+    let fake = FakeTwitch::start().await;
+    let server = start(&fake).await;
+    fake.wait("every subscription on S1", |f| {
+        f.created().len() >= KINDS.len()
+    })
+    .await;
+    let created = fake.created();
+    let types: BTreeSet<&str> = created.iter().map(|(t, _, _)| t.as_str()).collect();
+    let expected: BTreeSet<&str> = KINDS.iter().map(|(_, t, _)| *t).collect();
+    assert_eq!(types, expected);
+    assert!(created.iter().all(|(_, _, session)| session == "S1"));
+    let follow = created
+        .iter()
+        .find(|(t, _, _)| t == "channel.follow")
+        .expect("follow");
+    assert_eq!(
+        follow.1,
+        json!({"broadcaster_user_id": USER_ID, "moderator_user_id": USER_ID})
+    );
+    let raid = created
+        .iter()
+        .find(|(t, _, _)| t == "channel.raid")
+        .expect("raid");
+    assert_eq!(raid.1, json!({"to_broadcaster_user_id": USER_ID}));
+    assert_eq!(
+        fake.state.lock().expect("state").deleted,
+        ["stale-1"],
+        "the stale subscription of an earlier run"
+    );
+
+    // The channel had no history: its recent followers were fetched once and listed, oldest
+    // first, as history (never alerted).
+    let (_, recent) = server
+        .get_json("/api/channels/streamer/events?limit=10")
+        .await;
+    let names: Vec<&str> = recent["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["data"]["user_name"].as_str())
+        .collect();
+    assert_eq!(names, ["Newest", "Older"], "{recent}");
+    assert!(
+        recent["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .all(|e| e["history"] == true)
+    );
+    let _second_viewer = server.sse("/o/feed/events", Some(0)).await;
+    assert_eq!(
+        fake.state.lock().expect("state").follower_calls,
+        1,
+        "a second viewer makes no Helix call"
+    );
+
+    let mut sse = server.sse("/o/feed/events", None).await;
+    for (i, (file, kind, ours)) in KINDS.iter().enumerate() {
+        fake.send(1, &notification(file, kind, &format!("m-{i}"), &now()));
+        let f = sse.next().await;
+        assert_eq!(f.event, *ours, "{file}");
+        assert_eq!(f.data["channel"], "streamer");
+    }
+    // At-least-once delivery: a repeated message id is dropped; so is a replay older than 10 min.
+    fake.send(
+        1,
+        &notification("channel_follow_v2.json", "channel.follow", "m-0", &now()),
+    );
+    fake.send(
+        1,
+        &notification(
+            "channel_follow_v2.json",
+            "channel.follow",
+            "m-old",
+            "2020-01-01T00:00:00.000Z",
+        ),
+    );
+    fake.send(
+        1,
+        &json!({"metadata": {"message_type": "notification"}, "payload": "garbage"}),
+    );
+    fake.send(
+        1,
+        &notification("channel_cheer.json", "channel.cheer", "m-last", &now()),
+    );
+    let f = sse.next().await;
+    assert_eq!(
+        f.event, "cheer",
+        "the duplicate and the stale follow were dropped"
+    );
+    let (_, health) = server.get_json("/health").await;
+    assert_eq!(health["sources"]["twitch-auth"]["state"], "ok", "{health}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_moves_the_session_without_loss_repeat_or_resubscribing() {
+    let fake = FakeTwitch::start().await;
+    let server = start(&fake).await;
+    fake.wait("subscriptions", |f| f.created().len() >= KINDS.len())
+        .await;
+    let mut sse = server.sse("/o/feed/events", None).await;
+    let reconnect = json!({
+        "metadata": {"message_id": "r-1", "message_type": "session_reconnect", "message_timestamp": now()},
+        "payload": {"session": {"id": "S1", "status": "reconnecting", "keepalive_timeout_seconds": null,
+                                "reconnect_url": format!("ws://{}/ws?reconnect=1", fake.ws), "connected_at": now()}}
+    });
+    fake.send(1, &reconnect);
+    // Events keep coming on the old socket while the client moves.
+    fake.send(
+        1,
+        &notification("channel_follow_v2.json", "channel.follow", "during", &now()),
+    );
+    fake.wait("second connection", |f| f.connections() == 2)
+        .await;
+    fake.send(
+        2,
+        &notification("channel_cheer.json", "channel.cheer", "after", &now()),
+    );
+    // The same message redelivered on the new socket is dropped.
+    fake.send(
+        2,
+        &notification("channel_follow_v2.json", "channel.follow", "during", &now()),
+    );
+    fake.send(
+        2,
+        &notification("channel_raid.json", "channel.raid", "last", &now()),
+    );
+    let kinds: Vec<String> = sse.events(3).await.into_iter().map(|f| f.event).collect();
+    assert_eq!(kinds, ["follow", "cheer", "raid"]);
+    assert_eq!(
+        fake.created().len(),
+        KINDS.len(),
+        "no new subscriptions after a reconnect"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_past_the_keepalive_starts_a_new_session_and_subscribes_again() {
+    let fake = FakeTwitch::start().await;
+    fake.state.lock().expect("state").keepalive = vec![1, 10];
+    let server = start(&fake).await;
+    fake.wait("subscriptions on S1", |f| {
+        f.created().iter().filter(|c| c.2 == "S1").count() == KINDS.len()
+    })
+    .await;
+    // S1 says nothing more: after 1 s (+ slack) the client gives up on it.
+    fake.wait("a new session", |f| f.connections() >= 2).await;
+    fake.wait("subscriptions on S2", |f| {
+        f.created().iter().filter(|c| c.2 == "S2").count() == KINDS.len()
+    })
+    .await;
+    let mut sse = server.sse("/o/feed/events", None).await;
+    fake.send(
+        2,
+        &notification("channel_follow_v2.json", "channel.follow", "k-1", &now()),
+    );
+    assert_eq!(sse.next().await.event, "follow");
+    server.stop().await;
+}
