@@ -29,6 +29,8 @@ pub struct App {
     pub channels: Arc<crate::channels::Channels>,
     /// Twitch login state (token lifecycle).
     pub auth: Arc<crate::twitch::auth::Auth>,
+    /// Logins in progress (dashboard device code, browser state values).
+    pub auth_pending: crate::web::auth::Pending,
     /// Channels an EventSub session covers: their chat notices are not alerted a second time.
     pub covered_by_eventsub: RwLock<std::collections::HashSet<String>>,
     /// Problems in `overlays/*.toml` right now (shown on the dashboard and `/health`).
@@ -51,6 +53,7 @@ impl App {
                 std::time::Duration::from_secs(config.twitch.part_grace_s),
             ),
             auth: crate::twitch::auth::Auth::new(&config),
+            auth_pending: crate::web::auth::Pending::default(),
             covered_by_eventsub: RwLock::new(std::collections::HashSet::new()),
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,

@@ -36,6 +36,14 @@ async fn fake_id() -> (std::net::SocketAddr, Arc<Mutex<Fake>>) {
                         _ => (200, json!({"access_token": "access-1", "expires_in": 14124, "refresh_token": "refresh-1", "scope": ["moderator:read:followers"], "token_type": "bearer"})),
                     }
                 }
+                "/oauth2/token" if form.get("grant_type").map(String::as_str) == Some("authorization_code") => {
+                    assert_eq!(form.get("client_secret").map(String::as_str), Some("shh"));
+                    if form.get("code").map(String::as_str) == Some("abc") {
+                        (200, json!({"access_token": "access-3", "expires_in": 14124, "refresh_token": "refresh-3", "scope": ["bits:read"], "token_type": "bearer"}))
+                    } else {
+                        (400, json!({"status": 400, "message": "Invalid authorization code"}))
+                    }
+                }
                 "/oauth2/token" => {
                     st.refreshed += 1;
                     assert_eq!(form.get("grant_type").map(String::as_str), Some("refresh_token"));
@@ -164,4 +172,142 @@ fn login_without_a_client_id_says_how_to_get_one() {
         err.contains("client_id") && err.contains("dev.twitch.tv/console/apps"),
         "{err}"
     );
+}
+
+mod common;
+
+async fn server_with(
+    addr: std::net::SocketAddr,
+    secret: bool,
+    token: Option<Value>,
+) -> common::Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if let Some(t) = token {
+        std::fs::create_dir_all(dir.path().join("data")).expect("data");
+        std::fs::write(dir.path().join("data/twitch-token.json"), t.to_string()).expect("token");
+    }
+    let secret = if secret {
+        "client_secret = \"shh\"\n"
+    } else {
+        ""
+    };
+    // Helix and EventSub point at a closed port: these tests are about the login alone.
+    let config = format!(
+        "[twitch]\nclient_id = \"test-client\"\n{secret}chat = false\n[twitch.endpoints]\nid = \"http://{addr}/oauth2\"\nhelix = \"http://127.0.0.1:9/helix\"\neventsub_ws = \"ws://127.0.0.1:9/ws\"\n"
+    );
+    common::Server::start_in(dir, &config, &[]).await
+}
+
+async fn wait_status(server: &common::Server, check: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let (_, s) = server.get_json("/auth/status").await;
+        if check(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "status stayed {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_logs_in_with_a_device_code() {
+    let (addr, _) = fake_id().await;
+    let server = server_with(addr, false, None).await;
+    let (_, s) = server.get_json("/auth/status").await;
+    assert_eq!(s["logged_in"], false);
+    let r = common::client()
+        .post(server.url("/auth/device"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 202);
+    let shown: Value = r.json().await.expect("json");
+    assert_eq!(shown["user_code"], "ABCDEFGH");
+    let s = wait_status(&server, |s| s["logged_in"] == true).await;
+    assert_eq!(s["login"], "streamer");
+    assert!(server.path().join("data/twitch-token.json").exists());
+    let r = common::client()
+        .post(server.url("/auth/logout"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    assert!(!server.path().join("data/twitch-token.json").exists());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_login_checks_the_state() {
+    let (addr, _) = fake_id().await;
+    let server = server_with(addr, true, None).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_redirects
+        .get(server.url("/auth/login"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let url = reqwest::Url::parse(&location).expect("url");
+    assert_eq!(url.path(), "/oauth2/authorize");
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "test-client");
+    assert_eq!(
+        q["redirect_uri"],
+        format!("http://{}/auth/callback", server.addr)
+    );
+    assert!(q["scope"].contains("bits:read"));
+    let state = q["state"].clone();
+    let r = no_redirects
+        .get(server.url("/auth/callback?code=abc&state=forged"))
+        .send()
+        .await
+        .expect("cb");
+    assert_eq!(r.status(), 403, "a forged state is refused");
+    let r = no_redirects
+        .get(server.url(&format!("/auth/callback?code=abc&state={state}")))
+        .send()
+        .await
+        .expect("cb");
+    assert_eq!(r.status(), 302);
+    let s = wait_status(&server, |s| s["logged_in"] == true).await;
+    assert_eq!(s["login"], "streamer");
+    let r = no_redirects
+        .get(server.url(&format!("/auth/callback?code=abc&state={state}")))
+        .send()
+        .await
+        .expect("cb");
+    assert_eq!(r.status(), 403, "a state works once");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_near_expiry_is_refreshed_and_the_new_refresh_token_saved() {
+    let (addr, state) = fake_id().await;
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+        + 60_000;
+    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": soon, "scopes": [], "login": "streamer", "user_id": "141981764"});
+    let server = server_with(addr, false, Some(token)).await;
+    wait_status(&server, |s| s["state"]["state"] == "ok").await;
+    assert_eq!(state.lock().expect("state").refreshed, 1);
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(server.path().join("data/twitch-token.json")).expect("token"),
+    )
+    .expect("json");
+    assert_eq!(saved["access_token"], "access-2");
+    assert_eq!(saved["refresh_token"], "refresh-2");
+    server.stop().await;
 }

@@ -62,13 +62,28 @@ impl Auth {
         self.changed.subscribe()
     }
 
-    fn set(&self, token: Option<Token>) {
+    /// Replaces the token (a new login) and saves it.
+    pub fn set(&self, token: Option<Token>) {
         if let Some(t) = &token
             && let Err(e) = self.store.save(t)
         {
             tracing::error!("{e}");
         }
         *self.token.write() = token;
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Forgets the token: revoked at Twitch (best effort) and deleted from disk.
+    pub async fn logout(&self) {
+        let token = self.token.write().take();
+        if let (Some(oauth), Some(t)) = (&self.oauth, token)
+            && let Err(e) = oauth.revoke(&t.access_token).await
+        {
+            tracing::warn!("Twitch did not confirm the revocation: {e}");
+        }
+        if let Err(e) = self.store.delete() {
+            tracing::error!("{e}");
+        }
         self.changed.send_modify(|n| *n += 1);
     }
 
@@ -82,22 +97,30 @@ impl Auth {
             );
             return;
         };
+        let mut changed = self.watch();
         loop {
             let Some(token) = self.token() else {
                 app.sources.set(
                     SOURCE,
                     "logged-out",
-                    "run `overlayd login` to connect your Twitch account",
+                    "log in on the dashboard or run `overlayd login`",
                 );
-                return;
+                // Wait for a login from the dashboard.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = changed.changed() => if r.is_err() { return },
+                }
+                continue;
             };
             let wait = match self.check(&oauth, token, &app).await {
                 Ok(next) => next,
-                Err(()) => return,
+                // Dead token: wait for a new login.
+                Err(()) => Duration::from_secs(365 * 24 * 3600),
             };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
+                r = changed.changed() => if r.is_err() { return },
             }
         }
     }

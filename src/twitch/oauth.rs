@@ -130,6 +130,46 @@ impl OAuth {
         answer(res).await
     }
 
+    /// Where to send a browser for the authorization-code login (confidential clients).
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/authorize", self.base)).unwrap_or_else(|_| {
+                reqwest::Url::parse("https://id.twitch.tv/oauth2/authorize").expect("static URL")
+            });
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", &SCOPES.join(" "))
+            .append_pair("state", state);
+        url.to_string()
+    }
+
+    /// Trades the code from `/auth/callback` for a token (needs the client secret).
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<Token, Error> {
+        let secret = self
+            .client_secret
+            .as_deref()
+            .ok_or_else(|| Error::Refused("browser login needs [twitch] client_secret".into()))?;
+        let res = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await?;
+        Ok(to_token(answer(res).await?))
+    }
+
+    pub fn has_secret(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
     /// One poll of a device-code login.
     pub async fn device_poll(&self, code: &DeviceCode) -> Result<Token, Error> {
         let res = self

@@ -2,6 +2,7 @@
 //! dashboard, as small warp filters joined here with one rejection handler.
 
 pub mod api;
+pub mod auth;
 pub mod pages;
 pub mod sse;
 
@@ -27,7 +28,9 @@ pub const MAX_BODY: u64 = 64 * 1024;
 /// Every route.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     pages::routes(app.clone())
-        .or(api::routes(app))
+        .or(api::routes(app.clone()))
+        .unify()
+        .or(auth::routes(app))
         .unify()
         .recover(recover)
         .unify()

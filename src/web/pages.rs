@@ -395,6 +395,15 @@ pub fn dashboard_page(app: &App) -> String {
   <div class="buttons">{buttons}</div>
   <p id="test-result" class="muted"></p>
 </section>
+<section class="panel" id="twitch"><h2>Twitch</h2>
+  <p id="twitch-state" class="muted">…</p>
+  <div class="buttons">
+    <button id="twitch-device">Log in with Twitch</button>
+    <a id="twitch-browser" class="button" href="/auth/login" hidden>Log in in this browser</a>
+    <button id="twitch-logout" hidden>Log out</button>
+  </div>
+  <p id="twitch-code" class="code" hidden></p>
+</section>
 <section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
 <div class="cards">{cards}</div>
 </main>

@@ -55,4 +55,27 @@
     }).catch(function () { document.getElementById("health").textContent = "server not reachable"; });
   }
   health(); setInterval(health, 3000);
+
+  // Twitch login: device code (shown here, approved on twitch.tv/activate on any device), or a
+  // browser redirect when the server has a client secret.
+  var tState = document.getElementById("twitch-state"), tCode = document.getElementById("twitch-code");
+  var tDevice = document.getElementById("twitch-device"), tBrowser = document.getElementById("twitch-browser");
+  var tLogout = document.getElementById("twitch-logout");
+  function twitch() {
+    fetch("/auth/status").then(function (r) { return r.json(); }).then(function (s) {
+      if (!s.configured) { tState.textContent = "Set [twitch] client_id in overlay.toml to log in (see the README)."; tDevice.hidden = true; return; }
+      tState.textContent = s.logged_in ? "Logged in as " + s.login + "." : (s.state ? s.state.detail : "Not logged in.");
+      tDevice.hidden = s.logged_in; tBrowser.hidden = s.logged_in || !s.browser_login; tLogout.hidden = !s.logged_in;
+      if (s.device) {
+        tCode.hidden = false; tCode.textContent = "";
+        var a = document.createElement("a"); a.href = s.device.verification_uri; a.target = "_blank"; a.rel = "noopener";
+        a.textContent = s.device.verification_uri;
+        tCode.appendChild(document.createTextNode("Open ")); tCode.appendChild(a);
+        tCode.appendChild(document.createTextNode(" and enter ")); var b = document.createElement("b"); b.textContent = s.device.user_code; tCode.appendChild(b);
+      } else { tCode.hidden = true; }
+    }).catch(function () {});
+  }
+  tDevice.addEventListener("click", function () { fetch("/auth/device", { method: "POST" }).then(twitch); });
+  tLogout.addEventListener("click", function () { fetch("/auth/logout", { method: "POST" }).then(twitch); });
+  twitch(); setInterval(twitch, 2000);
 })();
