@@ -228,3 +228,59 @@ async fn silence_past_the_keepalive_starts_a_new_session_and_subscribes_again() 
     assert_eq!(sse.next().await.event, "follow");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_after_the_last() {
+    let fake = FakeTwitch::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
+                       "scopes": [], "login": "streamer", "user_id": USER_ID});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let overlays = [
+        ("a", "kind = \"events\"\nchannel = \"guest\"\n"),
+        ("b", "kind = \"alerts\"\nchannel = \"guest\"\n"),
+        ("c", "kind = \"chat\"\nchannel = \"guest\"\n"),
+    ];
+    let server = Server::start_in(dir, &fake.config(), &overlays).await;
+    fake.wait("the pinned channel's subscriptions", |f| {
+        f.created().len() >= KINDS.len()
+    })
+    .await;
+    let guest = |f: &FakeTwitch| {
+        f.created()
+            .iter()
+            .filter(|(_, c, _)| {
+                c["broadcaster_user_id"] == "95" || c["to_broadcaster_user_id"] == "95"
+            })
+            .count()
+    };
+    let streams = vec![
+        server.sse("/o/a/events", None).await,
+        server.sse("/o/b/events", None).await,
+        server.sse("/o/c/events", None).await,
+        server.sse("/o/a/events", None).await,
+    ];
+    fake.wait("guest subscriptions", |f| guest(f) == KINDS.len())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        guest(&fake),
+        KINDS.len(),
+        "one set for four streams of three overlays"
+    );
+    drop(streams);
+    // Released one grace period (1 s here) after the last stream closed.
+    fake.wait("guest subscriptions deleted", |f| {
+        f.state
+            .lock()
+            .expect("state")
+            .deleted
+            .iter()
+            .filter(|id| id.starts_with("sub-"))
+            .count()
+            == KINDS.len()
+    })
+    .await;
+    server.stop().await;
+}
