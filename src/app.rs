@@ -29,6 +29,11 @@ pub struct App {
     pub channels: Arc<crate::channels::Channels>,
     /// Twitch login state (token lifecycle).
     pub auth: Arc<crate::twitch::auth::Auth>,
+    /// Viewer sessions (signed cookies).
+    pub sessions: crate::web::viewer::Sessions,
+    /// The EventSub webhook secret and the message ids already handled.
+    pub webhook_secret: String,
+    pub webhook_seen: crate::twitch::webhook::Seen,
     /// Logins in progress (dashboard device code, browser state values).
     pub auth_pending: crate::web::auth::Pending,
     /// Channels an EventSub session covers: their chat notices are not alerted a second time.
@@ -54,6 +59,12 @@ impl App {
             ),
             auth: crate::twitch::auth::Auth::new(&config),
             auth_pending: crate::web::auth::Pending::default(),
+            sessions: crate::web::viewer::Sessions::new(&config.data_dir),
+            webhook_secret: crate::twitch::webhook::secret(
+                config.twitch.webhook_secret.as_deref(),
+                &config.data_dir,
+            ),
+            webhook_seen: crate::twitch::webhook::Seen::default(),
             covered_by_eventsub: RwLock::new(std::collections::HashSet::new()),
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,
@@ -140,6 +151,32 @@ impl App {
                 tracing::info!(overlay = %name, "overlay removed");
             }
         }
+    }
+
+    /// The overlay behind the viewer page of `channel`, created on first use.
+    pub fn viewer_overlay(&self, channel: &str) -> Arc<Overlay> {
+        let name = format!("_c_{channel}");
+        if let Some(o) = self.overlays.get(&name) {
+            return o;
+        }
+        self.overlays
+            .upsert(crate::web::viewer::viewer_overlay_config(channel));
+        self.overlays
+            .get(&name)
+            .unwrap_or_else(|| panic!("overlay {name} was just added"))
+    }
+
+    /// Whether Twitch knows `channel` (`None`: cannot tell, e.g. not logged in).
+    pub async fn channel_exists(&self, channel: &str) -> Option<bool> {
+        let token = self.auth.token()?;
+        let client_id = self.config.twitch.client_id.as_deref()?;
+        let helix =
+            crate::twitch::helix::Helix::new(&self.config.twitch.endpoints.helix, client_id);
+        helix
+            .user(&token.access_token, channel)
+            .await
+            .ok()
+            .map(|u| u.is_some())
     }
 
     /// Publishes an event from any source: derived state first (stats, goals), then the bus.

@@ -9,3 +9,4 @@ pub mod helix;
 pub mod irc;
 pub mod login;
 pub mod oauth;
+pub mod webhook;

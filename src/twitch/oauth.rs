@@ -132,6 +132,11 @@ impl OAuth {
 
     /// Where to send a browser for the authorization-code login (confidential clients).
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        self.authorize_url_with(redirect_uri, state, SCOPES)
+    }
+
+    /// The same with chosen scopes (a viewer's login needs none: it only says who they are).
+    pub fn authorize_url_with(&self, redirect_uri: &str, state: &str, scopes: &[&str]) -> String {
         let mut url =
             reqwest::Url::parse(&format!("{}/authorize", self.base)).unwrap_or_else(|_| {
                 reqwest::Url::parse("https://id.twitch.tv/oauth2/authorize").expect("static URL")
@@ -140,7 +145,7 @@ impl OAuth {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.client_id)
             .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", &SCOPES.join(" "))
+            .append_pair("scope", &scopes.join(" "))
             .append_pair("state", state);
         url.to_string()
     }
@@ -371,7 +376,7 @@ impl Store {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -385,7 +390,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 

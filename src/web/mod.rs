@@ -5,6 +5,8 @@ pub mod api;
 pub mod auth;
 pub mod pages;
 pub mod sse;
+pub mod viewer;
+pub mod webhook;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,7 +32,11 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     pages::routes(app.clone())
         .or(api::routes(app.clone()))
         .unify()
-        .or(auth::routes(app))
+        .or(auth::routes(app.clone()))
+        .unify()
+        .or(viewer::routes(app.clone()))
+        .unify()
+        .or(webhook::route(app))
         .unify()
         .recover(recover)
         .unify()

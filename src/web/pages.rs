@@ -36,6 +36,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/dashboard.css"),
     ),
     (
+        "viewer.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/viewer.js"),
+    ),
+    (
+        "viewer.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/viewer.css"),
+    ),
+    (
         "stream-worker.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/stream-worker.js"),
@@ -156,7 +166,7 @@ fn multiplexed_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn event_stream(
+pub fn event_stream(
     app: Arc<App>,
     overlays: Vec<Arc<crate::overlay::Overlay>>,
     since: Option<u64>,

@@ -2,6 +2,8 @@
 //! open tabs, evaluate JavaScript, wait for conditions and take screenshots. One profile per
 //! browser, as OBS has one profile for all its browser sources.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
