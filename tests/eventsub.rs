@@ -284,3 +284,31 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
     .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_public_url_subscriptions_use_webhooks() {
+    let fake = FakeTwitch::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
+                       "scopes": [], "login": "streamer", "user_id": USER_ID});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let config = fake.config().replace(
+        "[twitch]\n",
+        "[server]\npublic_url = \"https://overlays.example.test\"\n[twitch]\nclient_secret = \"shh\"\nwebhook_secret = \"0123456789abcdef\"\n",
+    );
+    let server = Server::start_in(dir, &config, &[]).await;
+    fake.wait("webhook subscriptions", |f| {
+        f.created().len() >= KINDS.len()
+    })
+    .await;
+    let transports = fake.state.lock().expect("state").transports.clone();
+    assert!(
+        transports.iter().all(|t| t["method"] == "webhook"
+            && t["callback"] == "https://overlays.example.test/eventsub/callback"
+            && t["secret"] == "0123456789abcdef"),
+        "{transports:?}"
+    );
+    assert_eq!(fake.connections(), 0, "no WebSocket session with webhooks");
+    server.stop().await;
+}

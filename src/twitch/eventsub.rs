@@ -74,6 +74,10 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
         return;
     };
     let helix = Helix::new(&app.config.twitch.endpoints.helix, &client_id);
+    if let Some(public) = app.config.public_url.clone() {
+        webhooks(&app, &helix, &auth, &public, &shutdown).await;
+        return;
+    }
     let mut seen = Seen::default();
     let mut backoff = Duration::from_secs(1);
     let mut cleaned = false;
@@ -103,6 +107,105 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(60));
             }
+        }
+    }
+}
+
+/// With a public address, Twitch delivers to `/eventsub/callback` instead of a WebSocket:
+/// subscriptions are made with an app token and follow the wanted channels the same way.
+async fn webhooks(
+    app: &Arc<App>,
+    helix: &Helix,
+    auth: &Auth,
+    public: &str,
+    shutdown: &CancellationToken,
+) {
+    let Some(oauth) = auth.oauth.clone() else {
+        return;
+    };
+    let callback = format!("{}/eventsub/callback", public.trim_end_matches('/'));
+    let token = loop {
+        match oauth.app_token().await {
+            Ok(t) => break t.access_token,
+            Err(e) => {
+                app.sources
+                    .set(SOURCE, "error", format!("no app token for webhooks: {e}"));
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+            }
+        }
+    };
+    // A clean slate: this callback's subscriptions from an earlier run are removed, never
+    // duplicated.
+    if let Ok(list) = helix.subscriptions(&token).await {
+        for s in list
+            .iter()
+            .filter(|s| s["transport"]["callback"] == callback.as_str())
+        {
+            let _ = helix
+                .unsubscribe(&token, s["id"].as_str().unwrap_or_default())
+                .await;
+        }
+    }
+    let me = auth.token().and_then(|t| t.user_id).unwrap_or_default();
+    let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
+    let mut wanted = app.channels.watch();
+    loop {
+        let set = wanted.borrow_and_update().clone();
+        for channel in set
+            .iter()
+            .filter(|c| !subscribed.contains_key(*c))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let Ok(Some(user)) = helix.user(&token, &channel).await else {
+                tracing::warn!(channel, "cannot look up the channel for webhooks");
+                continue;
+            };
+            let mut ids = Vec::new();
+            for (kind, version) in TYPES {
+                let condition = match *kind {
+                    "channel.follow" => {
+                        json!({"broadcaster_user_id": user.id, "moderator_user_id": me})
+                    }
+                    "channel.raid" => json!({"to_broadcaster_user_id": user.id}),
+                    _ => json!({"broadcaster_user_id": user.id}),
+                };
+                let transport = json!({"method": "webhook", "callback": callback, "secret": app.webhook_secret});
+                match helix
+                    .subscribe_with(&token, kind, version, condition, transport)
+                    .await
+                {
+                    Ok(id) => ids.push(id),
+                    Err(e) => tracing::warn!(channel, kind, "webhook subscription refused: {e}"),
+                }
+            }
+            app.sources.set(
+                SOURCE,
+                "webhooks",
+                format!("#{channel}: {} subscriptions to {callback}", ids.len()),
+            );
+            if !ids.is_empty() {
+                app.covered_by_eventsub.write().insert(channel.clone());
+            }
+            subscribed.insert(channel, ids);
+        }
+        for channel in subscribed
+            .keys()
+            .filter(|c| !set.contains(*c))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            for id in subscribed.remove(&channel).unwrap_or_default() {
+                let _ = helix.unsubscribe(&token, &id).await;
+            }
+            app.covered_by_eventsub.write().remove(&channel);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = wanted.changed() => if r.is_err() { return },
         }
     }
 }

@@ -137,10 +137,21 @@ impl Helix {
         condition: Value,
         session_id: &str,
     ) -> Result<String, Error> {
-        let body = json!({
-            "type": kind, "version": version, "condition": condition,
-            "transport": {"method": "websocket", "session_id": session_id},
-        });
+        let transport = json!({"method": "websocket", "session_id": session_id});
+        self.subscribe_with(token, kind, version, condition, transport)
+            .await
+    }
+
+    /// Creates an EventSub subscription with any transport (webhooks use an app token).
+    pub async fn subscribe_with(
+        &self,
+        token: &str,
+        kind: &str,
+        version: &str,
+        condition: Value,
+        transport: Value,
+    ) -> Result<String, Error> {
+        let body = json!({"type": kind, "version": version, "condition": condition, "transport": transport});
         let v = self
             .call(
                 token,

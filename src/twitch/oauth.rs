@@ -171,6 +171,25 @@ impl OAuth {
         Ok(to_token(answer(res).await?))
     }
 
+    /// An app access token (client credentials), which webhook subscriptions require.
+    pub async fn app_token(&self) -> Result<Token, Error> {
+        let secret = self
+            .client_secret
+            .as_deref()
+            .ok_or_else(|| Error::Refused("webhooks need [twitch] client_secret".into()))?;
+        let res = self
+            .http
+            .post(format!("{}/token", self.base))
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await?;
+        Ok(to_token(answer(res).await?))
+    }
+
     pub fn has_secret(&self) -> bool {
         self.client_secret.is_some()
     }

@@ -17,6 +17,8 @@ pub struct State {
     /// (type, condition, session id) of every subscription created.
     pub created: Vec<(String, Value, String)>,
     pub deleted: Vec<String>,
+    /// The transport of every subscription created.
+    pub transports: Vec<Value>,
     pub follower_calls: usize,
     /// Outgoing queues of the WebSocket connections, in connection order.
     pub sockets: Vec<mpsc::UnboundedSender<Option<String>>>,
@@ -66,6 +68,7 @@ impl FakeTwitch {
             assert_eq!(client, "test-client");
             let mut st = st.lock().expect("state");
             let id = format!("sub-{}", st.created.len());
+            st.transports.push(body["transport"].clone());
             st.created.push((
                 body["type"].as_str().unwrap_or_default().to_string(),
                 body["condition"].clone(),
@@ -92,7 +95,16 @@ impl FakeTwitch {
                     .push(q.get("id").cloned().unwrap_or_default());
                 warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
             });
+        let app_token = warp::post()
+            .and(warp::path!("oauth2" / "token"))
+            .and(warp::body::form::<HashMap<String, String>>())
+            .map(|f: HashMap<String, String>| {
+                assert_eq!(f.get("grant_type").map(String::as_str), Some("client_credentials"));
+                assert_eq!(f.get("client_secret").map(String::as_str), Some("shh"));
+                warp::reply::json(&json!({"access_token": "app-token", "expires_in": 5000000, "token_type": "bearer"}))
+            });
         let routes = validate
+            .or(app_token)
             .or(users)
             .or(followers)
             .or(create)
