@@ -484,3 +484,39 @@ async fn third_party_emotes_become_emote_elements_and_a_failing_provider_is_skip
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_command_is_followed_by_a_rejoin() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_recon"))]).await;
+    let mut sse = watch(&server, "chat", "c_recon").await;
+    let fake = fake_irc::server();
+    // Twitch sends RECONNECT before restarting a chat server.
+    fake.send("c_recon", &fixture("reconnect.txt", "c_recon"));
+    fake.wait("rejoin after RECONNECT", WAIT, |f| {
+        f.joins("c_recon") >= 2 && f.joined("c_recon") > 0
+    })
+    .await;
+    let f = feed(&mut sse, "c_recon", "privmsg_basic.txt").await;
+    assert_eq!(f.event, "chat.message");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_reads_as_the_logged_in_user_when_the_token_allows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = serde_json::json!({"access_token": "chat-token-1", "refresh_token": null, "expires_at_ms": null,
+        "scopes": ["chat:read"], "login": "chatreader", "user_id": "5"});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let server = Server::start_in(dir, &config(), &[("chat", &overlay("chat", "c_auth"))]).await;
+    let _sse = watch(&server, "chat", "c_auth").await;
+    let logins = fake_irc::server().logins();
+    assert!(
+        logins
+            .iter()
+            .any(|(nick, pass)| nick == "chatreader"
+                && pass.as_deref() == Some("oauth:chat-token-1")),
+        "{logins:?}"
+    );
+    server.stop().await;
+}

@@ -16,7 +16,7 @@ use twitch_irc::transport::tcp::TLS;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-use twitch_irc::login::StaticLoginCredentials;
+use twitch_irc::login::{CredentialsPair, LoginCredentials};
 use twitch_irc::transport::Transport;
 use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
 use twitch_irc::{ClientConfig, TwitchIRCClient};
@@ -163,6 +163,41 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Filtered<S> {
     }
 }
 
+/// Chat as the logged-in user when the token allows reading chat, else anonymously
+/// (`justinfan`, which can read any channel). Asked again at every (re)connection, so a login
+/// or a refreshed token is used from the next connection on.
+pub struct Credentials {
+    auth: Arc<super::auth::Auth>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials")
+    }
+}
+
+#[async_trait]
+impl LoginCredentials for Credentials {
+    type Error = std::convert::Infallible;
+
+    async fn get_credentials(&self) -> Result<CredentialsPair, Self::Error> {
+        let token = self
+            .auth
+            .token()
+            .filter(|t| t.scopes.iter().any(|s| s == "chat:read"));
+        Ok(match token.and_then(|t| Some((t.login?, t.access_token))) {
+            Some((login, token)) => CredentialsPair {
+                login,
+                token: Some(token),
+            },
+            None => CredentialsPair {
+                login: "justinfan12345".into(),
+                token: None,
+            },
+        })
+    }
+}
+
 /// Runs until shutdown.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     match app.config.twitch.endpoints.irc.clone() {
@@ -183,11 +218,13 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
 }
 
 async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
-    let mut config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+    let mut config = ClientConfig::new_simple(Credentials {
+        auth: app.auth.clone(),
+    });
     // Reconnect promptly after a drop (the default waits 2 s between new connections).
     config.new_connection_every = Duration::from_millis(200);
     config.connect_timeout = Duration::from_secs(10);
-    let (mut incoming, client) = TwitchIRCClient::<T, StaticLoginCredentials>::new(config);
+    let (mut incoming, client) = TwitchIRCClient::<T, Credentials>::new(config);
     let mut wanted = app.channels.watch();
     let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
@@ -258,7 +295,7 @@ fn third_party(emotes: &ThirdParty, room: &str, event: &mut crate::event::Event)
 }
 
 fn apply<T: Transport>(
-    client: &TwitchIRCClient<T, StaticLoginCredentials>,
+    client: &TwitchIRCClient<T, Credentials>,
     wanted: &std::collections::BTreeSet<String>,
 ) {
     let set: HashSet<String> = wanted.iter().cloned().collect();
@@ -267,7 +304,7 @@ fn apply<T: Transport>(
     }
 }
 
-async fn report<T: Transport>(app: &App, client: &TwitchIRCClient<T, StaticLoginCredentials>) {
+async fn report<T: Transport>(app: &App, client: &TwitchIRCClient<T, Credentials>) {
     let wanted = app.channels.wanted();
     if wanted.is_empty() {
         app.sources.set(SOURCE, "idle", "no channel is wanted");

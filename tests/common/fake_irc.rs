@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 #[derive(Default)]
 struct State {
+    /// (NICK, PASS) of every registration.
+    logins: Vec<(String, Option<String>)>,
     joins: HashMap<String, usize>,
     parts: HashMap<String, usize>,
     connections: HashMap<u64, Conn>,
@@ -105,6 +107,7 @@ async fn connection(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     });
     let mut lines = BufReader::new(read).lines();
     let mut nick = "justinfan".to_string();
+    let mut pass: Option<String> = None;
     while let Ok(Some(line)) = lines.next_line().await {
         let send = |l: String| {
             let _ = tx.send(Out::Line(l));
@@ -117,8 +120,14 @@ async fn connection(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
                 ":tmi.twitch.tv CAP * ACK :{}",
                 rest.trim_start_matches("REQ :")
             )),
+            "PASS" => pass = Some(rest.trim().to_string()),
             "NICK" => {
                 nick = rest.trim().to_string();
+                state
+                    .lock()
+                    .expect("state")
+                    .logins
+                    .push((nick.clone(), pass.clone()));
                 send(format!(":tmi.twitch.tv 001 {nick} :Welcome, GLHF!"));
             }
             "JOIN" => {
@@ -169,6 +178,11 @@ impl FakeIrc {
             .get(channel)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every (NICK, PASS) the server saw.
+    pub fn logins(&self) -> Vec<(String, Option<String>)> {
+        self.state.lock().expect("state").logins.clone()
     }
 
     pub fn parts(&self, channel: &str) -> usize {
