@@ -41,6 +41,20 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The scope (of the token's user, the broadcaster or a moderator) each type needs.
+pub fn scope_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "channel.follow" => Some("moderator:read:followers"),
+        "channel.subscribe" | "channel.subscription.gift" | "channel.subscription.message" => {
+            Some("channel:read:subscriptions")
+        }
+        "channel.cheer" => Some("bits:read"),
+        "channel.channel_points_custom_reward_redemption.add" => Some("channel:read:redemptions"),
+        k if k.starts_with("channel.hype_train.") => Some("channel:read:hype_train"),
+        _ => None,
+    }
+}
+
 /// The subscription types overlayd uses, with their versions.
 pub const TYPES: &[(&str, &str)] = &[
     ("channel.follow", "2"),
@@ -445,23 +459,35 @@ async fn sync(
                 .await
             {
                 Ok(id) => ids.push(id),
-                Err(helix::Error::Forbidden(m)) => missing.push(format!("{kind}: {m}")),
+                Err(helix::Error::Forbidden(m)) => missing.push(match scope_of(kind) {
+                    Some(scope) => format!("{kind} needs {scope} ({m})"),
+                    None => format!("{kind}: {m}"),
+                }),
                 Err(helix::Error::Conflict) => {}
                 Err(e) => tracing::warn!(channel, kind, "cannot subscribe: {e}"),
             }
         }
+        let live = match helix.stream(&token.access_token, channel).await {
+            Ok(Some(s)) => format!("live: {}", s["title"].as_str().unwrap_or_default()),
+            Ok(None) => "offline".to_string(),
+            Err(_) => "live status unknown".to_string(),
+        };
         if missing.is_empty() {
             app.sources.set(
                 SOURCE,
                 "connected",
-                format!("#{channel}: {} subscriptions", ids.len()),
+                format!("#{channel} ({live}): {} subscriptions", ids.len()),
             );
         } else {
-            // Most types need the broadcaster's own login (or a moderator's): say which.
+            // Most types need the broadcaster's own login (or a moderator's): say which scope.
             app.sources.set(
                 SOURCE,
                 "partial",
-                format!("#{channel}: not allowed: {}", missing.join("; ")),
+                format!(
+                    "#{channel} ({live}): {} subscriptions; not allowed: {}",
+                    ids.len(),
+                    missing.join("; ")
+                ),
             );
         }
         if !ids.is_empty() {

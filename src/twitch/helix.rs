@@ -110,6 +110,19 @@ impl Helix {
         }))
     }
 
+    /// The channel's live stream, if it is live (`None`: offline).
+    pub async fn stream(&self, token: &str, login: &str) -> Result<Option<Value>, Error> {
+        let v = self
+            .call(
+                token,
+                reqwest::Method::GET,
+                &format!("/streams?user_login={login}"),
+                None,
+            )
+            .await?;
+        Ok(v["data"].as_array().and_then(|d| d.first()).cloned())
+    }
+
     /// The channel's most recent followers, newest first.
     pub async fn followers(
         &self,

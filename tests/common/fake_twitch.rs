@@ -66,6 +66,12 @@ impl FakeTwitch {
         let st = s.clone();
         let create = warp::post().and(warp::path!("helix" / "eventsub" / "subscriptions")).and(warp::header::<String>("client-id")).and(warp::body::json()).map(move |client: String, body: Value| {
             assert_eq!(client, "test-client");
+            if body["type"] == "channel.subscription.gift" && body["condition"]["broadcaster_user_id"] == "95" {
+                return warp::reply::with_status(
+                    warp::reply::json(&json!({"error": "Forbidden", "status": 403, "message": "subscription missing proper authorization"})),
+                    warp::http::StatusCode::FORBIDDEN,
+                );
+            }
             let mut st = st.lock().expect("state");
             let id = format!("sub-{}", st.created.len());
             st.transports.push(body["transport"].clone());
@@ -95,6 +101,18 @@ impl FakeTwitch {
                     .push(q.get("id").cloned().unwrap_or_default());
                 warp::reply::with_status(warp::reply(), warp::http::StatusCode::NO_CONTENT)
             });
+        let streams = warp::get()
+            .and(warp::path!("helix" / "streams"))
+            .and(warp::query::<HashMap<String, String>>())
+            .map(|q: HashMap<String, String>| {
+                let live = q.get("user_login").map(String::as_str) == Some("streamer");
+                let data = if live {
+                    json!([{"id": "1", "user_login": "streamer", "title": "Testing overlays", "type": "live"}])
+                } else {
+                    json!([])
+                };
+                warp::reply::json(&json!({"data": data}))
+            });
         let app_token = warp::post()
             .and(warp::path!("oauth2" / "token"))
             .and(warp::body::form::<HashMap<String, String>>())
@@ -104,6 +122,7 @@ impl FakeTwitch {
                 warp::reply::json(&json!({"access_token": "app-token", "expires_in": 5000000, "token_type": "bearer"}))
             });
         let routes = validate
+            .or(streams)
             .or(app_token)
             .or(users)
             .or(followers)
