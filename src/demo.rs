@@ -178,12 +178,14 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
         badges.push(Badge {
             set: "moderator".into(),
             version: "1".into(),
+            image: None,
         });
     }
     if subscriber {
         badges.push(Badge {
             set: "subscriber".into(),
             version: "6".into(),
+            image: None,
         });
     }
     let msg = ChatMessage {

@@ -241,6 +241,9 @@ pub struct Roles {
 pub struct Badge {
     pub set: String,
     pub version: String,
+    /// The badge's image on Twitch's CDN, when known (Helix lists them for logged-in servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

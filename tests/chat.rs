@@ -520,3 +520,63 @@ async fn chat_reads_as_the_logged_in_user_when_the_token_allows() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badges_are_images_once_logged_in() {
+    use warp::Filter;
+    let validate = warp::path!("oauth2" / "validate").map(|| {
+        warp::reply::json(&serde_json::json!({"client_id": "test-client", "login": "chatreader", "scopes": ["chat:read"], "user_id": "5", "expires_in": 0}))
+    });
+    let global = warp::path!("helix" / "chat" / "badges" / "global").map(|| {
+        warp::reply::json(&serde_json::json!({"data": [
+            {"set_id": "moderator", "versions": [{"id": "1", "image_url_1x": "https://static-cdn.jtvnw.net/badges/v1/3267646d-33f0-4b17-b3df-f923a41db1d0/1", "title": "Moderator"}]},
+            {"set_id": "subscriber", "versions": [{"id": "12", "image_url_1x": "https://static-cdn.jtvnw.net/badges/v1/global-sub/1", "title": "Subscriber"}]}
+        ]}))
+    });
+    let channel = warp::path!("helix" / "chat" / "badges").map(|| {
+        warp::reply::json(&serde_json::json!({"data": [
+            {"set_id": "subscriber", "versions": [{"id": "12", "image_url_1x": "https://static-cdn.jtvnw.net/badges/v1/channel-sub-12/1", "title": "1-Year Subscriber"}]}
+        ]}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        warp::serve(validate.or(global).or(channel))
+            .incoming(listener)
+            .run(),
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = serde_json::json!({"access_token": "chat-token-2", "refresh_token": null, "expires_at_ms": null,
+        "scopes": ["chat:read"], "login": "chatreader", "user_id": "5"});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let config = format!(
+        "[twitch]\nclient_id = \"test-client\"\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\nid = \"http://{addr}/oauth2\"\nhelix = \"http://{addr}/helix\"\neventsub_ws = \"ws://127.0.0.1:9/ws\"\n[twitch.emotes]\nenabled = false\n",
+        fake_irc::server().addr
+    );
+    let server = Server::start_in(dir, &config, &[("chat", &overlay("chat", "c_badges"))]).await;
+    let mut sse = watch(&server, "chat", "c_badges").await;
+    // The channel's badges load when its room id is first seen (the ROOMSTATE after JOIN).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let line = fixture("privmsg_emotes.txt", "c_badges").replace(
+        "room-id=11148817",
+        &format!("room-id={}", fake_irc::ROOM_ID),
+    );
+    assert!(fake_irc::server().send("c_badges", &line) > 0);
+    let f = loop {
+        let f = sse.next().await;
+        if f.id.is_some() {
+            break f;
+        }
+    };
+    let html = f.data["html"].as_str().unwrap_or_default();
+    assert!(html.contains(r#"<img class="badge badge-img badge-moderator" src="https://static-cdn.jtvnw.net/badges/v1/3267646d-33f0-4b17-b3df-f923a41db1d0/1""#), "{html}");
+    assert!(
+        html.contains("https://static-cdn.jtvnw.net/badges/v1/channel-sub-12/1"),
+        "the channel's own subscriber badge wins: {html}"
+    );
+    server.stop().await;
+}

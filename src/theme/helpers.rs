@@ -122,6 +122,26 @@ fn badges(
         if set.is_empty() {
             continue;
         }
+        // Only Twitch's badge CDN, and only URL-safe characters, reach an <img>.
+        let image = badge
+            .get("image")
+            .and_then(Value::as_str)
+            .filter(|u| u.starts_with("https://static-cdn.jtvnw.net/badges/v1/"))
+            .filter(|u| {
+                u.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/:.-_".contains(&b))
+            });
+        if let Some(src) = image {
+            out.write(&format!(
+                r#"<img class="badge badge-img badge-{}" src="{}" alt="{}" title="{} {}">"#,
+                escape(&css_token(set)),
+                escape(src),
+                escape(set),
+                escape(set),
+                escape(version)
+            ))?;
+            continue;
+        }
         out.write(&format!(
             r#"<span class="badge badge-{}" title="{} {}"></span>"#,
             escape(&css_token(set)),

@@ -198,6 +198,81 @@ impl LoginCredentials for Credentials {
     }
 }
 
+type BadgeTable = std::collections::HashMap<(String, String), String>;
+
+/// Badge images from Helix (needs a login): Twitch's global set and each channel's own.
+#[derive(Default)]
+struct Badges {
+    global: parking_lot::RwLock<Arc<BadgeTable>>,
+    rooms: parking_lot::RwLock<std::collections::HashMap<String, Arc<BadgeTable>>>,
+}
+
+impl Badges {
+    fn helix(app: &App) -> Option<(super::helix::Helix, String)> {
+        let token = app.auth.token()?;
+        let client_id = app
+            .config
+            .twitch
+            .client_id
+            .as_deref()
+            .filter(|c| !c.is_empty())?;
+        Some((
+            super::helix::Helix::new(&app.config.twitch.endpoints.helix, client_id),
+            token.access_token,
+        ))
+    }
+
+    async fn load_global(&self, app: &App) {
+        let Some((helix, token)) = Self::helix(app) else {
+            return;
+        };
+        match helix.badges(&token, None).await {
+            Ok(t) => *self.global.write() = Arc::new(t),
+            Err(e) => tracing::warn!("cannot load chat badge images: {e}"),
+        }
+    }
+
+    async fn load_room(&self, app: &App, room: &str) {
+        self.rooms.write().entry(room.to_string()).or_default();
+        let Some((helix, token)) = Self::helix(app) else {
+            return;
+        };
+        match helix.badges(&token, Some(room)).await {
+            Ok(t) => {
+                self.rooms.write().insert(room.to_string(), Arc::new(t));
+            }
+            Err(e) => tracing::warn!(room, "cannot load channel badge images: {e}"),
+        }
+    }
+
+    fn known(&self, room: &str) -> bool {
+        self.rooms.read().contains_key(room)
+    }
+
+    /// Adds image URLs to a chat message's badges (channel badges win: subscriber badges are
+    /// the channel's own).
+    fn apply(&self, room: &str, event: &mut crate::event::Event) {
+        let global = self.global.read().clone();
+        let room = self.rooms.read().get(room).cloned();
+        let Some(badges) = event.data["author"]["badges"].as_array_mut() else {
+            return;
+        };
+        for badge in badges {
+            let key = (
+                badge["set"].as_str().unwrap_or_default().to_string(),
+                badge["version"].as_str().unwrap_or_default().to_string(),
+            );
+            if let Some(url) = room
+                .as_ref()
+                .and_then(|r| r.get(&key))
+                .or_else(|| global.get(&key))
+            {
+                badge["image"] = serde_json::Value::from(url.clone());
+            }
+        }
+    }
+}
+
 /// Runs until shutdown.
 pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     match app.config.twitch.endpoints.irc.clone() {
@@ -229,6 +304,11 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
     let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
     let emotes = ThirdParty::new(app.config.twitch.emotes.clone());
+    let badges = Arc::new(Badges::default());
+    {
+        let (b, a) = (badges.clone(), app.clone());
+        tokio::spawn(async move { b.load_global(&a).await });
+    }
     let mut refresh = tokio::time::interval(Duration::from_secs(
         app.config.twitch.emotes.refresh_s.max(60),
     ));
@@ -257,6 +337,12 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     let (e, room) = (emotes.clone(), room.clone());
                     tokio::spawn(async move { e.refresh_room(&room).await });
                 }
+                if let Some(room) = &room
+                    && !badges.known(room)
+                {
+                    let (b, a, room) = (badges.clone(), app.clone(), room.clone());
+                    tokio::spawn(async move { b.load_room(&a, &room).await });
+                }
                 for mut event in mapper.map(&message) {
                     // While EventSub covers the channel, it is the alert source: chat's notices
                     // of the same subs and raids would alert twice.
@@ -270,6 +356,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                         && event.kind == crate::event::Kind::ChatMessage
                     {
                         third_party(&emotes, room, &mut event);
+                        badges.apply(room, &mut event);
                     }
                     app.publish(event);
                 }

@@ -123,6 +123,32 @@ impl Helix {
         Ok(v["data"].as_array().and_then(|d| d.first()).cloned())
     }
 
+    /// Chat badge images: Twitch's global ones, or a channel's own (`broadcaster_id`), as
+    /// (set, version) → 1x image URL.
+    pub async fn badges(
+        &self,
+        token: &str,
+        broadcaster_id: Option<&str>,
+    ) -> Result<std::collections::HashMap<(String, String), String>, Error> {
+        let path = match broadcaster_id {
+            Some(id) => format!("/chat/badges?broadcaster_id={id}"),
+            None => "/chat/badges/global".to_string(),
+        };
+        let v = self.call(token, reqwest::Method::GET, &path, None).await?;
+        let mut out = std::collections::HashMap::new();
+        for set in v["data"].as_array().into_iter().flatten() {
+            let set_id = set["set_id"].as_str().unwrap_or_default();
+            for version in set["versions"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(url)) =
+                    (version["id"].as_str(), version["image_url_1x"].as_str())
+                {
+                    out.insert((set_id.to_string(), id.to_string()), url.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The channel's most recent followers, newest first.
     pub async fn followers(
         &self,

@@ -217,6 +217,7 @@ fn chat_message(m: &PrivmsgMessage) -> Event {
             .map(|b| Badge {
                 set: b.name.clone(),
                 version: b.version.clone(),
+                image: None,
             })
             .collect(),
     };
