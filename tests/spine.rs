@@ -424,3 +424,39 @@ async fn theme_assets_cannot_be_read_outside_the_theme() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_sounds_come_from_the_theme_or_the_default_chime() {
+    let server = Server::start("", &[]).await;
+    let c = common::client();
+    let r = c
+        .get(server.url("/themes/default/sound/follow"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/wav");
+    let bytes = r.bytes().await.expect("body");
+    assert_eq!(&bytes[..4], b"RIFF");
+    // A theme's own sound for a kind wins.
+    let dir = server.path().join("themes/neon/static/sounds");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("raid.ogg"), b"OggS-test").expect("write");
+    let r = c
+        .get(server.url("/themes/neon/sound/raid"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.headers()["content-type"], "audio/ogg");
+    let r = c
+        .get(server.url("/themes/neon/sound/follow"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.headers()["content-type"],
+        "audio/wav",
+        "falls back to the default chime"
+    );
+    server.stop().await;
+}

@@ -29,6 +29,12 @@ pub const NEON: &[File] = embed!("neon":
     "static/style.css",
 );
 
+/// Binary files of the default theme.
+pub const DEFAULT_BINARY: &[(&str, &[u8])] = &[(
+    "static/sounds/alert.wav",
+    include_bytes!("builtin/default/static/sounds/alert.wav"),
+)];
+
 /// Bundled themes by name.
 pub const THEMES: &[(&str, &[File])] = &[("default", DEFAULT), ("neon", NEON)];
 

@@ -205,6 +205,23 @@ impl Registry {
         self.errors.read().values().cloned().collect()
     }
 
+    /// The sound for alerts of `kind`: `sounds/<kind>` then `sounds/alert`, each as .ogg, .mp3
+    /// or .wav, from the theme, else the default theme's chime.
+    pub fn sound(&self, name: &str, kind: &str) -> Option<Asset> {
+        let kind: String = kind
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        for base in [kind.as_str(), "alert"] {
+            for ext in ["ogg", "mp3", "wav"] {
+                if let Some(a) = self.asset(name, &format!("sounds/{base}.{ext}")) {
+                    return Some(a);
+                }
+            }
+        }
+        None
+    }
+
     /// A static asset of theme `name`: the theme's folder first, then the bundled theme, then
     /// the default theme. `path` is relative to `static/` and may not leave it.
     pub fn asset(&self, name: &str, path: &str) -> Option<Asset> {
@@ -220,6 +237,11 @@ impl Registry {
             let key = format!("static/{path}");
             if let Some((_, text)) = builtin::files(theme).iter().find(|(p, _)| *p == key) {
                 return Some(Asset::new(path, text.as_bytes().to_vec()));
+            }
+            if theme == DEFAULT_THEME
+                && let Some((_, bytes)) = builtin::DEFAULT_BINARY.iter().find(|(p, _)| *p == key)
+            {
+                return Some(Asset::new(path, bytes.to_vec()));
             }
         }
         None

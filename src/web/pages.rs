@@ -72,6 +72,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(theme_asset(app.clone()))
         .unify()
+        .or(theme_sound(app.clone()))
+        .unify()
         .or(dashboard(app))
         .unify()
         .boxed()
@@ -313,6 +315,26 @@ fn theme_asset(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 Ok::<_, warp::Rejection>(res)
             },
         )
+        .boxed()
+}
+
+/// GET /themes/{theme}/sound/{kind} — the alert sound for an event kind, in one request.
+fn theme_sound(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("themes" / String / "sound" / String)
+        .and(warp::get())
+        .and(with_app(app))
+        .and_then(|theme: String, kind: String, app: Arc<App>| async move {
+            let asset = app
+                .themes
+                .sound(&theme, &kind)
+                .ok_or_else(warp::reject::not_found)?;
+            let mut res = Response::new(asset.bytes.into());
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            );
+            Ok::<_, warp::Rejection>(res)
+        })
         .boxed()
 }
 

@@ -71,12 +71,8 @@
     },
     sound: function (ev) {
       try {
-        var a = new Audio("/themes/" + settings.theme + "/static/sounds/" + ev.kind + ".ogg");
+        var a = new Audio("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(ev.kind));
         a.volume = Math.min(1, Math.max(0, opts.volume || 0.6));
-        a.onerror = function () {
-          var b = new Audio("/themes/" + settings.theme + "/static/sounds/alert.ogg");
-          b.volume = a.volume; b.play().catch(function () {});
-        };
         a.play().catch(function () {});
       } catch (e) { /* no audio in this browser: alerts still show */ }
     }
