@@ -55,6 +55,17 @@ pub fn scope_of(kind: &str) -> Option<&'static str> {
     }
 }
 
+/// The condition of a subscription of `kind` to `broadcaster`. Follows (v2) also name a
+/// moderator: the logged-in user, who is the broadcaster or one of their moderators. Raids
+/// are subscribed as *to* the channel (both directions in one condition is refused).
+fn condition(kind: &str, broadcaster: &str, me: &str) -> Value {
+    match kind {
+        "channel.follow" => json!({"broadcaster_user_id": broadcaster, "moderator_user_id": me}),
+        "channel.raid" => json!({"to_broadcaster_user_id": broadcaster}),
+        _ => json!({"broadcaster_user_id": broadcaster}),
+    }
+}
+
 /// The subscription types overlayd uses, with their versions.
 pub const TYPES: &[(&str, &str)] = &[
     ("channel.follow", "2"),
@@ -180,13 +191,7 @@ async fn webhooks(
             };
             let mut ids = Vec::new();
             for (kind, version) in TYPES {
-                let condition = match *kind {
-                    "channel.follow" => {
-                        json!({"broadcaster_user_id": user.id, "moderator_user_id": me})
-                    }
-                    "channel.raid" => json!({"to_broadcaster_user_id": user.id}),
-                    _ => json!({"broadcaster_user_id": user.id}),
-                };
+                let condition = condition(kind, &user.id, &me);
                 let transport = json!({"method": "webhook", "callback": callback, "secret": app.webhook_secret});
                 match helix
                     .subscribe_with(&token, kind, version, condition, transport)
@@ -447,13 +452,7 @@ async fn sync(
         let mut ids = Vec::new();
         let mut missing = Vec::new();
         for (kind, version) in TYPES {
-            let condition = match *kind {
-                "channel.follow" => {
-                    json!({"broadcaster_user_id": user.id, "moderator_user_id": me})
-                }
-                "channel.raid" => json!({"to_broadcaster_user_id": user.id}),
-                _ => json!({"broadcaster_user_id": user.id}),
-            };
+            let condition = condition(kind, &user.id, &me);
             match helix
                 .subscribe(&token.access_token, kind, version, condition, session_id)
                 .await
