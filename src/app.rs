@@ -46,10 +46,24 @@ pub struct App {
 
 impl App {
     /// Loads themes and overlays. Broken overlay files are reported, not fatal: the others run.
-    pub fn new(config: Config, shutdown: CancellationToken) -> Arc<App> {
+    pub fn new(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<App>, crate::store::StoreError> {
         let themes = Arc::new(theme::Registry::new(&config.themes_dir));
+        let bus = match config.store.kind {
+            crate::config::StoreKind::Memory => Bus::new(config.history),
+            crate::config::StoreKind::Sqlite => {
+                let store = crate::store::Store::open(
+                    &config.data_dir.join("events.sqlite3"),
+                    config.history,
+                    config.store.max_age_days,
+                )?;
+                Bus::with_store(config.history, Arc::new(store))?
+            }
+        };
         let app = Arc::new(App {
-            bus: Arc::new(Bus::new(config.history)),
+            bus: Arc::new(bus),
             overlays: Overlays::new(themes.clone()),
             themes,
             sources: Sources::default(),
@@ -81,7 +95,18 @@ impl App {
             tracing::error!("theme error: {e}");
         }
         app.reload_overlays();
-        app
+        // Chat stats pick up where they were: recount the stored chat of each channel.
+        for channel in app.overlays.channels() {
+            let mut chat = app.bus.history(&channel, app.config.history, None);
+            chat.reverse();
+            for event in chat
+                .iter()
+                .filter(|e| e.kind == crate::event::Kind::ChatMessage)
+            {
+                app.overlays.shared.stats.record(event);
+            }
+        }
+        Ok(app)
     }
 
     /// Reads `overlays/` again. With no overlay files at all, the built-in overlays (one of
@@ -180,9 +205,18 @@ impl App {
     }
 
     /// Publishes an event from any source: derived state first (stats, goals), then the bus.
-    pub fn publish(&self, event: Event) -> (Arc<Item>, usize) {
-        self.overlays.observe(&event);
-        self.bus.publish(event)
+    pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
+        let published = self.bus.publish(event)?;
+        self.overlays.observe(&published.0.event);
+        Ok(published)
+    }
+
+    /// Publishes from a source that cannot answer anyone: a refusal is logged and shown.
+    pub fn publish_or_log(&self, event: Event) {
+        if let Err(e) = self.publish(event) {
+            tracing::error!("event not published: {e}");
+            self.sources.set("store", "error", e.to_string());
+        }
     }
 
     /// The HTML `overlay` renders for `event` now (for redraws after a theme edit).
@@ -315,7 +349,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener address")?;
-    let app = App::new(config, shutdown.clone());
+    let app = App::new(config, shutdown.clone())?;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(app.bus.clone().keep_alive(shutdown.clone()));
     // Closing the bus ends every stream, so connections can finish as soon as shutdown starts.

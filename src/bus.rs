@@ -125,6 +125,8 @@ struct ChannelHistory {
 pub struct Bus {
     inner: Mutex<Inner>,
     history_len: usize,
+    /// The durable log, when there is one: written before fan-out, read for replays.
+    store: Option<Arc<crate::store::Store>>,
 }
 
 impl Bus {
@@ -145,15 +147,47 @@ impl Bus {
                 live: Some(tx),
             }),
             history_len: history_len.max(1),
+            store: None,
         }
+    }
+
+    /// A bus on a durable log: ids continue after the log's last, and each channel's recent
+    /// events are loaded back into memory.
+    pub fn with_store(
+        history_len: usize,
+        store: Arc<crate::store::Store>,
+    ) -> Result<Bus, crate::store::StoreError> {
+        let (max, min) = store.bounds()?;
+        let clock = crate::event::now_ms().saturating_mul(1000).max(1);
+        let next = max.map_or(clock, |m| m + 1);
+        let mut bus = Bus::starting_at(history_len, next);
+        {
+            let mut inner = bus.inner.lock();
+            inner.first_id = min.unwrap_or(next);
+            for channel in store.channels() {
+                let mut events = store.recent(&channel, bus.history_len, None)?;
+                events.reverse();
+                let history = inner.channels.entry(channel).or_default();
+                history.items = events.into_iter().map(|e| Arc::new(Item::new(e))).collect();
+            }
+        }
+        bus.store = Some(store);
+        Ok(bus)
     }
 
     /// Stamps `event` with the next id, appends it to its channel's history and sends it to
     /// every subscriber. Never waits for a subscriber. Returns the stamped event and how many
     /// subscribers were live.
-    pub fn publish(&self, mut event: Event) -> (Arc<Item>, usize) {
+    pub fn publish(
+        &self,
+        mut event: Event,
+    ) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
         let mut inner = self.inner.lock();
         event.id = inner.next_id;
+        // On disk before anyone is sent it; refused (not lost quietly) when that fails.
+        if let Some(store) = &self.store {
+            store.append(&event)?;
+        }
         inner.next_id += 1;
         let item = Arc::new(Item::new(event));
         let history = inner
@@ -170,7 +204,7 @@ impl Bus {
             Some(tx) => tx.send(Message::Event(item.clone())).unwrap_or(0),
             None => 0,
         };
-        (item, receivers)
+        Ok((item, receivers))
     }
 
     /// Sends a message that is not an event (keep-alive, theme control) to every subscriber.
@@ -201,6 +235,17 @@ impl Bus {
         sub.gap = since != 0 && since + 1 < inner.first_id;
         let mut replay: Vec<Arc<Item>> = Vec::new();
         for channel in &sub.channels {
+            // From the durable log when there is one: it reaches back across restarts.
+            if let Some(store) = &self.store {
+                match store.after(channel, since, self.history_len) {
+                    Ok((events, cut)) => {
+                        sub.gap |= cut || store.pruned_after(channel, since);
+                        replay.extend(events.into_iter().map(|e| Arc::new(Item::new(e))));
+                        continue;
+                    }
+                    Err(e) => tracing::error!("replay from the store failed, using memory: {e}"),
+                }
+            }
             if let Some(history) = inner.channels.get(channel) {
                 sub.gap |= since < history.evicted;
                 let start = history.items.partition_point(|i| i.event.id <= since);
@@ -213,7 +258,22 @@ impl Bus {
         sub.replay = replay.into();
     }
 
-    /// The most recent events of `channel`, newest first.
+    /// The channel's events, newest first, before `before`: from the durable log when there
+    /// is one (the whole retained activity), else from memory.
+    pub fn history(&self, channel: &str, limit: usize, before: Option<u64>) -> Vec<Event> {
+        if let Some(store) = &self.store {
+            match store.recent(channel, limit, before) {
+                Ok(events) => return events,
+                Err(e) => tracing::error!("reading the store failed, using memory: {e}"),
+            }
+        }
+        self.recent(channel, limit, before)
+            .iter()
+            .map(|i| i.event.clone())
+            .collect()
+    }
+
+    /// The most recent events of `channel` in memory, newest first.
     pub fn recent(&self, channel: &str, limit: usize, before: Option<u64>) -> Vec<Arc<Item>> {
         let inner = self.inner.lock();
         let Some(history) = inner.channels.get(channel) else {
@@ -396,10 +456,12 @@ mod tests {
     #[test]
     fn ids_grow_and_replay_resumes_after_since() {
         let bus = Bus::starting_at(100, 1);
-        let ids: Vec<u64> = (0..5).map(|_| bus.publish(ev("a")).0.event.id).collect();
+        let ids: Vec<u64> = (0..5)
+            .map(|_| bus.publish(ev("a")).expect("published").0.event.id)
+            .collect();
         assert_eq!(ids, [1, 2, 3, 4, 5]);
         let mut sub = bus.subscribe(vec!["a".into()], Some(2));
-        bus.publish(ev("a"));
+        bus.publish(ev("a")).expect("published");
         assert_eq!(drain(&mut sub, &bus), [3, 4, 5, 6]);
     }
 
@@ -407,8 +469,8 @@ mod tests {
     fn other_channels_never_reach_a_subscriber() {
         let bus = Bus::starting_at(100, 1);
         let mut sub = bus.subscribe(vec!["a".into()], Some(0));
-        bus.publish(ev("b"));
-        bus.publish(ev("a"));
+        bus.publish(ev("b")).expect("published");
+        bus.publish(ev("a")).expect("published");
         assert_eq!(drain(&mut sub, &bus), [2]);
     }
 
@@ -416,7 +478,7 @@ mod tests {
     fn history_is_bounded_and_a_gap_is_reported() {
         let bus = Bus::starting_at(3, 1);
         for _ in 0..10 {
-            bus.publish(ev("a"));
+            bus.publish(ev("a")).expect("published");
         }
         assert_eq!(bus.recent("a", 10, None).len(), 3);
         let mut sub = bus.subscribe(vec!["a".into()], Some(2));
@@ -430,7 +492,7 @@ mod tests {
         let mut sub = bus.subscribe(vec!["a".into()], Some(0));
         let total = LIVE_CAPACITY as u64 + 100;
         for _ in 0..total {
-            bus.publish(ev("a"));
+            bus.publish(ev("a")).expect("published");
         }
         let ids = drain(&mut sub, &bus);
         assert_eq!(ids, (1..=total).collect::<Vec<_>>());
@@ -454,7 +516,7 @@ mod tests {
     #[test]
     fn a_frame_is_rendered_once_per_key() {
         let bus = Bus::starting_at(10, 1);
-        let (item, _) = bus.publish(ev("a"));
+        let (item, _) = bus.publish(ev("a")).expect("published");
         let mut renders = 0;
         for key in [7, 7, 8, 7, 8, 9] {
             let got = item.frame(key, |_| {

@@ -60,6 +60,34 @@ struct FileConfig {
     server: ServerSection,
     #[serde(default)]
     twitch: TwitchConfig,
+    #[serde(default)]
+    store: StoreConfig,
+}
+
+/// Where events are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite` (a file in the data dir, the default) or `memory` (lost on restart).
+    pub kind: StoreKind,
+    /// Events older than this are dropped from the log (0 keeps them by count only).
+    pub max_age_days: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Sqlite,
+            max_age_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Memory,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +242,7 @@ pub struct Config {
     pub watcher: Watcher,
     pub trust_forwarded: bool,
     pub twitch: TwitchConfig,
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -300,6 +329,7 @@ impl Config {
             watcher: file.server.watcher,
             trust_forwarded: file.server.trust_forwarded,
             twitch,
+            store: file.store,
         })
     }
 

@@ -67,7 +67,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         }
         n += 1;
         for event in next_events(&channel, n) {
-            app.publish(event);
+            app.publish_or_log(event);
         }
     }
     app.sources.set(SOURCE, "stopped", "shut down");

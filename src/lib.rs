@@ -7,6 +7,7 @@
 //!   turn what they receive into…
 //! - [`event`]: …the one event type that crosses modules.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
+//! - [`store`]: the durable event log (SQLite) the bus writes before fanning out.
 //! - [`channels`]: which channels are wanted, leased by open streams, with a grace period.
 //! - [`stats`]: chat statistics derived from the events.
 //! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback.
@@ -24,6 +25,7 @@ pub mod event;
 pub mod overlay;
 pub mod server;
 pub mod stats;
+pub mod store;
 pub mod theme;
 pub mod twitch;
 pub mod web;

@@ -426,7 +426,7 @@ mod tests {
         o.upsert(OverlayConfig::builtin(OverlayKind::Alerts, "sample"));
         let overlay = o.get("alerts").expect("alerts");
         let bus = crate::bus::Bus::starting_at(10, 42);
-        let (item, _) = bus.publish(sample(Kind::Follow));
+        let (item, _) = bus.publish(sample(Kind::Follow)).expect("published");
         let frame = overlay.frame(&item, &o.shared);
         let text = std::str::from_utf8(&frame).expect("utf8");
         assert!(text.starts_with("id: 42\nevent: follow\ndata: {"), "{text}");

@@ -358,7 +358,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                         third_party(&emotes, room, &mut event);
                         badges.apply(room, &mut event);
                     }
-                    app.publish(event);
+                    app.publish_or_log(event);
                 }
             }
             _ = status.tick() => report(&app, &client).await,

@@ -385,7 +385,7 @@ fn handle(app: &App, text: &str, seen: &mut Seen) -> Option<String> {
             let kind = meta["subscription_type"].as_str().unwrap_or_default();
             match map(kind, &msg["payload"]["event"]) {
                 Some(event) => {
-                    app.publish(event);
+                    app.publish_or_log(event);
                 }
                 None => tracing::debug!(kind, "EventSub notification not shown by overlays"),
             }
@@ -531,7 +531,7 @@ async fn seed_followers(
                 if let Some(at) = f["followed_at"].as_str().and_then(parse_time) {
                     event.at = at.max(0) as u64;
                 }
-                app.publish(event);
+                app.publish_or_log(event);
             }
         }
         Err(e) => tracing::warn!(channel, "cannot fetch recent followers: {e}"),

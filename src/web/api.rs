@@ -47,7 +47,12 @@ fn post_event(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and_then(|body: Bytes, app: Arc<App>| async move {
             let event = parse_posted(&body, &app.config.default_channel())?;
-            let (item, subscribers) = app.publish(event);
+            let (item, subscribers) = app.publish(event).map_err(|e| {
+                reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not stored, not sent: {e}"),
+                )
+            })?;
             let mut answer = json!(item.event);
             answer["subscribers"] = json!(subscribers);
             Ok::<_, warp::Rejection>(json_reply(StatusCode::ACCEPTED, &answer))
@@ -124,8 +129,8 @@ fn channel_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .map(|channel: String, q: EventsQuery, app: Arc<App>| {
             let channel = normalize_channel(&channel);
             let limit = q.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
-            let items = app.bus.recent(&channel, limit, q.before);
-            let events: Vec<&Event> = items.iter().map(|i| &i.event).collect();
+            // From the durable log when there is one: the whole retained activity, paged.
+            let events: Vec<Event> = app.bus.history(&channel, limit, q.before);
             json_reply(
                 StatusCode::OK,
                 &json!({ "channel": channel, "events": events }),

@@ -102,7 +102,10 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
                                 &msg["event"],
                             )
                         {
-                            app.publish(event);
+                            // Twitch retries a failed delivery: let it, rather than lose the event.
+                            app.publish(event).map_err(|e| {
+                                reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                            })?;
                         }
                         Ok(status(StatusCode::NO_CONTENT))
                     }

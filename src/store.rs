@@ -1,0 +1,297 @@
+//! The durable event log: SQLite in the data dir (`events.sqlite3`). Every event is written
+//! before it is fanned out, so what a client was sent is always on disk; ids continue across
+//! restarts, and a client that reconnects after a restart with `Last-Event-ID` gets what it
+//! missed. History is kept per channel by count and by age.
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::event::{Event, Kind};
+
+/// Appends between two pruning passes: pruning is a DELETE per channel, cheap but not free.
+const PRUNE_EVERY: u64 = 256;
+
+/// A store that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("event store {}: {message}", path.display())]
+pub struct StoreError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    keep: usize,
+    max_age_ms: u64,
+    appends: std::sync::atomic::AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the log, and proves it can be written: a read-only or corrupt file
+    /// is reported here, at start, not when the first event would be lost.
+    pub fn open(path: &Path, keep: usize, max_age_days: u64) -> Result<Store, StoreError> {
+        let err = |message: String| StoreError {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                err(format!(
+                    "cannot create its folder: {e}; set [server] data_dir to a writable folder"
+                ))
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let setup = conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS events (
+                 id INTEGER PRIMARY KEY,
+                 channel TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 platform TEXT NOT NULL,
+                 at INTEGER NOT NULL,
+                 history INTEGER NOT NULL,
+                 data TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
+             BEGIN IMMEDIATE; COMMIT;",
+        );
+        if let Err(e) = setup {
+            let text = e.to_string();
+            let hint = if text.contains("readonly") || text.contains("read-only") {
+                "it is read-only: make it writable (e.g. chmod u+w), or point [server] data_dir at a writable folder"
+            } else if text.contains("not a database")
+                || text.contains("malformed")
+                || text.contains("corrupt")
+            {
+                "it is not a valid database (corrupt?): move it aside and restart; a new log will be started"
+            } else {
+                "check the file and its folder's permissions"
+            };
+            return Err(err(format!("{text}: {hint}")));
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            keep: keep.max(1),
+            max_age_ms: max_age_days.saturating_mul(86_400_000),
+            appends: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The highest id stored, and the lowest.
+    pub fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
+        let conn = self.conn.lock();
+        conn.query_row("SELECT MAX(id), MIN(id) FROM events", [], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
+        .map(|(max, min)| (max.map(|v| v as u64), min.map(|v| v as u64)))
+        .map_err(|e| self.error(e))
+    }
+
+    /// Writes one event (its id already stamped). An error here means the event is refused,
+    /// never silently dropped.
+    pub fn append(&self, event: &Event) -> Result<(), StoreError> {
+        let data = serde_json::to_string(&event.data).map_err(|e| self.error(e))?;
+        {
+            let conn = self.conn.lock();
+            conn.execute(
+                "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![event.id as i64, event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
+            )
+            .map_err(|e| self.error(e))?;
+        }
+        let n = self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune(&event.channel);
+        }
+        Ok(())
+    }
+
+    /// Keeps the newest `keep` events of `channel`, none older than the age limit.
+    pub fn prune(&self, channel: &str) {
+        let conn = self.conn.lock();
+        let oldest = crate::event::now_ms().saturating_sub(self.max_age_ms) as i64;
+        let r = conn.execute(
+            "DELETE FROM events WHERE channel = ?1 AND (at < ?2 OR id <= (
+                 SELECT id FROM events WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+            params![
+                channel,
+                if self.max_age_ms == 0 {
+                    i64::MIN
+                } else {
+                    oldest
+                },
+                self.keep as i64
+            ],
+        );
+        if let Err(e) = r {
+            tracing::warn!("pruning the event store: {e}");
+        }
+    }
+
+    fn rows(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.error(e))?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, channel, kind, platform, at, history, data) =
+                row.map_err(|e| self.error(e))?;
+            let Ok(kind) = kind.parse::<Kind>() else {
+                continue;
+            };
+            out.push(Event {
+                id: id as u64,
+                kind,
+                channel,
+                platform,
+                at: at as u64,
+                data: serde_json::from_str(&data).unwrap_or_default(),
+                history,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Events of `channel`, newest first, before id `before`.
+    pub fn recent(
+        &self,
+        channel: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let before = before.map_or(i64::MAX, |b| b as i64);
+        self.rows(
+            "SELECT id, channel, kind, platform, at, history, data FROM events
+             WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            &[&channel, &before, &(limit as i64)],
+        )
+    }
+
+    /// Events of `channel` after `after`, oldest first, at most `limit` (the newest of them).
+    /// `true` with them when older ones were left out.
+    pub fn after(
+        &self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, bool), StoreError> {
+        let mut rows = self.rows(
+            "SELECT id, channel, kind, platform, at, history, data FROM events
+             WHERE channel = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3",
+            &[&channel, &(after as i64), &(limit as i64 + 1)],
+        )?;
+        let cut = rows.len() > limit;
+        rows.truncate(limit);
+        rows.reverse();
+        Ok((rows, cut))
+    }
+
+    /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
+    /// client resuming from `id`).
+    pub fn pruned_after(&self, channel: &str, id: u64) -> bool {
+        let conn = self.conn.lock();
+        let oldest: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(id) FROM events WHERE channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        oldest.is_some_and(|o| (o as u64) > id + 1) && id > 0
+    }
+
+    /// Every channel with events.
+    pub fn channels(&self) -> Vec<String> {
+        let conn = self.conn.lock();
+        let Ok(mut stmt) = conn.prepare("SELECT DISTINCT channel FROM events") else {
+            return Vec::new();
+        };
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default()
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(id: u64, channel: &str) -> Event {
+        let mut e = Event::new(channel, Kind::Follow, json!({"n": id}));
+        e.id = id;
+        e
+    }
+
+    #[test]
+    fn appends_read_back_and_keep_by_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.sqlite3"), 100, 30).unwrap();
+        for id in 1..=600 {
+            store
+                .append(&ev(id, if id % 2 == 0 { "a" } else { "b" }))
+                .unwrap();
+        }
+        store.prune("a");
+        let recent = store.recent("a", 5, None).unwrap();
+        assert_eq!(
+            recent.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [600, 598, 596, 594, 592]
+        );
+        assert_eq!(store.recent("a", 1000, None).unwrap().len(), 100);
+        let (after, cut) = store.after("a", 590, 100).unwrap();
+        assert_eq!(
+            after.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [592, 594, 596, 598, 600]
+        );
+        assert!(!cut);
+        assert_eq!(store.bounds().unwrap().0, Some(600));
+        assert!(store.pruned_after("a", 2));
+        assert!(!store.pruned_after("a", 590));
+        let page = store.recent("a", 2, Some(596)).unwrap();
+        assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [594, 592]);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite3");
+        std::fs::write(&path, b"this is not sqlite, just text that is long enough to be a header....................................").unwrap();
+        let e = Store::open(&path, 10, 30).err().expect("refused");
+        assert!(e.to_string().contains("move it aside"), "{e}");
+    }
+}
