@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fan-out benchmark of overlayd with the shared harness (../shared/bench), loopback only.
-# Usage: bench/run.sh [RUNS="N:M:RATE ..."]   e.g. RUNS="10000:60:5" bench/run.sh
+# Usage: [STORE=sqlite|memory] [RUNS="N:M:RATE ..."] bench/run.sh   e.g. RUNS="10000:60:5" bench/run.sh
 # Writes a config with one `events` overlay on channel "bench", starts a fresh release server
 # per run, and prints one JSON line per run plus a summary (see ../shared/bench/README.md).
 set -euo pipefail
@@ -14,7 +14,11 @@ cat > "$work/overlay.toml" <<CONF
 [server]
 bind = "127.0.0.1:$port"
 history = 4000
+data_dir = "data"
+[store]
+kind = "${STORE:-sqlite}"   # sqlite (the default, durable) or memory
 CONF
+rm -rf "$work/data"
 cat > "$work/overlays/bench.toml" <<CONF
 kind = "events"
 channel = "bench"
@@ -24,7 +28,7 @@ export START="$repo/target/release/overlayd --config $work/overlay.toml"
 export SUB_URL="http://127.0.0.1:$port/o/bench/events"
 export PUB_URL="http://127.0.0.1:$port/api/events"
 export BODY='{"channel":"bench","kind":"follow","data":{"user_name":"bench","seq":{seq},"ts":{ts},"pad":"{pad}"}}'
-export LABEL="${LABEL:-overlayd}"
+export LABEL="${LABEL:-overlayd-${STORE:-sqlite}}"
 export RUST_LOG="${RUST_LOG:-warn}"
 export RUNS="${RUNS:-1000:2000:0 10000:200:0 10000:60:5}"
 exec "$shared/run-cmd.sh"

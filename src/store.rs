@@ -37,6 +37,14 @@ impl Store {
             path: path.to_path_buf(),
             message,
         };
+        // A file marked read-only is refused here, even for an administrator whom the system
+        // would let write: someone made it read-only on purpose.
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+            return Err(err(
+                "it is read-only: make it writable (e.g. chmod u+w), or point [server] data_dir at a writable folder"
+                    .into(),
+            ));
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 err(format!(
