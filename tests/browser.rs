@@ -400,6 +400,14 @@ async fn screenshots() {
             .await;
         if theme == "default" {
             let dash = browser.open(&server.url("/"), 1280, 900).await;
+            dash.wait_for(
+                "[...document.querySelectorAll('.preview iframe')].every(f => f.contentDocument?.documentElement.dataset.connected)",
+                WAIT,
+            )
+            .await;
+            server
+                .post_event(json!({"channel": "alpha", "kind": "raid", "data": {"user_name": "cozy_cat", "viewers": 42}}))
+                .await;
             tokio::time::sleep(Duration::from_millis(1500)).await;
             dash.screenshot(&out.join("dashboard.png")).await;
         }

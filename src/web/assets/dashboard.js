@@ -63,7 +63,11 @@
   var tLogout = document.getElementById("twitch-logout");
   function twitch() {
     fetch("/auth/status").then(function (r) { return r.json(); }).then(function (s) {
-      if (!s.configured) { tState.textContent = "Set [twitch] client_id in overlay.toml to log in (see the README)."; tDevice.hidden = true; return; }
+      if (!s.configured) {
+        tState.textContent = "Set [twitch] client_id in overlay.toml to log in (see the README).";
+        tDevice.hidden = tBrowser.hidden = tLogout.hidden = true;
+        return;
+      }
       tState.textContent = s.logged_in ? "Logged in as " + s.login + "." : (s.state ? s.state.detail : "Not logged in.");
       tDevice.hidden = s.logged_in; tBrowser.hidden = s.logged_in || !s.browser_login; tLogout.hidden = !s.logged_in;
       if (s.device) {

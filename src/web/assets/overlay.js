@@ -105,7 +105,6 @@
       case "events": list.add(ev); break;
       default: whole.add(ev);
     }
-    if (settings.kind !== "alerts") remember(ev.id);
   }
 
   function remember(id) { try { localStorage.setItem(storeKey, String(id)); } catch (e) {} }
@@ -228,8 +227,9 @@
   }
 
   function connect() {
-    var last = remembered();
-    var since = last ? last : (settings.kind !== "alerts" ? "0" : null);
+    // Alerts resume after the last one played (a reload replays none twice and loses none);
+    // every other kind redraws from the recent history.
+    var since = settings.kind === "alerts" ? remembered() : "0";
     var forceDirect = /[?&]transport=direct\b/.test(location.search);
     if (window.SharedWorker && !forceDirect) {
       try { return shared(since); } catch (e) { /* fall back to a direct stream */ }
