@@ -51,14 +51,19 @@ const KINDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn start(fake: &FakeTwitch) -> Server {
+/// A server folder holding the streamer's token (valid for years).
+fn logged_in() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("data")).expect("data");
     let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
                        "scopes": ["moderator:read:followers"], "login": "streamer", "user_id": USER_ID});
     std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    dir
+}
+
+async fn start(fake: &FakeTwitch) -> Server {
     Server::start_in(
-        dir,
+        logged_in(),
         &fake.config(),
         &[("feed", "kind = \"events\"\nchannel = \"streamer\"\n")],
     )
@@ -236,11 +241,7 @@ async fn silence_past_the_keepalive_starts_a_new_session_and_subscribes_again() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_after_the_last() {
     let fake = FakeTwitch::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("data")).expect("data");
-    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
-                       "scopes": [], "login": "streamer", "user_id": USER_ID});
-    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let dir = logged_in();
     let overlays = [
         ("a", "kind = \"events\"\nchannel = \"guest\"\n"),
         ("b", "kind = \"alerts\"\nchannel = \"guest\"\n"),
@@ -301,11 +302,7 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_public_url_subscriptions_use_webhooks() {
     let fake = FakeTwitch::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("data")).expect("data");
-    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
-                       "scopes": [], "login": "streamer", "user_id": USER_ID});
-    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    let dir = logged_in();
     let config = fake.config().replace(
         "[twitch]\n",
         "[server]\npublic_url = \"https://overlays.example.test\"\n[twitch]\nclient_secret = \"shh\"\nwebhook_secret = \"0123456789abcdef\"\n",

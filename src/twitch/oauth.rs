@@ -115,19 +115,35 @@ impl OAuth {
         }
     }
 
-    /// Starts a device-code login: show `verification_uri` and `user_code` to the user.
-    pub async fn device_start(&self) -> Result<DeviceCode, Error> {
-        // Twitch wants `scopes` (plural) in a form body here (twitchdev/issues#1130).
+    /// POSTs a form to `path` of the id service and parses the answer (or Twitch's error).
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, Error> {
         let res = self
             .http
-            .post(format!("{}/device", self.base))
-            .form(&[
-                ("client_id", self.client_id.as_str()),
-                ("scopes", &SCOPES.join(" ")),
-            ])
+            .post(format!("{}{path}", self.base))
+            .form(form)
             .send()
             .await?;
         answer(res).await
+    }
+
+    /// A token from `POST /token` with `form`.
+    async fn token(&self, form: &[(&str, &str)]) -> Result<Token, Error> {
+        Ok(to_token(self.post::<TokenAnswer>("/token", form).await?))
+    }
+
+    /// Starts a device-code login: show `verification_uri` and `user_code` to the user.
+    pub async fn device_start(&self) -> Result<DeviceCode, Error> {
+        // Twitch wants `scopes` (plural) in a form body here (twitchdev/issues#1130).
+        let scopes = SCOPES.join(" ");
+        self.post(
+            "/device",
+            &[("client_id", &self.client_id), ("scopes", &scopes)],
+        )
+        .await
     }
 
     /// Where to send a browser for the authorization-code login (confidential clients).
@@ -156,19 +172,14 @@ impl OAuth {
             .client_secret
             .as_deref()
             .ok_or_else(|| Error::Refused("browser login needs [twitch] client_secret".into()))?;
-        let res = self
-            .http
-            .post(format!("{}/token", self.base))
-            .form(&[
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", secret),
-                ("code", code),
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", redirect_uri),
-            ])
-            .send()
-            .await?;
-        Ok(to_token(answer(res).await?))
+        self.token(&[
+            ("client_id", &self.client_id),
+            ("client_secret", secret),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect_uri),
+        ])
+        .await
     }
 
     /// An app access token (client credentials), which webhook subscriptions require.
@@ -177,17 +188,12 @@ impl OAuth {
             .client_secret
             .as_deref()
             .ok_or_else(|| Error::Refused("webhooks need [twitch] client_secret".into()))?;
-        let res = self
-            .http
-            .post(format!("{}/token", self.base))
-            .form(&[
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", secret),
-                ("grant_type", "client_credentials"),
-            ])
-            .send()
-            .await?;
-        Ok(to_token(answer(res).await?))
+        self.token(&[
+            ("client_id", &self.client_id),
+            ("client_secret", secret),
+            ("grant_type", "client_credentials"),
+        ])
+        .await
     }
 
     pub fn has_secret(&self) -> bool {
@@ -196,18 +202,12 @@ impl OAuth {
 
     /// One poll of a device-code login.
     pub async fn device_poll(&self, code: &DeviceCode) -> Result<Token, Error> {
-        let res = self
-            .http
-            .post(format!("{}/token", self.base))
-            .form(&[
-                ("client_id", self.client_id.as_str()),
-                ("device_code", code.device_code.as_str()),
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ])
-            .send()
-            .await?;
-        let answer: TokenAnswer = answer(res).await?;
-        Ok(to_token(answer))
+        self.token(&[
+            ("client_id", &self.client_id),
+            ("device_code", &code.device_code),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ])
+        .await
     }
 
     /// Polls at the interval Twitch gives (slower when told to) until approved, denied or
@@ -250,13 +250,7 @@ impl OAuth {
         if let Some(secret) = &self.client_secret {
             form.push(("client_secret", secret));
         }
-        let res = self
-            .http
-            .post(format!("{}/token", self.base))
-            .form(&form)
-            .send()
-            .await?;
-        let mut fresh = to_token(answer(res).await?);
+        let mut fresh = self.token(&form).await?;
         fresh.login = token.login.clone();
         fresh.user_id = token.user_id.clone();
         if fresh.scopes.is_empty() {

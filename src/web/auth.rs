@@ -148,23 +148,14 @@ fn login(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and_then(|host: String, app: Arc<App>| async move {
             let oauth = oauth(&app)?;
-            let state: String = (0..32)
-                .map(|_| format!("{:x}", rand::random::<u8>() & 15))
-                .collect();
+            let state = super::random_state();
             {
                 let mut states = app.auth_pending.states.lock();
                 states.retain(|_, at| at.elapsed() < STATE_TTL);
                 states.insert(state.clone(), Instant::now());
             }
             let url = oauth.authorize_url(&redirect_uri(&app, &host), &state);
-            let mut res = Response::new(warp::hyper::body::Bytes::new().into());
-            *res.status_mut() = StatusCode::FOUND;
-            res.headers_mut().insert(
-                warp::http::header::LOCATION,
-                warp::http::HeaderValue::from_str(&url)
-                    .map_err(|_| reject(StatusCode::INTERNAL_SERVER_ERROR, "bad authorize URL"))?,
-            );
-            Ok::<_, warp::Rejection>(res)
+            Ok::<_, warp::Rejection>(super::redirect(&url))
         })
         .boxed()
 }
@@ -211,13 +202,7 @@ fn callback(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 .await
                 .map_err(|e| reject(StatusCode::BAD_GATEWAY, e.to_string()))?;
             finish(&app, &oauth, token).await;
-            let mut res = Response::new(warp::hyper::body::Bytes::new().into());
-            *res.status_mut() = StatusCode::FOUND;
-            res.headers_mut().insert(
-                warp::http::header::LOCATION,
-                warp::http::HeaderValue::from_static("/"),
-            );
-            Ok(res)
+            Ok(super::redirect("/"))
         })
         .boxed()
 }

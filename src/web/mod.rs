@@ -129,6 +129,24 @@ pub fn guard(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Rejection
         .untuple_one()
 }
 
+/// A `302 Found` to `to` (a local path or a URL we built).
+pub fn redirect(to: &str) -> Response {
+    let mut res = Response::new(bytes::Bytes::new().into());
+    *res.status_mut() = StatusCode::FOUND;
+    res.headers_mut().insert(
+        warp::http::header::LOCATION,
+        warp::http::HeaderValue::from_str(to).unwrap_or(warp::http::HeaderValue::from_static("/")),
+    );
+    res
+}
+
+/// An unguessable value for an OAuth `state` (128 bits, hex).
+pub fn random_state() -> String {
+    (0..32)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 15))
+        .collect()
+}
+
 /// Compares in time independent of where the first difference is.
 pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

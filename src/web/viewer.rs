@@ -15,7 +15,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use super::{App, reject, with_app};
+use super::{App, redirect, reject, with_app};
 use crate::config::{OverlayConfig, OverlayKind};
 use crate::event::{normalize_channel, valid_channel};
 use crate::theme::helpers::escape;
@@ -115,16 +115,6 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
 fn viewer() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
     warp::cookie::optional::<String>(COOKIE)
-}
-
-fn redirect(to: &str) -> Response {
-    let mut res = Response::new(bytes::Bytes::new().into());
-    *res.status_mut() = StatusCode::FOUND;
-    res.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/c")),
-    );
-    res
 }
 
 fn page(title: &str, body: &str) -> Response {
@@ -278,7 +268,7 @@ fn login(app: Arc<App>) -> BoxedFilter<(Response,)> {
             };
             // Only local paths: never an open redirect.
             let next = q.next.filter(|n| n.starts_with("/c") && !n.starts_with("//")).unwrap_or_else(|| "/c".into());
-            let state: String = (0..32).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect();
+            let state = super::random_state();
             {
                 let mut states = app.sessions.states.lock();
                 states.retain(|_, (_, at)| at.elapsed() < STATE_TTL);
