@@ -3,8 +3,8 @@
 //! The modules, in the order data flows through them:
 //!
 //! - [`config`]: `overlay.toml` and `overlays/*.toml`, validated with file:line errors.
-//! - [`twitch`]: the Twitch edge (chat over IRC) and [`demo`], a synthetic source: sources
-//!   turn what they receive into…
+//! - [`twitch`]: the Twitch edge (chat, login, Helix, EventSub) and [`demo`], a synthetic
+//!   source: sources turn what they receive into…
 //! - [`event`]: …the one event type that crosses modules.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
 //! - [`store`]: the durable event log (SQLite) the bus writes before fanning out.
@@ -12,7 +12,8 @@
 //! - [`stats`]: chat statistics derived from the events.
 //! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback.
 //! - [`overlay`]: overlay instances: which events they show, rendered once per overlay.
-//! - [`web`]: warp routes: overlay pages, SSE streams, the JSON API, the dashboard.
+//! - [`web`]: warp routes: overlay pages, SSE streams, the JSON API, the dashboard, login,
+//!   viewer pages and the EventSub webhook callback.
 //! - [`server`]: the accept loop, with a shutdown that never waits on an open stream.
 //! - [`app`]: builds every part and owns shutdown.
 

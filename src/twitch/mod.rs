@@ -1,5 +1,6 @@
-//! The Twitch edge: IRC chat today (EventSub, Helix and OAuth to come). Twitch's protocol
-//! types end here; what leaves this module is our own [`crate::event::Event`].
+//! The Twitch edge: chat over IRC (`chat`, `irc`, `emotes`), login and tokens (`oauth`,
+//! `auth`, `login`), Helix (`helix`) and EventSub over WebSocket or webhooks (`eventsub`,
+//! `webhook`). Twitch's protocol types end here; what leaves is our own [`crate::event::Event`].
 
 pub mod auth;
 pub mod chat;
