@@ -230,12 +230,25 @@ async fn fake_id() -> std::net::SocketAddr {
     let revoke = warp::post()
         .and(warp::path!("oauth2" / "revoke"))
         .map(warp::reply);
+    // Helix knows every channel but one.
+    let users = warp::get()
+        .and(warp::path!("helix" / "users"))
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .map(|q: std::collections::HashMap<String, String>| {
+            let login = q.get("login").cloned().unwrap_or_default();
+            let data = if login == "nosuchchannel" {
+                json!([])
+            } else {
+                json!([{"id": "1", "login": login, "display_name": login}])
+            };
+            warp::reply::json(&json!({"data": data}))
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(
-        warp::serve(authorize.or(token).or(validate).or(revoke))
+        warp::serve(authorize.or(token).or(validate).or(revoke).or(users))
             .incoming(listener)
             .run(),
     );
@@ -246,9 +259,19 @@ async fn fake_id() -> std::net::SocketAddr {
 async fn a_viewer_logs_in_opens_a_channel_and_sees_a_webhook_follow_live() {
     let id = fake_id().await;
     let config = format!(
-        "[twitch]\nclient_id = \"test-client\"\nclient_secret = \"shh\"\nwebhook_secret = \"{SECRET}\"\nchat = false\n[twitch.endpoints]\nid = \"http://{id}/oauth2\"\nhelix = \"http://127.0.0.1:9/helix\"\neventsub_ws = \"ws://127.0.0.1:9/ws\"\n"
+        "[twitch]\nclient_id = \"test-client\"\nclient_secret = \"shh\"\nwebhook_secret = \"{SECRET}\"\nchat = false\n[twitch.endpoints]\nid = \"http://{id}/oauth2\"\nhelix = \"http://{id}/helix\"\neventsub_ws = \"ws://127.0.0.1:9/ws\"\n"
     );
-    let server = Server::start(&config, &[]).await;
+    // The server itself is logged in, so it can tell whether a channel exists.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let streamer = json!({"access_token": "server-token", "refresh_token": null, "expires_at_ms": null,
+        "scopes": [], "login": "streamer", "user_id": "1"});
+    std::fs::write(
+        dir.path().join("data/twitch-token.json"),
+        streamer.to_string(),
+    )
+    .expect("token");
+    let server = Server::start_in(dir, &config, &[]).await;
     // Logged out: sent to log in, and back to the channel afterwards.
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -363,6 +386,12 @@ async fn a_viewer_logs_in_opens_a_channel_and_sees_a_webhook_follow_live() {
     tab.navigate(&server.url("/c?channel=bad%20name!")).await;
     tab.wait_for(
         "document.querySelector('.message')?.textContent.includes('cannot be a Twitch channel')",
+        Duration::from_secs(5),
+    )
+    .await;
+    tab.navigate(&server.url("/c?channel=nosuchchannel")).await;
+    tab.wait_for(
+        "document.querySelector('.message')?.textContent.includes('There is no Twitch channel')",
         Duration::from_secs(5),
     )
     .await;
