@@ -395,9 +395,10 @@ impl Subscription {
     /// The next message, waiting for one if none is ready. Cancel-safe.
     pub async fn next(&mut self, bus: &Bus) -> Next {
         loop {
-            match self.try_next(bus) {
-                Next::Empty => {}
-                other => return other,
+            // Replay and gaps first; otherwise straight to `recv`, which looks before it waits
+            // (a `try_recv` first would take the channel's lock once more per delivery).
+            if self.gap || !self.replay.is_empty() {
+                return self.try_next(bus);
             }
             let Some(live) = self.live.as_mut() else {
                 return Next::Closed;
