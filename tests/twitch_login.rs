@@ -311,3 +311,54 @@ async fn a_token_near_expiry_is_refreshed_and_the_new_refresh_token_saved() {
     assert_eq!(saved["refresh_token"], "refresh-2");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helix_waits_for_the_rate_limit_reset_on_429() {
+    let calls = Arc::new(Mutex::new(0usize));
+    let c = calls.clone();
+    let users = warp::path!("helix" / "users").map(move || {
+        let mut n = c.lock().expect("calls");
+        *n += 1;
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 1;
+        if *n == 1 {
+            warp::http::Response::builder()
+                .status(429)
+                .header("ratelimit-limit", "800")
+                .header("ratelimit-remaining", "0")
+                .header("ratelimit-reset", reset.to_string())
+                .body(
+                    json!({"error": "Too Many Requests", "status": 429, "message": ""}).to_string(),
+                )
+                .expect("response")
+        } else {
+            warp::http::Response::builder()
+                .status(200)
+                .body(
+                    json!({"data": [{"id": "1", "login": "streamer", "display_name": "Streamer"}]})
+                        .to_string(),
+                )
+                .expect("response")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(warp::serve(users).incoming(listener).run());
+    let helix = overlayd::twitch::helix::Helix::new(&format!("http://{addr}/helix"), "test-client");
+    let started = std::time::Instant::now();
+    let user = helix
+        .user("token", "streamer")
+        .await
+        .expect("answered after the reset");
+    assert_eq!(user.map(|u| u.id).as_deref(), Some("1"));
+    assert_eq!(*calls.lock().expect("calls"), 2, "retried once");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "waited for the reset"
+    );
+}
