@@ -460,3 +460,42 @@ async fn alert_sounds_come_from_the_theme_or_the_default_chime() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_watcher_reloads_themes_too() {
+    // For network drives, where native change events do not arrive.
+    let server = Server::start(
+        "[server]\nwatcher = \"poll\"\n",
+        &[("feed", &overlay("events", "alpha"))],
+    )
+    .await;
+    let mut sse = server.sse("/o/feed/events", None).await;
+    let dir = server.path().join("themes/default/templates/events");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("default.hbs"),
+        "<p class=\"polled\">{{summary event}}</p>",
+    )
+    .expect("write");
+    let frame = loop {
+        let f = sse
+            .next_within(Duration::from_secs(10))
+            .await
+            .expect("a theme frame");
+        if f.event == "theme" {
+            break f;
+        }
+    };
+    assert_eq!(frame.data["theme"], "default");
+    server.post_event(follow("alpha", 1)).await;
+    let f = sse.next().await;
+    assert!(
+        f.data["html"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("class=\"polled\""),
+        "{}",
+        f.data
+    );
+    server.stop().await;
+}
