@@ -219,16 +219,6 @@ impl App {
         }
     }
 
-    /// The HTML `overlay` renders for `event` now (for redraws after a theme edit).
-    pub fn render_html(&self, overlay: &Overlay, event: &Event) -> String {
-        let Some(template) = crate::overlay::template_for(&overlay.config, &overlay.theme, event)
-        else {
-            return String::new();
-        };
-        let ctx = crate::overlay::context(&overlay.config, event, &self.overlays.shared);
-        overlay.theme.render(&template, &ctx).unwrap_or_default()
-    }
-
     /// Rebuilds theme `name` after its files changed and tells its open overlays.
     pub fn reload_theme(&self, name: &str) {
         match self.themes.reload(name) {

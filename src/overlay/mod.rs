@@ -257,20 +257,20 @@ impl Overlay {
     pub fn frame(&self, item: &Item, shared: &Shared) -> Bytes {
         item.frame(self.key, |event| {
             shared.renders.fetch_add(1, Ordering::Relaxed);
-            let html = match template_for(&self.config, &self.theme, event) {
-                Some(template) => {
-                    let ctx = context(&self.config, event, shared);
-                    match self.theme.render(&template, &ctx) {
-                        Ok(html) => html,
-                        Err(e) => {
-                            tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
-                            String::new()
-                        }
-                    }
-                }
-                None => String::new(),
-            };
-            encode_frame(event, &self.config.name, &html)
+            encode_frame(event, &self.config.name, &self.html(event, shared))
+        })
+    }
+
+    /// The HTML this overlay's theme renders for `event` now (empty when no template applies
+    /// or the template fails: the failure is logged).
+    pub fn html(&self, event: &Event, shared: &Shared) -> String {
+        let Some(template) = template_for(&self.config, &self.theme, event) else {
+            return String::new();
+        };
+        let ctx = context(&self.config, event, shared);
+        self.theme.render(&template, &ctx).unwrap_or_else(|e| {
+            tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
+            String::new()
         })
     }
 }

@@ -215,7 +215,7 @@ fn rerender(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 if wanted.contains(&item.event.id) {
                     out.insert(
                         item.event.id.to_string(),
-                        app.render_html(&overlay, &item.event),
+                        overlay.html(&item.event, &app.overlays.shared),
                     );
                 }
             }
