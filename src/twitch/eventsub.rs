@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -103,7 +104,7 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
         webhooks(&app, &helix, &auth, &public, &shutdown).await;
         return;
     }
-    let mut seen = Seen::default();
+    let seen = Seen::default();
     let mut backoff = Duration::from_secs(1);
     let mut cleaned = false;
     let mut auth_changed = auth.watch();
@@ -121,7 +122,7 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
             clean_stale(&helix, &auth).await;
         }
         let url = app.config.twitch.endpoints.eventsub_ws.clone();
-        match session(&app, &helix, &auth, &url, &mut seen, &shutdown).await {
+        match session(&app, &helix, &auth, &url, &seen, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 app.covered_by_eventsub.write().clear();
@@ -291,7 +292,7 @@ async fn session(
     helix: &Helix,
     auth: &Auth,
     url: &str,
-    seen: &mut Seen,
+    seen: &Seen,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let (mut ws, welcome) = connect(url).await?;
@@ -363,7 +364,7 @@ async fn session(
 }
 
 /// One text frame. Returns the reconnect URL when Twitch asks to move.
-fn handle(app: &App, text: &str, seen: &mut Seen) -> Option<String> {
+fn handle(app: &App, text: &str, seen: &Seen) -> Option<String> {
     let Ok(msg) = serde_json::from_str::<Value>(text) else {
         tracing::warn!("skipped a malformed EventSub frame: {text:.200}");
         return None;
@@ -538,25 +539,31 @@ async fn seed_followers(
     }
 }
 
-/// Message ids seen recently (bounded).
+/// Message ids already handled, bounded: EventSub delivers at least once (over the
+/// WebSocket and by webhook alike), and a redelivery keeps its id.
 #[derive(Default)]
-struct Seen {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+pub struct Seen {
+    inner: Mutex<(VecDeque<String>, HashSet<String>)>,
 }
 
 impl Seen {
-    fn first_time(&mut self, id: &str) -> bool {
-        if id.is_empty() || self.set.contains(id) {
-            return id.is_empty();
+    /// `true` the first time `id` is seen (and for an empty id, which cannot be compared).
+    pub fn first_time(&self, id: &str) -> bool {
+        if id.is_empty() {
+            return true;
         }
-        if self.order.len() >= SEEN
-            && let Some(old) = self.order.pop_front()
+        let mut guard = self.inner.lock();
+        let (order, set) = &mut *guard;
+        if set.contains(id) {
+            return false;
+        }
+        if order.len() >= SEEN
+            && let Some(old) = order.pop_front()
         {
-            self.set.remove(&old);
+            set.remove(&old);
         }
-        self.order.push_back(id.to_string());
-        self.set.insert(id.to_string());
+        order.push_back(id.to_string());
+        set.insert(id.to_string());
         true
     }
 }
@@ -771,7 +778,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_seen_once() {
-        let mut seen = Seen::default();
+        let seen = Seen::default();
         assert!(seen.first_time("a"));
         assert!(!seen.first_time("a"));
         for i in 0..SEEN {

@@ -4,17 +4,13 @@
 //! refused; a message id already handled is acknowledged but not published again
 //! (<https://dev.twitch.tv/docs/eventsub/handling-webhook-events/>).
 
-use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use parking_lot::Mutex;
 use sha2::Sha256;
 
 /// Twitch's replay window.
 pub const MAX_AGE_MS: i64 = 10 * 60 * 1000;
-/// Message ids remembered (redeliveries come within minutes).
-const SEEN: usize = 4096;
 
 /// Why a request was refused (all answered 403: nothing to tell a forger).
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -80,31 +76,6 @@ pub fn sign(secret: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
-}
-
-/// Message ids already handled.
-#[derive(Default)]
-pub struct Seen {
-    inner: Mutex<(VecDeque<String>, HashSet<String>)>,
-}
-
-impl Seen {
-    /// `true` the first time `id` is seen.
-    pub fn first_time(&self, id: &str) -> bool {
-        let mut guard = self.inner.lock();
-        let (order, set) = &mut *guard;
-        if set.contains(id) {
-            return false;
-        }
-        if order.len() >= SEEN
-            && let Some(old) = order.pop_front()
-        {
-            set.remove(&old);
-        }
-        order.push_back(id.to_string());
-        set.insert(id.to_string());
-        true
-    }
 }
 
 /// The webhook secret: `[twitch] webhook_secret`, else one generated once and kept in the data
@@ -201,12 +172,5 @@ mod tests {
                 Err(Refused::BadSignature)
             );
         }
-    }
-
-    #[test]
-    fn ids_are_seen_once() {
-        let seen = Seen::default();
-        assert!(seen.first_time("x"));
-        assert!(!seen.first_time("x"));
     }
 }
