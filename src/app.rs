@@ -204,11 +204,10 @@ impl App {
             .map(|u| u.is_some())
     }
 
-    /// Publishes an event from any source: derived state first (stats, goals), then the bus.
+    /// Publishes an event from any source: stored, derived state updated (stats, goals), then
+    /// sent.
     pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
-        let published = self.bus.publish(event)?;
-        self.overlays.observe(&published.0.event);
-        Ok(published)
+        self.bus.publish_with(event, |e| self.overlays.observe(e))
     }
 
     /// Publishes from a source that cannot answer anyone: a refusal is logged and shown.

@@ -178,9 +178,17 @@ impl Bus {
     /// Stamps `event` with the next id, appends it to its channel's history and sends it to
     /// every subscriber. Never waits for a subscriber. Returns the stamped event and how many
     /// subscribers were live.
-    pub fn publish(
+    pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
+        self.publish_with(event, |_| {})
+    }
+
+    /// [`Bus::publish`], calling `accepted` with the stamped event once it is stored and before
+    /// anyone is sent it: state derived from events (chat stats, goals) is up to date when the
+    /// first subscriber renders the event, and never counts an event that was refused.
+    pub fn publish_with(
         &self,
         mut event: Event,
+        accepted: impl FnOnce(&Event),
     ) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
         let mut inner = self.inner.lock();
         event.id = inner.next_id;
@@ -189,6 +197,7 @@ impl Bus {
             store.append(&event)?;
         }
         inner.next_id += 1;
+        accepted(&event);
         let item = Arc::new(Item::new(event));
         let history = inner
             .channels

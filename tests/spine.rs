@@ -499,3 +499,25 @@ async fn the_poll_watcher_reloads_themes_too() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stats_frame_counts_the_message_it_carries() {
+    let server = Server::start("", &[("stats", &overlay("stats", "alpha"))]).await;
+    let mut sse = server.sse("/o/stats/events", None).await;
+    for n in 1..=5 {
+        server
+            .post_event(json!({"channel": "alpha", "kind": "chat.message", "data": {"user_name": "ann", "text": "hi"}}))
+            .await;
+        let html = sse.next().await.data["html"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            html.contains(&format!(
+                "<span class=\"value\">{n}</span><span class=\"label\">messages"
+            )),
+            "{html}"
+        );
+    }
+    server.stop().await;
+}
