@@ -200,27 +200,11 @@ fn tier_name(tier: &str) -> String {
     }
 }
 
-/// RFC 3339 UTC time of a millisecond timestamp (no date crate for one format).
+/// RFC 3339 UTC time of a millisecond timestamp, to the second.
 pub fn iso_time(at_ms: u64) -> String {
-    let secs = at_ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days, Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp_millis(at_ms.min(i64::MAX as u64) as i64)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// One line of plain text describing an event (escaped by handlebars when written).
