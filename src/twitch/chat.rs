@@ -343,7 +343,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     let (b, a, room) = (badges.clone(), app.clone(), room.clone());
                     tokio::spawn(async move { b.load_room(&a, &room).await });
                 }
-                for mut event in mapper.map(&message) {
+                for mut event in mapper.map(&message, |room, els| emotes.apply(room, els)) {
                     // While EventSub covers the channel, it is the alert source: chat's notices
                     // of the same subs and raids would alert twice.
                     if !event.kind.is_chat()
@@ -355,7 +355,6 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     if let Some(room) = &room
                         && event.kind == crate::event::Kind::ChatMessage
                     {
-                        third_party(&emotes, room, &mut event);
                         badges.apply(room, &mut event);
                     }
                     app.publish_or_log(event);
@@ -369,16 +368,6 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
         }
     }
     app.sources.set(SOURCE, "stopped", "shut down");
-}
-
-/// Turns third-party emote codes in a chat message into emote elements.
-fn third_party(emotes: &ThirdParty, room: &str, event: &mut crate::event::Event) {
-    let Ok(elements) =
-        serde_json::from_value::<Vec<crate::event::Element>>(event.data["elements"].take())
-    else {
-        return;
-    };
-    event.data["elements"] = serde_json::to_value(emotes.apply(room, elements)).unwrap_or_default();
 }
 
 fn apply<T: Transport>(

@@ -31,9 +31,15 @@ struct OpenBomb {
 
 impl Mapper {
     /// Our events for one server message (none for messages overlays do not show).
-    pub fn map(&mut self, message: &ServerMessage) -> Vec<Event> {
+    /// `more_emotes` may turn further words of a chat message into emotes (third-party
+    /// providers), given the channel's room id and the elements from Twitch's own emotes.
+    pub fn map(
+        &mut self,
+        message: &ServerMessage,
+        more_emotes: impl FnOnce(&str, Vec<Element>) -> Vec<Element>,
+    ) -> Vec<Event> {
         match message {
-            ServerMessage::Privmsg(m) => vec![chat_message(m)],
+            ServerMessage::Privmsg(m) => vec![chat_message(m, more_emotes)],
             ServerMessage::ClearMsg(m) => vec![chat_delete(m)],
             ServerMessage::ClearChat(m) => vec![chat_clear(m)],
             ServerMessage::UserNotice(m) => self.user_notice(m).into_iter().collect(),
@@ -188,7 +194,10 @@ fn timestamp(source: &IRCMessage) -> Option<u64> {
     source.tags.0.get("tmi-sent-ts")?.parse().ok()
 }
 
-fn chat_message(m: &PrivmsgMessage) -> Event {
+fn chat_message(
+    m: &PrivmsgMessage,
+    more_emotes: impl FnOnce(&str, Vec<Element>) -> Vec<Element>,
+) -> Event {
     let emotes = m
         .source
         .tags
@@ -224,7 +233,7 @@ fn chat_message(m: &PrivmsgMessage) -> Event {
     let message = ChatMessage {
         message_id: m.message_id.clone(),
         author,
-        elements: elements(&m.message_text, emotes),
+        elements: more_emotes(&m.channel_id, elements(&m.message_text, emotes)),
         text: m.message_text.clone(),
         is_action: m.is_action,
         bits: m.bits.unwrap_or(0),
