@@ -190,22 +190,22 @@ async fn webhooks(
                 tracing::warn!(channel, "cannot look up the channel for webhooks");
                 continue;
             };
-            let mut ids = Vec::new();
-            for (kind, version) in TYPES {
-                let condition = condition(kind, &user.id, &me);
-                let transport = json!({"method": "webhook", "callback": callback, "secret": app.webhook_secret});
-                match helix
-                    .subscribe_with(&token, kind, version, condition, transport)
-                    .await
-                {
-                    Ok(id) => ids.push(id),
-                    Err(e) => tracing::warn!(channel, kind, "webhook subscription refused: {e}"),
-                }
-            }
+            let transport =
+                json!({"method": "webhook", "callback": callback, "secret": app.webhook_secret});
+            let (ids, missing) =
+                subscribe_all(helix, &token, &channel, &user.id, &me, &transport).await;
+            let refused = if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not allowed: {}", missing.join("; "))
+            };
             app.sources.set(
                 SOURCE,
                 "webhooks",
-                format!("#{channel}: {} subscriptions to {callback}", ids.len()),
+                format!(
+                    "#{channel}: {} subscriptions to {callback}{refused}",
+                    ids.len()
+                ),
             );
             if !ids.is_empty() {
                 app.covered_by_eventsub.write().insert(channel.clone());
@@ -450,23 +450,16 @@ async fn sync(
         if !app.bus.has_history(channel) {
             seed_followers(app, helix, &token.access_token, channel, &user.id).await;
         }
-        let mut ids = Vec::new();
-        let mut missing = Vec::new();
-        for (kind, version) in TYPES {
-            let condition = condition(kind, &user.id, &me);
-            match helix
-                .subscribe(&token.access_token, kind, version, condition, session_id)
-                .await
-            {
-                Ok(id) => ids.push(id),
-                Err(helix::Error::Forbidden(m)) => missing.push(match scope_of(kind) {
-                    Some(scope) => format!("{kind} needs {scope} ({m})"),
-                    None => format!("{kind}: {m}"),
-                }),
-                Err(helix::Error::Conflict) => {}
-                Err(e) => tracing::warn!(channel, kind, "cannot subscribe: {e}"),
-            }
-        }
+        let transport = json!({"method": "websocket", "session_id": session_id});
+        let (ids, missing) = subscribe_all(
+            helix,
+            &token.access_token,
+            channel,
+            &user.id,
+            &me,
+            &transport,
+        )
+        .await;
         let live = match helix.stream(&token.access_token, channel).await {
             Ok(Some(s)) => format!("live: {}", s["title"].as_str().unwrap_or_default()),
             Ok(None) => "offline".to_string(),
@@ -537,6 +530,36 @@ async fn seed_followers(
         }
         Err(e) => tracing::warn!(channel, "cannot fetch recent followers: {e}"),
     }
+}
+
+/// Subscribes `broadcaster` to every type over `transport`. Returns the subscription ids and,
+/// for each type Twitch refused for lack of rights, which scope it needs.
+async fn subscribe_all(
+    helix: &Helix,
+    token: &str,
+    channel: &str,
+    broadcaster: &str,
+    me: &str,
+    transport: &Value,
+) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut missing = Vec::new();
+    for (kind, version) in TYPES {
+        let condition = condition(kind, broadcaster, me);
+        match helix
+            .subscribe(token, kind, version, condition, transport.clone())
+            .await
+        {
+            Ok(id) => ids.push(id),
+            Err(helix::Error::Forbidden(m)) => missing.push(match scope_of(kind) {
+                Some(scope) => format!("{kind} needs {scope} ({m})"),
+                None => format!("{kind}: {m}"),
+            }),
+            Err(helix::Error::Conflict) => {}
+            Err(e) => tracing::warn!(channel, kind, "cannot subscribe: {e}"),
+        }
+    }
+    (ids, missing)
 }
 
 /// Message ids already handled, bounded: EventSub delivers at least once (over the

@@ -167,22 +167,9 @@ impl Helix {
         Ok(v["data"].as_array().cloned().unwrap_or_default())
     }
 
-    /// Creates an EventSub subscription on a WebSocket session; returns its id.
+    /// Creates an EventSub subscription over `transport` (a WebSocket session, or a webhook
+    /// with an app token); returns its id.
     pub async fn subscribe(
-        &self,
-        token: &str,
-        kind: &str,
-        version: &str,
-        condition: Value,
-        session_id: &str,
-    ) -> Result<String, Error> {
-        let transport = json!({"method": "websocket", "session_id": session_id});
-        self.subscribe_with(token, kind, version, condition, transport)
-            .await
-    }
-
-    /// Creates an EventSub subscription with any transport (webhooks use an app token).
-    pub async fn subscribe_with(
         &self,
         token: &str,
         kind: &str,
