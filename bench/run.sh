@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fan-out benchmark of overlayd with the shared harness (../shared/bench), loopback only.
-# Usage: [STORE=sqlite|memory] [RUNS="N:M:RATE ..."] bench/run.sh   e.g. RUNS="10000:60:5" bench/run.sh
+# Usage: [STORE=sqlite|memory|redis] [RUNS="N:M:RATE ..."] bench/run.sh   e.g. RUNS="10000:60:5" bench/run.sh
 # Writes a config with one `events` overlay on channel "bench", starts a fresh release server
 # per run, and prints one JSON line per run plus a summary (see ../shared/bench/README.md).
 set -euo pipefail
@@ -16,8 +16,16 @@ bind = "127.0.0.1:$port"
 history = 4000
 data_dir = "data"
 [store]
-kind = "${STORE:-sqlite}"   # sqlite (the default, durable) or memory
+kind = "${STORE:-sqlite}"   # sqlite (the default, durable), memory, or redis
 CONF
+if [ "${STORE:-}" = redis ]; then
+  # A redis-server of the benchmark's own, on loopback, emptied for every run by a new prefix.
+  redis_port="${REDIS_PORT:-18379}"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --pidfile "$work/redis.pid" --dir "$work" >/dev/null
+  trap 'kill "$(cat "$work/redis.pid")" 2>/dev/null || true' EXIT
+  printf 'url = "redis://127.0.0.1:%s/"\nprefix = "bench-%s"\n' "$redis_port" "$$" >> "$work/overlay.toml"
+fi
 rm -rf "$work/data"
 cat > "$work/overlays/bench.toml" <<CONF
 kind = "events"
@@ -31,4 +39,4 @@ export BODY='{"channel":"bench","kind":"follow","data":{"user_name":"bench","seq
 export LABEL="${LABEL:-overlayd-${STORE:-sqlite}}"
 export RUST_LOG="${RUST_LOG:-warn}"
 export RUNS="${RUNS:-1000:2000:0 10000:200:0 10000:60:5}"
-exec "$shared/run-cmd.sh"
+"$shared/run-cmd.sh"

@@ -54,12 +54,17 @@ impl App {
         let bus = match config.store.kind {
             crate::config::StoreKind::Memory => Bus::new(config.history),
             crate::config::StoreKind::Sqlite => {
-                let store = crate::store::Store::open(
+                let store = crate::store::Sqlite::open(
                     &config.data_dir.join("events.sqlite3"),
                     config.history,
                     config.store.max_age_days,
                 )?;
                 Bus::with_store(config.history, Arc::new(store))?
+            }
+            crate::config::StoreKind::Redis => {
+                let url = config.store.url.as_deref().unwrap_or_default();
+                let redis = crate::store::Redis::open(url, &config.store.prefix, config.history)?;
+                Bus::shared(config.history, Arc::new(redis))
             }
         };
         let app = Arc::new(App {
@@ -95,8 +100,19 @@ impl App {
             tracing::error!("theme error: {e}");
         }
         app.reload_overlays();
-        // Chat stats pick up where they were: recount the stored chat of each channel.
+        // Chat stats pick up where they were: from the shared store, which keeps them, as
+        // each channel is attached; else recounted from the stored chat of each channel.
+        let weak = Arc::downgrade(&app);
+        app.bus.on_attach(move |channel, seed| {
+            if let Some(app) = weak.upgrade() {
+                app.overlays.shared.stats.seed(channel, seed);
+            }
+        });
         for channel in app.overlays.channels() {
+            if app.bus.shared_log().is_some() {
+                app.bus.attach_channel(&channel);
+                continue;
+            }
             let mut chat = app.bus.history(&channel, app.config.history, None);
             chat.reverse();
             for event in chat
@@ -347,6 +363,21 @@ pub async fn run(
         stop.cancelled().await;
         bus.close();
     });
+    if let Some(redis) = app.bus.shared_log() {
+        let (app, stop) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let bus = &app.bus;
+            redis
+                .follow(
+                    || bus.attached(),
+                    &bus.attach_wake,
+                    |events| bus.ingest(events, |e| app.overlays.observe(e)),
+                    |state, detail| app.sources.set("store", state, detail),
+                    &stop,
+                )
+                .await;
+        });
+    }
     if app.config.demo {
         tasks.spawn(crate::demo::run(app.clone(), shutdown.clone()));
     }

@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::event::Event;
+use crate::store::{EventLog, StatsSeed, StoreError};
 
 /// Slots in the live ring. A subscriber more than this many events behind stops receiving live
 /// events and catches up from history instead; 8192 covers a 2,000-event burst to 10,000
@@ -112,6 +113,9 @@ struct Inner {
     channels: HashMap<String, ChannelHistory>,
     /// `None` once the bus is closed: every subscription then ends.
     live: Option<broadcast::Sender<Message>>,
+    /// With a shared store: the channels this instance serves, each with the id after which
+    /// its stream is read.
+    attached: HashMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -126,8 +130,17 @@ pub struct Bus {
     inner: Mutex<Inner>,
     history_len: usize,
     /// The durable log, when there is one: written before fan-out, read for replays.
-    store: Option<Arc<crate::store::Store>>,
+    store: Option<Arc<dyn EventLog>>,
+    /// The same log when it is shared with other instances: events are then fanned out as
+    /// they are read back from it ([`Bus::ingest`]), whichever instance wrote them.
+    shared: Option<Arc<crate::store::Redis>>,
+    /// Wakes the reader of the shared log when a channel is attached.
+    pub attach_wake: tokio::sync::Notify,
+    /// Called when a channel is attached, with its chat stats so far.
+    on_attach: OnceLock<AttachHook>,
 }
+
+type AttachHook = Box<dyn Fn(&str, &StatsSeed) + Send + Sync>;
 
 impl Bus {
     /// A bus keeping the last `history_len` events of each channel.
@@ -145,18 +158,19 @@ impl Bus {
                 first_id: first_id.max(1),
                 channels: HashMap::new(),
                 live: Some(tx),
+                attached: HashMap::new(),
             }),
             history_len: history_len.max(1),
             store: None,
+            shared: None,
+            attach_wake: tokio::sync::Notify::new(),
+            on_attach: OnceLock::new(),
         }
     }
 
     /// A bus on a durable log: ids continue after the log's last, and each channel's recent
     /// events are loaded back into memory.
-    pub fn with_store(
-        history_len: usize,
-        store: Arc<crate::store::Store>,
-    ) -> Result<Bus, crate::store::StoreError> {
+    pub fn with_store(history_len: usize, store: Arc<dyn EventLog>) -> Result<Bus, StoreError> {
         let (max, min) = store.bounds()?;
         let clock = crate::event::now_ms().saturating_mul(1000).max(1);
         let next = max.map_or(clock, |m| m + 1);
@@ -175,10 +189,106 @@ impl Bus {
         Ok(bus)
     }
 
+    /// A bus on a log shared with other instances. Ids come from the log; a channel's events
+    /// are read from it from the moment the channel is first asked for (published to,
+    /// subscribed to, or its history read).
+    pub fn shared(history_len: usize, redis: Arc<crate::store::Redis>) -> Bus {
+        let mut bus = Bus::starting_at(history_len, 1);
+        bus.inner.get_mut().first_id = 0;
+        bus.store = Some(redis.clone());
+        bus.shared = Some(redis);
+        bus
+    }
+
+    /// Sets what is told, once per channel attached to the shared log, that channel's chat
+    /// stats so far.
+    pub fn on_attach(&self, hook: impl Fn(&str, &StatsSeed) + Send + Sync + 'static) {
+        let _ = self.on_attach.set(Box::new(hook));
+    }
+
+    /// The log shared with other instances, if the bus is on one.
+    pub fn shared_log(&self) -> Option<Arc<crate::store::Redis>> {
+        self.shared.clone()
+    }
+
+    /// Starts serving `channel` from the shared log, if the bus is on one (a failure is
+    /// logged: the next call tries again).
+    pub fn attach_channel(&self, channel: &str) {
+        let mut inner = self.inner.lock();
+        if let Err(e) = self.attach(&mut inner, channel) {
+            tracing::error!("cannot read {channel} from the shared store: {e}");
+        }
+    }
+
+    /// The channels attached to the shared log, each with the id after which to read it.
+    pub fn attached(&self) -> Vec<(String, u64)> {
+        let inner = self.inner.lock();
+        inner
+            .attached
+            .iter()
+            .map(|(c, id)| (c.clone(), *id))
+            .collect()
+    }
+
+    /// Starts serving `channel` from the shared log (nothing to do without one, or when it
+    /// already is): its recent events are loaded into memory, its stats handed to the hook,
+    /// and the reader is woken to include its stream from this instant on.
+    fn attach(&self, inner: &mut Inner, channel: &str) -> Result<(), StoreError> {
+        let Some(redis) = &self.shared else {
+            return Ok(());
+        };
+        if inner.attached.contains_key(channel) {
+            return Ok(());
+        }
+        let mut attached = redis.attach(channel)?;
+        let mut events = redis.recent(channel, self.history_len, None)?;
+        events.retain(|e| e.id <= attached.cursor);
+        events.reverse();
+        let window = crate::event::now_ms().saturating_sub(60_000);
+        attached.stats.recent = events
+            .iter()
+            .filter(|e| e.at >= window && crate::stats::Stats::chatter_of(e).is_some())
+            .map(|e| e.at)
+            .collect();
+        if let Some(hook) = self.on_attach.get() {
+            hook(channel, &attached.stats);
+        }
+        let history = inner.channels.entry(channel.to_string()).or_default();
+        history.items = events.into_iter().map(|e| Arc::new(Item::new(e))).collect();
+        inner.attached.insert(channel.to_string(), attached.cursor);
+        self.attach_wake.notify_one();
+        Ok(())
+    }
+
+    /// Fans out events read back from the shared log, in id order: each goes into its
+    /// channel's history, `accepted` sees it, and every subscriber is sent it. An event this
+    /// instance already holds is skipped.
+    pub fn ingest(&self, events: Vec<Event>, accepted: impl Fn(&Event)) {
+        let mut inner = self.inner.lock();
+        for event in events {
+            let history = inner.channels.entry(event.channel.clone()).or_default();
+            if history.items.back().is_some_and(|i| i.event.id >= event.id) {
+                continue;
+            }
+            accepted(&event);
+            let item = Arc::new(Item::new(event));
+            history.items.push_back(item.clone());
+            while history.items.len() > self.history_len {
+                if let Some(old) = history.items.pop_front() {
+                    history.evicted = old.event.id;
+                }
+            }
+            inner.next_id = inner.next_id.max(item.event.id + 1);
+            if let Some(tx) = &inner.live {
+                let _ = tx.send(Message::Event(item));
+            }
+        }
+    }
+
     /// Stamps `event` with the next id, appends it to its channel's history and sends it to
     /// every subscriber. Never waits for a subscriber. Returns the stamped event and how many
     /// subscribers were live.
-    pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
+    pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), StoreError> {
         self.publish_with(event, |_| {})
     }
 
@@ -189,12 +299,26 @@ impl Bus {
         &self,
         mut event: Event,
         accepted: impl FnOnce(&Event),
-    ) -> Result<(Arc<Item>, usize), crate::store::StoreError> {
+    ) -> Result<(Arc<Item>, usize), StoreError> {
+        if let Some(redis) = &self.shared {
+            // Attached first, so the reader reads from before this event's id; the event is
+            // then fanned out (and `accepted`) as it is read back, in the order of the log.
+            let subscribers = {
+                let mut inner = self.inner.lock();
+                self.attach(&mut inner, &event.channel)?;
+                inner
+                    .live
+                    .as_ref()
+                    .map_or(0, broadcast::Sender::receiver_count)
+            };
+            redis.append(&mut event)?;
+            return Ok((Arc::new(Item::new(event)), subscribers));
+        }
         let mut inner = self.inner.lock();
         event.id = inner.next_id;
         // On disk before anyone is sent it; refused (not lost quietly) when that fails.
         if let Some(store) = &self.store {
-            store.append(&event)?;
+            store.append(&mut event)?;
         }
         inner.next_id += 1;
         accepted(&event);
@@ -238,7 +362,12 @@ impl Bus {
     }
 
     fn fill(&self, sub: &mut Subscription, since: Option<u64>) {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        for channel in &sub.channels {
+            if let Err(e) = self.attach(&mut inner, channel) {
+                tracing::error!("cannot read {channel} from the shared store: {e}");
+            }
+        }
         sub.live = inner.live.as_ref().map(broadcast::Sender::subscribe);
         let Some(since) = since else { return };
         sub.gap = since != 0 && since + 1 < inner.first_id;
@@ -284,6 +413,7 @@ impl Bus {
 
     /// The most recent events of `channel` in memory, newest first.
     pub fn recent(&self, channel: &str, limit: usize, before: Option<u64>) -> Vec<Arc<Item>> {
+        self.attach_channel(channel);
         let inner = self.inner.lock();
         let Some(history) = inner.channels.get(channel) else {
             return Vec::new();

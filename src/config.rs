@@ -68,10 +68,15 @@ struct FileConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite` (a file in the data dir, the default) or `memory` (lost on restart).
+    /// `sqlite` (a file in the data dir, the default), `redis` (shared by several instances;
+    /// implied by `url`) or `memory` (lost on restart).
     pub kind: StoreKind,
     /// Events older than this are dropped from the log (0 keeps them by count only).
     pub max_age_days: u64,
+    /// The Redis server, `redis://host:port/db` (with `redis://:password@…` if it needs one).
+    pub url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one server.
+    pub prefix: String,
 }
 
 impl Default for StoreConfig {
@@ -79,6 +84,8 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: StoreKind::Sqlite,
             max_age_days: 30,
+            url: None,
+            prefix: "overlayd".into(),
         }
     }
 }
@@ -87,6 +94,7 @@ impl Default for StoreConfig {
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     Sqlite,
+    Redis,
     Memory,
 }
 
@@ -313,6 +321,35 @@ impl Config {
                     .into(),
             ));
         }
+        let mut store = file.store;
+        match (&store.url, store.kind) {
+            (Some(url), _) if !url.starts_with("redis://") && !url.starts_with("rediss://") => {
+                return Err(err(
+                    "url",
+                    format!("url = \"{url}\" is not a Redis URL; write redis://host:port/db"),
+                ));
+            }
+            (Some(_), StoreKind::Sqlite) => store.kind = StoreKind::Redis,
+            (Some(_), StoreKind::Memory) => {
+                return Err(err(
+                    "url",
+                    "url is a Redis server, but kind = \"memory\": remove one of them".into(),
+                ));
+            }
+            (None, StoreKind::Redis) => {
+                return Err(err(
+                    "kind",
+                    "kind = \"redis\" needs url = \"redis://host:port/db\" in [store]".into(),
+                ));
+            }
+            _ => {}
+        }
+        if store.prefix.is_empty() || store.prefix.contains(char::is_whitespace) {
+            return Err(err(
+                "prefix",
+                "prefix must be a non-empty word without spaces".into(),
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Ok(Config {
@@ -329,7 +366,7 @@ impl Config {
             watcher: file.server.watcher,
             trust_forwarded: file.server.trust_forwarded,
             twitch,
-            store: file.store,
+            store,
         })
     }
 

@@ -7,7 +7,8 @@
 //!   source: sources turn what they receive into…
 //! - [`event`]: …the one event type that crosses modules.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
-//! - [`store`]: the durable event log (SQLite) the bus writes before fanning out.
+//! - [`store`]: the durable event log the bus writes before fanning out (SQLite, or Redis
+//!   shared by several instances).
 //! - [`channels`]: which channels are wanted, leased by open streams, with a grace period.
 //! - [`stats`]: chat statistics derived from the events.
 //! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback.

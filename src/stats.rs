@@ -51,18 +51,26 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Counts `event` if it is a chat message.
-    pub fn record(&self, event: &Event) {
+    /// Who `event` counts for: `(platform:login, display name)` if it is a chat message that
+    /// counts in the stats (not a replay of history).
+    pub fn chatter_of(event: &Event) -> Option<(String, String)> {
         if event.kind != Kind::ChatMessage || event.history {
-            return;
+            return None;
         }
         let author = &event.data["author"];
-        let login = author["login"].as_str().unwrap_or_default().to_string();
+        let login = author["login"].as_str().unwrap_or_default();
         let display = author["display_name"]
             .as_str()
             .filter(|d| !d.is_empty())
-            .unwrap_or(&login)
-            .to_string();
+            .unwrap_or(login);
+        Some((format!("{}:{login}", event.platform), display.to_string()))
+    }
+
+    /// Counts `event` if it is a chat message.
+    pub fn record(&self, event: &Event) {
+        let Some((key, display)) = Stats::chatter_of(event) else {
+            return;
+        };
         let mut channels = self.channels.lock();
         let stats = channels.entry(event.channel.clone()).or_default();
         stats.messages += 1;
@@ -78,7 +86,6 @@ impl Stats {
         {
             stats.recent.pop_front();
         }
-        let key = format!("{}:{login}", event.platform);
         if !stats.chatters.contains_key(&key)
             && stats.chatters.len() >= MAX_CHATTERS
             && let Some(least) = stats
@@ -95,6 +102,27 @@ impl Stats {
         });
         chatter.count += 1;
         chatter.display_name = display;
+    }
+
+    /// Replaces `channel`'s counts with ones kept elsewhere (a shared store), so this
+    /// instance counts on from the same totals.
+    pub fn seed(&self, channel: &str, seed: &crate::store::StatsSeed) {
+        let mut stats = ChannelStats {
+            messages: seed.messages,
+            per_platform: seed.platforms.iter().cloned().collect(),
+            recent: seed.recent.iter().copied().collect(),
+            ..ChannelStats::default()
+        };
+        for (key, display_name, count) in &seed.chatters {
+            stats.chatters.insert(
+                key.clone(),
+                Chatter {
+                    display_name: display_name.clone(),
+                    count: *count,
+                },
+            );
+        }
+        self.channels.lock().insert(channel.to_string(), stats);
     }
 
     pub fn snapshot(&self, channel: &str, top: usize) -> Snapshot {

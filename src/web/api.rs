@@ -145,11 +145,10 @@ fn channel_stats(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_app(app))
         .map(|channel: String, app: Arc<App>| {
-            let snapshot = app
-                .overlays
-                .shared
-                .stats
-                .snapshot(&normalize_channel(&channel), 10);
+            let channel = normalize_channel(&channel);
+            // With a shared store, the stats kept there.
+            app.bus.attach_channel(&channel);
+            let snapshot = app.overlays.shared.stats.snapshot(&channel, 10);
             json_reply(StatusCode::OK, &json!(snapshot))
         })
         .boxed()

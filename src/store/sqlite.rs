@@ -1,27 +1,18 @@
-//! The durable event log: SQLite in the data dir (`events.sqlite3`). Every event is written
-//! before it is fanned out, so what a client was sent is always on disk; ids continue across
-//! restarts, and a client that reconnects after a restart with `Last-Event-ID` gets what it
-//! missed. History is kept per channel by count and by age.
+//! The durable event log on SQLite, a file in the data dir (`events.sqlite3`): the default.
+//! History is kept per channel by count and by age.
 
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::{EventLog, StoreError};
 use crate::event::{Event, Kind};
 
 /// Appends between two pruning passes: pruning is a DELETE per channel, cheap but not free.
 const PRUNE_EVERY: u64 = 256;
 
-/// A store that cannot be used, with what to do about it.
-#[derive(Debug, thiserror::Error)]
-#[error("event store {}: {message}", path.display())]
-pub struct StoreError {
-    pub path: PathBuf,
-    pub message: String,
-}
-
-pub struct Store {
+pub struct Sqlite {
     path: PathBuf,
     conn: Mutex<Connection>,
     keep: usize,
@@ -29,12 +20,12 @@ pub struct Store {
     appends: std::sync::atomic::AtomicU64,
 }
 
-impl Store {
+impl Sqlite {
     /// Opens (or creates) the log, and proves it can be written: a read-only or corrupt file
     /// is reported here, at start, not when the first event would be lost.
-    pub fn open(path: &Path, keep: usize, max_age_days: u64) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, keep: usize, max_age_days: u64) -> Result<Sqlite, StoreError> {
         let err = |message: String| StoreError {
-            path: path.to_path_buf(),
+            place: path.display().to_string(),
             message,
         };
         // A file marked read-only is refused here, even for an administrator whom the system
@@ -82,7 +73,7 @@ impl Store {
             };
             return Err(err(format!("{text}: {hint}")));
         }
-        Ok(Store {
+        Ok(Sqlite {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             keep: keep.max(1),
@@ -93,37 +84,6 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The highest id stored, and the lowest.
-    pub fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
-        let conn = self.conn.lock();
-        conn.query_row("SELECT MAX(id), MIN(id) FROM events", [], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
-        })
-        .map(|(max, min)| (max.map(|v| v as u64), min.map(|v| v as u64)))
-        .map_err(|e| self.error(e))
-    }
-
-    /// Writes one event (its id already stamped). An error here means the event is refused,
-    /// never silently dropped.
-    pub fn append(&self, event: &Event) -> Result<(), StoreError> {
-        let data = serde_json::to_string(&event.data).map_err(|e| self.error(e))?;
-        {
-            let conn = self.conn.lock();
-            conn.execute(
-                "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![event.id as i64, event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
-            )
-            .map_err(|e| self.error(e))?;
-        }
-        let n = self
-            .appends
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            self.prune(&event.channel);
-        }
-        Ok(())
     }
 
     /// Keeps the newest `keep` events of `channel`, none older than the age limit.
@@ -184,8 +144,48 @@ impl Store {
         Ok(out)
     }
 
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            place: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl EventLog for Sqlite {
+    /// The highest id stored, and the lowest.
+    fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
+        let conn = self.conn.lock();
+        conn.query_row("SELECT MAX(id), MIN(id) FROM events", [], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
+        .map(|(max, min)| (max.map(|v| v as u64), min.map(|v| v as u64)))
+        .map_err(|e| self.error(e))
+    }
+
+    /// Writes one event (its id already stamped). An error here means the event is refused,
+    /// never silently dropped.
+    fn append(&self, event: &mut Event) -> Result<(), StoreError> {
+        let data = serde_json::to_string(&event.data).map_err(|e| self.error(e))?;
+        {
+            let conn = self.conn.lock();
+            conn.execute(
+                "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![event.id as i64, event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
+            )
+            .map_err(|e| self.error(e))?;
+        }
+        let n = self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune(&event.channel);
+        }
+        Ok(())
+    }
+
     /// Events of `channel`, newest first, before id `before`.
-    pub fn recent(
+    fn recent(
         &self,
         channel: &str,
         limit: usize,
@@ -201,7 +201,7 @@ impl Store {
 
     /// Events of `channel` after `after`, oldest first, at most `limit` (the newest of them).
     /// `true` with them when older ones were left out.
-    pub fn after(
+    fn after(
         &self,
         channel: &str,
         after: u64,
@@ -220,7 +220,7 @@ impl Store {
 
     /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
     /// client resuming from `id`).
-    pub fn pruned_after(&self, channel: &str, id: u64) -> bool {
+    fn pruned_after(&self, channel: &str, id: u64) -> bool {
         let conn = self.conn.lock();
         let oldest: Option<i64> = conn
             .query_row(
@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// Every channel with events.
-    pub fn channels(&self) -> Vec<String> {
+    fn channels(&self) -> Vec<String> {
         let conn = self.conn.lock();
         let Ok(mut stmt) = conn.prepare("SELECT DISTINCT channel FROM events") else {
             return Vec::new();
@@ -244,13 +244,6 @@ impl Store {
         stmt.query_map([], |r| r.get::<_, String>(0))
             .map(|rows| rows.flatten().collect())
             .unwrap_or_default()
-    }
-
-    fn error(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
     }
 }
 
@@ -268,10 +261,10 @@ mod tests {
     #[test]
     fn appends_read_back_and_keep_by_count() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("e.sqlite3"), 100, 30).unwrap();
+        let store = Sqlite::open(&dir.path().join("e.sqlite3"), 100, 30).unwrap();
         for id in 1..=600 {
             store
-                .append(&ev(id, if id % 2 == 0 { "a" } else { "b" }))
+                .append(&mut ev(id, if id % 2 == 0 { "a" } else { "b" }))
                 .unwrap();
         }
         store.prune("a");
@@ -299,7 +292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.sqlite3");
         std::fs::write(&path, b"this is not sqlite, just text that is long enough to be a header....................................").unwrap();
-        let e = Store::open(&path, 10, 30).err().expect("refused");
+        let e = Sqlite::open(&path, 10, 30).err().expect("refused");
         assert!(e.to_string().contains("move it aside"), "{e}");
     }
 }

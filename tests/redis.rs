@@ -1,0 +1,263 @@
+//! Several instances on one Redis: an event posted to one reaches the clients of another; a
+//! client moving between instances with `Last-Event-ID` misses nothing and sees nothing
+//! twice; chat stats are shared. Each test starts its own `redis-server` on a loopback port
+//! (`.ci/run` installs it; `OVERLAYD_REDIS` may name the binary).
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, WAIT, overlay};
+use serde_json::{Value, json};
+
+/// A `redis-server` of this test's own, stopped when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let binary = std::env::var("OVERLAYD_REDIS").unwrap_or_else(|_| "redis-server".into());
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").expect("free port");
+            probe.local_addr().expect("addr").port()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary}: {e}; install redis-server (.ci/run does)")
+            });
+        let server = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if server.ping() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not answer on port {port}");
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "[store]\nurl = \"redis://127.0.0.1:{}/\"\nprefix = \"test\"\n",
+            self.port
+        )
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn follow(seq: u64) -> Value {
+    json!({"channel": "shared", "kind": "follow", "data": {"user_name": format!("u{seq}"), "seq": seq}})
+}
+
+fn chat(login: &str) -> Value {
+    json!({"channel": "shared", "kind": "chat.message", "data": {"user_name": login, "text": "hi"}})
+}
+
+async fn post(server: &Server, body: Value) -> u64 {
+    let (status, reply) = server.post_event(body).await;
+    assert_eq!(status, 202, "{reply}");
+    reply["id"].as_u64().expect("id")
+}
+
+async fn two_instances(redis: &RedisServer) -> (Server, Server) {
+    let files = [("feed", overlay("events", "shared"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&redis.config(), &refs).await;
+    let b = Server::start(&redis.config(), &refs).await;
+    (a, b)
+}
+
+fn seqs(frames: &[common::Frame]) -> Vec<u64> {
+    frames
+        .iter()
+        .map(|f| f.data["data"]["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_posted_to_one_instance_reaches_the_clients_of_another() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(&redis).await;
+    let mut on_a = a.sse("/o/feed/events", None).await;
+    let mut on_b = b.sse("/o/feed/events", None).await;
+    let mut ids = Vec::new();
+    for seq in 0..3 {
+        // Alternating instances: both clients still see one order, the ids'.
+        let to = if seq % 2 == 0 { &a } else { &b };
+        ids.push(post(to, follow(seq)).await);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    for sse in [&mut on_a, &mut on_b] {
+        let frames = sse.events(3).await;
+        assert_eq!(seqs(&frames), [0, 1, 2]);
+        let seen: Vec<u64> = frames.iter().filter_map(|f| f.id).collect();
+        assert_eq!(seen, ids);
+    }
+    // Recent events are served from the shared log by either instance.
+    let (_, recent) = b.get_json("/api/channels/shared/events?limit=10").await;
+    let listed: Vec<u64> = recent["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["id"].as_u64())
+        .collect();
+    assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_moving_between_instances_misses_nothing_and_sees_nothing_twice() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(&redis).await;
+    // A publisher keeps publishing to both instances while the client moves.
+    let total = 60u64;
+    let publisher = {
+        let urls = [a.url("/api/events"), b.url("/api/events")];
+        tokio::spawn(async move {
+            for seq in 0..total {
+                let url = &urls[(seq % 2) as usize];
+                let (status, reply) = common::post_json(url, &follow(seq).to_string()).await;
+                assert_eq!(status, 202, "{reply}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut got: Vec<common::Frame> = Vec::new();
+    let mut on_a = a.sse("/o/feed/events?since=0", None).await;
+    while got.len() < 10 {
+        got.push(on_a.next().await);
+    }
+    let last = got.last().and_then(|f| f.id).expect("an id");
+    drop(on_a);
+    // Away for a moment, then back on the other instance with the last id seen.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let mut on_b = b.sse("/o/feed/events", Some(last)).await;
+    while got.len() < total as usize {
+        got.push(on_b.next().await);
+    }
+    publisher.await.expect("publisher");
+    assert_eq!(seqs(&got), (0..total).collect::<Vec<_>>());
+    let ids: Vec<u64> = got.iter().filter_map(|f| f.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+    // And nothing more arrives: no duplicate after the last.
+    assert!(
+        on_b.next_within(Duration::from_millis(300))
+            .await
+            .is_none_or(|f| f.event != "follow")
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stats_are_shared_and_survive_every_instance_restarting() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(&redis).await;
+    for (server, login) in [(&a, "ann"), (&b, "bob"), (&a, "ann"), (&b, "ann")] {
+        post(server, chat(login)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    let stats = loop {
+        let (_, stats) = b.get_json("/api/channels/shared/stats").await;
+        if stats["messages"] == 4 || Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stats["messages"], 4, "{stats}");
+    assert_eq!(stats["chatters"], 2, "{stats}");
+    assert_eq!(stats["top"][0]["login"], "ann", "{stats}");
+    assert_eq!(stats["top"][0]["count"], 3, "{stats}");
+    a.stop().await;
+    b.stop().await;
+    // A new instance on the same Redis starts from the same totals, and counts on.
+    let (c, _d) = two_instances(&redis).await;
+    let (_, stats) = c.get_json("/api/channels/shared/stats").await;
+    assert_eq!(stats["messages"], 4, "{stats}");
+    assert_eq!(stats["top"][0]["count"], 3, "{stats}");
+    post(&c, chat("cy")).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, stats) = c.get_json("/api/channels/shared/stats").await;
+        if stats["messages"] == 5 {
+            assert_eq!(stats["chatters"], 3, "{stats}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "stats did not count on: {stats}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_is_not_there_is_reported_at_start() {
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("overlay.toml");
+    let text = format!("[store]\nurl = \"redis://127.0.0.1:{port}/\"\n");
+    let config = overlayd::config::Config::parse(&path, &text).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let result =
+        overlayd::app::run(config, listener, tokio_util::sync::CancellationToken::new()).await;
+    let message = result.expect_err("refused").to_string();
+    assert!(
+        message.contains(&format!("redis://127.0.0.1:{port}/"))
+            && message.contains("is redis-server running there?"),
+        "{message}"
+    );
+}
+
+#[test]
+fn store_settings_are_checked_with_file_and_line() {
+    let path = std::path::Path::new("overlay.toml");
+    let parse = |text: &str| overlayd::config::Config::parse(path, text).map(|_| ());
+    let e = parse("[store]\nkind = \"redis\"\n").expect_err("no url");
+    assert_eq!(
+        e.to_string(),
+        "overlay.toml:2: kind = \"redis\" needs url = \"redis://host:port/db\" in [store]"
+    );
+    let e = parse("[store]\n\nurl = \"http://x\"\n").expect_err("not redis");
+    assert!(
+        e.to_string()
+            .starts_with("overlay.toml:3: url = \"http://x\" is not a Redis URL")
+    );
+    assert!(parse("[store]\nurl = \"redis://127.0.0.1:1/\"\n").is_ok());
+}
