@@ -392,6 +392,7 @@ pub async fn run(
     if app.config.twitch.chat_enabled() {
         tasks.spawn(crate::twitch::chat::run(app.clone(), shutdown.clone()));
     }
+    tasks.spawn(crate::platforms::run(app.clone(), shutdown.clone()));
     match theme::watch::spawn(app.clone(), shutdown.clone()) {
         Ok(task) => {
             tasks.spawn(task);

@@ -62,6 +62,10 @@ struct FileConfig {
     twitch: TwitchConfig,
     #[serde(default)]
     store: StoreConfig,
+    #[serde(default)]
+    youtube: crate::platforms::YoutubeConfig,
+    #[serde(default)]
+    kick: crate::platforms::KickConfig,
 }
 
 /// Where events are kept.
@@ -251,6 +255,8 @@ pub struct Config {
     pub trust_forwarded: bool,
     pub twitch: TwitchConfig,
     pub store: StoreConfig,
+    pub youtube: crate::platforms::YoutubeConfig,
+    pub kick: crate::platforms::KickConfig,
 }
 
 impl Config {
@@ -350,6 +356,9 @@ impl Config {
                 "prefix must be a non-empty word without spaces".into(),
             ));
         }
+        let (mut youtube, mut kick) = (file.youtube, file.kick);
+        crate::platforms::check(&mut youtube, &mut kick)
+            .map_err(|(key, message)| err(key, message))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Ok(Config {
@@ -367,6 +376,8 @@ impl Config {
             trust_forwarded: file.server.trust_forwarded,
             twitch,
             store,
+            youtube,
+            kick,
         })
     }
 

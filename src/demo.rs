@@ -179,6 +179,7 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
             set: "moderator".into(),
             version: "1".into(),
             image: None,
+            title: None,
         });
     }
     if subscriber {
@@ -186,6 +187,7 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
             set: "subscriber".into(),
             version: "6".into(),
             image: None,
+            title: None,
         });
     }
     let msg = ChatMessage {
@@ -200,6 +202,7 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
                 moderator,
                 vip: false,
                 subscriber,
+                verified: false,
             },
             badges,
         },
@@ -208,6 +211,8 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
         elements,
         bits: 0,
         reply: None,
+        monetary: None,
+        sticker: None,
     };
     Event::new(
         channel,

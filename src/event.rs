@@ -235,6 +235,9 @@ pub struct Roles {
     pub moderator: bool,
     pub vip: bool,
     pub subscriber: bool,
+    /// A verified account (YouTube's and Kick's check mark).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -244,6 +247,9 @@ pub struct Badge {
     /// The badge's image on Twitch's CDN, when known (Helix lists them for logged-in servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// What the platform calls it, as it shows it (may be in the viewer's language).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -265,6 +271,31 @@ pub struct ChatMessage {
     pub bits: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<Reply>,
+    /// Money attached to the message: a YouTube Super Chat or Super Sticker, Kick's Kicks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monetary: Option<Monetary>,
+    /// A YouTube Super Sticker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<Sticker>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Monetary {
+    /// The amount in the currency's units (1000 for "¥1,000", 5.5 for "$5.50").
+    pub amount: f64,
+    /// ISO 4217 code where known ("JPY"), else the platform's own unit ("KICKS") or symbol.
+    pub currency: String,
+    /// As the platform showed it ("￥1,000").
+    pub formatted: String,
+    /// The platform's colour for this tier (`#rrggbb`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Sticker {
+    pub url: String,
+    pub alt: String,
 }
 
 /// Fills the fields a kind needs that `data` lacks with test values, keeping everything that

@@ -5,6 +5,7 @@
 //! - [`config`]: `overlay.toml` and `overlays/*.toml`, validated with file:line errors.
 //! - [`twitch`]: the Twitch edge (chat, login, Helix, EventSub) and [`demo`], a synthetic
 //!   source: sources turn what they receive into…
+//! - [`platforms`]: YouTube and Kick chat, read without official APIs, beside Twitch's.
 //! - [`event`]: …the one event type that crosses modules.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
 //! - [`store`]: the durable event log the bus writes before fanning out (SQLite, or Redis
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod event;
 pub mod overlay;
+pub mod platforms;
 pub mod server;
 pub mod stats;
 pub mod store;

@@ -219,6 +219,7 @@ fn chat_message(
             moderator: has("moderator") || tag_on("mod"),
             vip: has("vip") || tag_on("vip"),
             subscriber: has("subscriber") || has("founder") || tag_on("subscriber"),
+            verified: false,
         },
         badges: m
             .badges
@@ -227,6 +228,7 @@ fn chat_message(
                 set: b.name.clone(),
                 version: b.version.clone(),
                 image: None,
+                title: None,
             })
             .collect(),
     };
@@ -243,6 +245,8 @@ fn chat_message(
             display_name: r.reply_parent_user.name.clone(),
             text: r.message_text.clone(),
         }),
+        monetary: None,
+        sticker: None,
     };
     let mut event = Event::new(
         &m.channel_login,

@@ -1,0 +1,344 @@
+//! Chat from platforms beside Twitch: YouTube ([`youtube`]) and Kick ([`kick`]), read without
+//! official APIs or keys.
+//!
+//! Each platform channel is linked to one of our channels in overlay.toml:
+//!
+//! ```toml
+//! [[youtube.channels]]
+//! channel = "mychannel"     # the overlays' channel its chat joins
+//! target = "@handle"        # or a UC… channel id, or an 11-character video id
+//!
+//! [[kick.channels]]
+//! channel = "mychannel"
+//! slug = "name"
+//! ```
+//!
+//! Its events are published on that channel with `platform = "youtube" | "kick"`, so one chat
+//! overlay shows every platform. A source runs while its channel is wanted (an overlay or a
+//! viewer page is open, or the channel is pinned), shared by all of them, and stops after the
+//! grace period like Twitch's; a failing platform only ever affects itself.
+
+pub mod kick;
+pub mod youtube;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::event::{Event, Kind};
+
+/// What browsers send; some platforms answer other clients differently.
+pub const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YoutubeConfig {
+    /// Where YouTube lives (tests point it at a loopback fake).
+    pub base_url: String,
+    /// Bounds of the wait between two polls; YouTube's `timeoutMs` is clamped to them.
+    pub min_poll_ms: u64,
+    pub max_poll_ms: u64,
+    /// Between two looks at an offline, upcoming or ended stream.
+    pub live_check_s: u64,
+    /// Sent when the page does not say which web client version it is.
+    pub client_version: String,
+    pub channels: Vec<YoutubeLink>,
+}
+
+impl Default for YoutubeConfig {
+    fn default() -> Self {
+        YoutubeConfig {
+            base_url: "https://www.youtube.com".into(),
+            min_poll_ms: 1000,
+            max_poll_ms: 5000,
+            live_check_s: 30,
+            client_version: "2.20261101.00.00".into(),
+            channels: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YoutubeLink {
+    pub channel: String,
+    /// `@handle`, a `UC…` channel id or a video id.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KickTransport {
+    /// Whatever Kick's negotiation offers (Centrifugo today), Pusher when it cannot be asked.
+    Auto,
+    Centrifugo,
+    Pusher,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KickConfig {
+    /// kick.com, for the channel lookup.
+    pub api_base: String,
+    /// Kick's realtime API (negotiation and Centrifugo tokens).
+    pub realtime_base: String,
+    /// The legacy Pusher socket, with its app key.
+    pub pusher_url: String,
+    pub transport: KickTransport,
+    pub channels: Vec<KickLink>,
+}
+
+impl Default for KickConfig {
+    fn default() -> Self {
+        KickConfig {
+            api_base: "https://kick.com".into(),
+            realtime_base: "https://web.kick.com/api/v1/realtime".into(),
+            pusher_url: "wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false".into(),
+            transport: KickTransport::Auto,
+            channels: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KickLink {
+    pub channel: String,
+    pub slug: String,
+    /// Kick's ids, when known: with both the kick.com lookup (behind bot protection) is
+    /// skipped.
+    pub channel_id: Option<u64>,
+    pub chatroom_id: Option<u64>,
+}
+
+/// Checks the links; on error the key to point at and what to fix.
+pub fn check(
+    youtube: &mut YoutubeConfig,
+    kick: &mut KickConfig,
+) -> Result<(), (&'static str, String)> {
+    if youtube.min_poll_ms == 0 || youtube.min_poll_ms > youtube.max_poll_ms {
+        return Err((
+            "min_poll_ms",
+            "min_poll_ms must be at least 1 and at most max_poll_ms".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for link in &mut youtube.channels {
+        link.channel = crate::event::normalize_channel(&link.channel);
+        link.target = link.target.trim().to_string();
+        if youtube::Target::parse(&link.target).is_none() {
+            return Err((
+                "target",
+                format!(
+                    "target = \"{}\" is not a YouTube @handle, channel id (UC…) or video id",
+                    link.target
+                ),
+            ));
+        }
+        if !seen.insert(link.target.clone()) {
+            return Err((
+                "target",
+                format!(
+                    "target = \"{}\" is linked twice; link it to one channel",
+                    link.target
+                ),
+            ));
+        }
+    }
+    for link in &mut kick.channels {
+        link.channel = crate::event::normalize_channel(&link.channel);
+        link.slug = link.slug.trim().to_ascii_lowercase();
+        if link.slug.is_empty()
+            || !link
+                .slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err((
+                "slug",
+                format!("slug = \"{}\" is not a Kick channel name", link.slug),
+            ));
+        }
+        if !seen.insert(format!("kick:{}", link.slug)) {
+            return Err((
+                "slug",
+                format!(
+                    "slug = \"{}\" is linked twice; link it to one channel",
+                    link.slug
+                ),
+            ));
+        }
+    }
+    for link in youtube
+        .channels
+        .iter()
+        .map(|l| &l.channel)
+        .chain(kick.channels.iter().map(|l| &l.channel))
+    {
+        if !crate::event::valid_channel(link) {
+            return Err((
+                "channel",
+                format!("channel = \"{link}\" is not a channel name (1-25 of a-z, 0-9, _)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One platform channel linked to one of ours.
+#[derive(Clone, Debug)]
+enum Link {
+    Youtube(YoutubeLink),
+    Kick(KickLink),
+}
+
+impl Link {
+    fn channel(&self) -> &str {
+        match self {
+            Link::Youtube(l) => &l.channel,
+            Link::Kick(l) => &l.channel,
+        }
+    }
+
+    /// Its name in `/health` and on the dashboard.
+    fn source(&self) -> String {
+        match self {
+            Link::Youtube(l) => format!("youtube:{}", l.target),
+            Link::Kick(l) => format!("kick:{}", l.slug),
+        }
+    }
+}
+
+/// Runs each linked source while its channel is wanted, until shutdown.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+    let links: Vec<Link> = app
+        .config
+        .youtube
+        .channels
+        .iter()
+        .cloned()
+        .map(Link::Youtube)
+        .chain(app.config.kick.channels.iter().cloned().map(Link::Kick))
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    for link in &links {
+        app.sources
+            .set(&link.source(), "idle", "starts when an overlay is open");
+    }
+    let mut wanted = app.channels.watch();
+    let mut running: HashMap<usize, CancellationToken> = HashMap::new();
+    loop {
+        let set = wanted.borrow_and_update().clone();
+        for (i, link) in links.iter().enumerate() {
+            let want = set.contains(link.channel());
+            if want && !running.contains_key(&i) {
+                let token = shutdown.child_token();
+                running.insert(i, token.clone());
+                let source = Source {
+                    app: app.clone(),
+                    name: link.source(),
+                    channel: link.channel().to_string(),
+                };
+                source.set("starting", "");
+                match link.clone() {
+                    Link::Youtube(l) => {
+                        tokio::spawn(youtube::run(source, l.target, token));
+                    }
+                    Link::Kick(l) => {
+                        tokio::spawn(kick::run(source, l, token));
+                    }
+                }
+            } else if !want && let Some(token) = running.remove(&i) {
+                token.cancel();
+                app.sources
+                    .set(&link.source(), "idle", "no overlay open; stopped");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = wanted.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// What a running source needs: where to publish and where to report its state.
+#[derive(Clone)]
+pub struct Source {
+    pub app: Arc<App>,
+    /// `youtube:@handle`, `kick:slug`.
+    pub name: String,
+    /// Our channel its events go to.
+    pub channel: String,
+}
+
+impl Source {
+    pub fn set(&self, state: &str, detail: impl Into<String>) {
+        self.app.sources.set(&self.name, state, detail);
+    }
+
+    pub fn publish(&self, platform: &str, kind: Kind, data: serde_json::Value, at: Option<u64>) {
+        let mut event = Event::new(&self.channel, kind, data);
+        event.platform = platform.to_string();
+        if let Some(at) = at {
+            event.at = at;
+        }
+        self.app.publish_or_log(event);
+    }
+}
+
+/// A wait after the `attempt`-th failure in a row: doubling from `start` up to `max`, with
+/// ±20 % jitter so many instances do not retry in step.
+pub fn backoff(attempt: u32, start: Duration, max: Duration) -> Duration {
+    let base = start
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(max)
+        .as_secs_f64();
+    let jitter = 0.8 + rand::random::<f64>() * 0.4;
+    Duration::from_secs_f64(base * jitter)
+}
+
+/// Sleeps `d` unless `token` is cancelled first (then `false`).
+pub async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = token.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// Item ids already handled, bounded: the oldest are forgotten first.
+pub struct Seen {
+    order: std::collections::VecDeque<String>,
+    set: HashSet<String>,
+    cap: usize,
+}
+
+impl Seen {
+    pub fn new(cap: usize) -> Seen {
+        Seen {
+            order: Default::default(),
+            set: HashSet::new(),
+            cap,
+        }
+    }
+
+    /// `true` the first time `id` is offered.
+    pub fn first(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(id.to_string());
+        self.set.insert(id.to_string());
+        true
+    }
+}

@@ -1,0 +1,982 @@
+//! YouTube live chat without an API key: the watch page gives the live video and the "Live
+//! chat" continuation, then `youtubei/v1/live_chat/get_live_chat` is polled at the pace each
+//! answer asks for (clamped to `[youtube] min_poll_ms..max_poll_ms`).
+//!
+//! Roles come from badge icon types (`OWNER`, `MODERATOR`, `VERIFIED`; a custom thumbnail is
+//! the member badge), never from the tooltips, which are in the viewer's language. Tickers
+//! repeat items already shown and are ignored. Ids are compared as received.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{BROWSER_UA, Seen, Source, backoff, sleep_or_cancel};
+use crate::event::{
+    Author, Badge, ChatMessage, Element, Kind, Monetary, Roles, Sticker, normalize_channel,
+};
+
+/// What `[[youtube.channels]] target` names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Handle(String),
+    Channel(String),
+    Video(String),
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Option<Target> {
+        let id_chars = |t: &str| {
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if let Some(h) = s.strip_prefix('@') {
+            return (!h.is_empty() && !h.contains(['/', '?', '#', ' ']))
+                .then(|| Target::Handle(s.into()));
+        }
+        if s.len() == 24 && s.starts_with("UC") && id_chars(s) {
+            return Some(Target::Channel(s.into()));
+        }
+        if s.len() == 11 && id_chars(s) {
+            return Some(Target::Video(s.into()));
+        }
+        None
+    }
+
+    /// The page that shows what is live now.
+    fn page(&self, base: &str) -> String {
+        match self {
+            Target::Handle(h) => format!("{base}/{h}/live"),
+            Target::Channel(c) => format!("{base}/channel/{c}/live"),
+            Target::Video(v) => format!("{base}/watch?v={v}"),
+        }
+    }
+}
+
+/// What a watch page says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub video_id: Option<String>,
+    pub state: Liveness,
+    pub api_key: Option<String>,
+    pub client_version: Option<String>,
+    pub continuation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Liveness {
+    Live,
+    Upcoming,
+    Ended,
+    Offline,
+}
+
+impl Liveness {
+    fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Live => "live",
+            Liveness::Upcoming => "upcoming",
+            Liveness::Ended => "ended",
+            Liveness::Offline => "offline",
+        }
+    }
+}
+
+/// Whether `html` is YouTube's cookie-consent interstitial instead of the page.
+pub fn is_consent_page(html: &str) -> bool {
+    html.contains("Before you continue to YouTube") || html.contains("consent.youtube.com/save")
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+/// Reads a watch page (or a channel's `/live` page).
+pub fn parse_page(html: &str) -> Page {
+    let video_id = between(html, "<link rel=\"canonical\" href=\"", "\"")
+        .and_then(|href| href.split_once("v=").map(|(_, v)| v))
+        .map(|v| v.chars().take(11).collect::<String>())
+        .or_else(|| between(html, "\"videoId\":\"", "\"").map(str::to_string))
+        .filter(|v| v.len() == 11);
+    let data = initial_data(html);
+    let continuation = data
+        .as_ref()
+        .and_then(live_chat_continuation)
+        .or_else(|| between(html, "\"continuation\":\"", "\"").map(str::to_string));
+    let state = if html.contains("\"isLiveNow\":true") {
+        Liveness::Live
+    } else if html.contains("\"isUpcoming\":true") {
+        Liveness::Upcoming
+    } else if html.contains("\"isReplay\":true") {
+        Liveness::Ended
+    } else if video_id.is_some() && continuation.is_some() {
+        Liveness::Live
+    } else {
+        Liveness::Offline
+    };
+    Page {
+        video_id,
+        state,
+        api_key: between(html, "\"INNERTUBE_API_KEY\":\"", "\"").map(str::to_string),
+        client_version: between(html, "\"INNERTUBE_CONTEXT_CLIENT_VERSION\":\"", "\"")
+            .map(str::to_string),
+        continuation,
+    }
+}
+
+/// `ytInitialData`, the JSON object the page assigns.
+fn initial_data(html: &str) -> Option<Value> {
+    let at = html.find("ytInitialData")?;
+    let rest = &html[at..];
+    let start = rest.find('{')?;
+    serde_json::Deserializer::from_str(&rest[start..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+/// The "Live chat" view's continuation (the second item of the view selector; the first is
+/// "Top chat", which hides messages), else whatever the chat renderer starts with.
+fn live_chat_continuation(data: &Value) -> Option<String> {
+    let reload = |item: &Value| {
+        item.pointer("/continuation/reloadContinuationData/continuation")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    if let Some(items) = find_key(data, "subMenuItems").and_then(Value::as_array) {
+        if let Some(c) = items.get(1).and_then(reload) {
+            return Some(c);
+        }
+        if let Some(c) = items.first().and_then(reload) {
+            return Some(c);
+        }
+    }
+    let renderer = find_key(data, "liveChatRenderer")?;
+    let first = renderer.pointer("/continuations/0")?.as_object()?;
+    first
+        .values()
+        .find_map(|v| v.get("continuation").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(map) => map
+            .get(key)
+            .or_else(|| map.values().find_map(|v| find_key(v, key))),
+        Value::Array(items) => items.iter().find_map(|v| find_key(v, key)),
+        _ => None,
+    }
+}
+
+/// What one `get_live_chat` answer holds.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub actions: Vec<Value>,
+    /// The next continuation and how long YouTube asks to wait; `None` when the chat ended.
+    pub next: Option<(String, u64)>,
+}
+
+pub fn parse_answer(body: &Value) -> Answer {
+    // The old `?pbj=1` format wrapped the answer in `response`.
+    let body = body.get("response").unwrap_or(body);
+    let Some(chat) = body.pointer("/continuationContents/liveChatContinuation") else {
+        return Answer::default();
+    };
+    let next = chat
+        .pointer("/continuations/0")
+        .and_then(Value::as_object)
+        .and_then(|c| {
+            // invalidation-, timed- or reloadContinuationData; a replay's
+            // playerSeekContinuationData means the chat is over.
+            c.iter()
+                .filter(|(k, _)| k.as_str() != "playerSeekContinuationData")
+                .find_map(|(_, v)| {
+                    let token = v.get("continuation")?.as_str()?;
+                    let wait = v.get("timeoutMs").and_then(Value::as_u64).unwrap_or(1000);
+                    Some((token.to_string(), wait))
+                })
+        });
+    Answer {
+        actions: chat
+            .get("actions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        next,
+    }
+}
+
+/// One of our events made from an action, with the item id it came from (for de-duplication).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub id: Option<String>,
+    pub kind: Kind,
+    pub data: Value,
+    pub at: Option<u64>,
+}
+
+/// Our events for `action`; nothing for what overlays do not show (tickers, banners, polls,
+/// placeholders, engagement messages).
+pub fn map_action(action: &Value) -> Option<Mapped> {
+    let (name, body) = action.as_object()?.iter().next()?;
+    match name.as_str() {
+        "addChatItemAction" => {
+            let (renderer, item) = body.get("item")?.as_object()?.iter().next()?;
+            map_item(renderer, item)
+        }
+        "removeChatItemAction" | "markChatItemAsDeletedAction" => Some(delete(body)?),
+        "replaceChatItemAction"
+            if body
+                .pointer("/replacementItem/liveChatPlaceholderItemRenderer")
+                .is_some() =>
+        {
+            Some(delete(body)?)
+        }
+        "removeChatItemByAuthorAction" | "markChatItemsByAuthorAsDeletedAction" => {
+            let id = body.get("externalChannelId")?.as_str()?;
+            Some(Mapped {
+                id: None,
+                kind: Kind::ChatClear,
+                data: json!({"user_id": id, "user_login": null, "duration_s": null}),
+                at: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn delete(body: &Value) -> Option<Mapped> {
+    let target = body.get("targetItemId")?.as_str()?;
+    Some(Mapped {
+        id: None,
+        kind: Kind::ChatDelete,
+        data: json!({"message_id": target}),
+        at: None,
+    })
+}
+
+fn map_item(renderer: &str, item: &Value) -> Option<Mapped> {
+    let id = item.get("id").and_then(Value::as_str).map(str::to_string);
+    let at = item
+        .get("timestampUsec")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|us| us / 1000);
+    let (kind, data) = match renderer {
+        "liveChatTextMessageRenderer" => (Kind::ChatMessage, chat_message(item, None, None)?),
+        "liveChatPaidMessageRenderer" => {
+            let money = monetary(
+                &text_of(item.get("purchaseAmountText")?),
+                item.get("headerBackgroundColor").and_then(argb),
+            );
+            (Kind::ChatMessage, chat_message(item, Some(money), None)?)
+        }
+        "liveChatPaidStickerRenderer" => {
+            let money = monetary(
+                &text_of(item.get("purchaseAmountText")?),
+                item.get("backgroundColor")
+                    .or_else(|| item.get("moneyChipBackgroundColor"))
+                    .and_then(argb),
+            );
+            let sticker = item.get("sticker").and_then(|s| {
+                Some(Sticker {
+                    url: last_thumbnail(s)?,
+                    alt: s
+                        .pointer("/accessibility/accessibilityData/label")
+                        .and_then(Value::as_str)
+                        .unwrap_or("sticker")
+                        .to_string(),
+                })
+            });
+            (Kind::ChatMessage, chat_message(item, Some(money), sticker)?)
+        }
+        "liveChatMembershipItemRenderer" => {
+            let author = author(item);
+            // A milestone has a primary header ("Member for 6 months") and maybe a message;
+            // a new member only the subtext ("Welcome to …!").
+            match item.get("headerPrimaryText") {
+                Some(primary) => (
+                    Kind::Resub,
+                    json!({
+                        "user_name": author.display_name, "user_login": author.login,
+                        "tier": "member", "months": first_number(&text_of(primary)),
+                        "streak_months": null,
+                        "message": item.get("message").map(text_of).unwrap_or_default(),
+                    }),
+                ),
+                None => (
+                    Kind::Sub,
+                    json!({
+                        "user_name": author.display_name, "user_login": author.login,
+                        "tier": "member", "is_gift": false,
+                        "message": item.get("headerSubtext").map(text_of).unwrap_or_default(),
+                    }),
+                ),
+            }
+        }
+        "liveChatSponsorshipsGiftPurchaseAnnouncementRenderer" => {
+            let header = item.pointer("/header/liveChatSponsorshipsHeaderRenderer")?;
+            let mut author = author(header);
+            if author.id.is_empty() {
+                author.id = str_at(item, "/authorExternalChannelId");
+            }
+            let total = first_number(&header.get("primaryText").map(text_of).unwrap_or_default());
+            (
+                Kind::GiftBomb,
+                json!({
+                    "user_name": author.display_name, "user_login": author.login,
+                    "tier": "member", "total": total.unwrap_or(1), "cumulative_total": null,
+                    "is_anonymous": false, "giftbomb_id": id,
+                }),
+            )
+        }
+        "liveChatSponsorshipsGiftRedemptionAnnouncementRenderer" => {
+            let recipient = author(item);
+            // "received a gift membership by @gifter": the gifter is the run naming a handle.
+            let gifter = item
+                .pointer("/message/runs")
+                .and_then(Value::as_array)
+                .and_then(|runs| {
+                    runs.iter()
+                        .filter_map(|r| r.get("text").and_then(Value::as_str))
+                        .find(|t| t.starts_with('@'))
+                })
+                .unwrap_or_default();
+            (
+                Kind::SubGift,
+                json!({
+                    "user_name": gifter, "user_login": gifter.trim_start_matches('@').to_lowercase(),
+                    "tier": "member", "recipient_name": recipient.display_name,
+                    "recipient_login": recipient.login, "giftbomb_id": null,
+                }),
+            )
+        }
+        _ => return None,
+    };
+    Some(Mapped { id, kind, data, at })
+}
+
+fn chat_message(
+    item: &Value,
+    monetary: Option<Monetary>,
+    sticker: Option<Sticker>,
+) -> Option<Value> {
+    let runs = item
+        .pointer("/message/runs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let (text, elements) = elements(&runs);
+    let mut author = author(item);
+    if let Some(color) = item.get("authorNameTextColor").and_then(argb) {
+        author.color = Some(color);
+    }
+    let message = ChatMessage {
+        message_id: item.get("id")?.as_str()?.to_string(),
+        author,
+        text,
+        elements,
+        is_action: false,
+        bits: 0,
+        reply: None,
+        monetary,
+        sticker,
+    };
+    serde_json::to_value(message).ok()
+}
+
+/// Text and elements of message runs: custom channel emoji become emotes; standard emoji
+/// stay characters (the viewer's fonts draw them).
+pub fn elements(runs: &[Value]) -> (String, Vec<Element>) {
+    let mut text = String::new();
+    let mut out: Vec<Element> = Vec::new();
+    let push_text = |out: &mut Vec<Element>, s: &str| {
+        if let Some(Element::Text { value }) = out.last_mut() {
+            value.push_str(s);
+        } else if !s.is_empty() {
+            out.push(Element::Text { value: s.into() });
+        }
+    };
+    for run in runs {
+        if let Some(t) = run.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+            push_text(&mut out, t);
+        } else if let Some(emoji) = run.get("emoji") {
+            let custom = emoji.get("isCustomEmoji").and_then(Value::as_bool) == Some(true);
+            let id = str_at(emoji, "/emojiId");
+            let shortcut = emoji
+                .pointer("/shortcuts/0")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            match (custom, emoji.get("image").and_then(last_thumbnail)) {
+                (true, Some(url)) => {
+                    let name = shortcut.unwrap_or_else(|| id.clone());
+                    text.push_str(&name);
+                    out.push(Element::Emote { id, name, url });
+                }
+                _ => {
+                    // A standard emoji's id is the character itself.
+                    let ch = if id.is_empty() {
+                        shortcut.unwrap_or_default()
+                    } else {
+                        id
+                    };
+                    text.push_str(&ch);
+                    push_text(&mut out, &ch);
+                }
+            }
+        }
+    }
+    (text, out)
+}
+
+fn author(item: &Value) -> Author {
+    let name = item.get("authorName").map(text_of).unwrap_or_default();
+    let id = str_at(item, "/authorExternalChannelId");
+    // Since handles, the name shown is the @handle: the login without its @.
+    let login = match name.strip_prefix('@') {
+        Some(handle) => handle.to_lowercase(),
+        None if !id.is_empty() => id.clone(),
+        None => normalize_channel(&name),
+    };
+    let mut roles = Roles::default();
+    let mut badges = Vec::new();
+    for badge in item
+        .get("authorBadges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(b) = badge.get("liveChatAuthorBadgeRenderer") else {
+            continue;
+        };
+        let title = b.get("tooltip").and_then(Value::as_str).map(str::to_string);
+        let set = match b.pointer("/icon/iconType").and_then(Value::as_str) {
+            Some("OWNER") => {
+                roles.broadcaster = true;
+                "owner"
+            }
+            Some("MODERATOR") => {
+                roles.moderator = true;
+                "moderator"
+            }
+            Some("VERIFIED") => {
+                roles.verified = true;
+                "verified"
+            }
+            Some(_) => continue,
+            None if b.get("customThumbnail").is_some() => {
+                roles.subscriber = true;
+                "member"
+            }
+            None => continue,
+        };
+        badges.push(Badge {
+            set: set.into(),
+            version: "1".into(),
+            image: b.get("customThumbnail").and_then(last_thumbnail),
+            title,
+        });
+    }
+    Author {
+        id,
+        login,
+        display_name: name,
+        color: None,
+        roles,
+        badges,
+    }
+}
+
+fn str_at(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `{simpleText}` or `{runs:[{text}]}` as plain text.
+fn text_of(v: &Value) -> String {
+    if let Some(s) = v.get("simpleText").and_then(Value::as_str) {
+        return s.to_string();
+    }
+    v.get("runs")
+        .and_then(Value::as_array)
+        .map(|runs| elements(runs).0)
+        .unwrap_or_default()
+}
+
+/// The largest thumbnail's URL, made absolute (sticker URLs come protocol-relative).
+fn last_thumbnail(v: &Value) -> Option<String> {
+    let url = v
+        .get("thumbnails")?
+        .as_array()?
+        .last()?
+        .get("url")?
+        .as_str()?;
+    Some(match url.strip_prefix("//") {
+        Some(rest) => format!("https://{rest}"),
+        None => url.to_string(),
+    })
+}
+
+/// An ARGB integer as `#rrggbb`.
+fn argb(v: &Value) -> Option<String> {
+    let n = v.as_u64()?;
+    Some(format!("#{:06x}", n & 0xff_ffff))
+}
+
+fn first_number(s: &str) -> Option<u64> {
+    let digits: String = s
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// A shown amount ("￥1,000", "$5.50", "CA$10.00", "1.234,56 €") as amount and currency.
+pub fn monetary(formatted: &str, color: Option<String>) -> Monetary {
+    let formatted = formatted.trim().to_string();
+    let number: String = formatted
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .collect();
+    let symbol: String = formatted
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && !matches!(c, '.' | ',') && !c.is_whitespace())
+        .collect();
+    // The last separator is the decimal point when 1-2 digits follow it; otherwise every
+    // separator groups thousands.
+    let amount = match number.rfind(['.', ',']) {
+        Some(i) if number.len() - i - 1 <= 2 => {
+            let whole: String = number[..i].chars().filter(char::is_ascii_digit).collect();
+            format!("{whole}.{}", &number[i + 1..])
+        }
+        _ => number.chars().filter(char::is_ascii_digit).collect(),
+    };
+    let currency = match symbol.as_str() {
+        "$" | "US$" => "USD",
+        "¥" | "￥" | "JP¥" => "JPY",
+        "€" => "EUR",
+        "£" => "GBP",
+        "CA$" => "CAD",
+        "A$" => "AUD",
+        "NZ$" => "NZD",
+        "HK$" => "HKD",
+        "NT$" => "TWD",
+        "MX$" => "MXN",
+        "R$" => "BRL",
+        "₩" => "KRW",
+        "₹" => "INR",
+        "₱" => "PHP",
+        "₫" => "VND",
+        "₪" => "ILS",
+        "₺" => "TRY",
+        "CHF" => "CHF",
+        "zł" => "PLN",
+        other => other,
+    }
+    .to_string();
+    Monetary {
+        amount: amount.parse().unwrap_or(0.0),
+        currency,
+        formatted,
+        color,
+    }
+}
+
+/// How a poll sequence ended.
+enum PollEnd {
+    /// The chat ended (no continuation, or the video is gone).
+    Ended,
+    /// The continuation is no longer accepted: look at the page again.
+    Reresolve,
+    Cancelled,
+}
+
+/// Runs the source for `target` until `token` is cancelled.
+pub async fn run(source: Source, target: String, token: CancellationToken) {
+    let Some(target) = Target::parse(&target) else {
+        source.set("error", format!("\"{target}\" is not a YouTube target"));
+        return;
+    };
+    let config = source.app.config.youtube.clone();
+    let http = match reqwest::Client::builder()
+        .user_agent(BROWSER_UA)
+        .timeout(Duration::from_secs(20))
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            source.set("error", e.to_string());
+            return;
+        }
+    };
+    let recheck = Duration::from_secs(config.live_check_s.max(1));
+    let mut failures = 0u32;
+    let mut seen = Seen::new(2000);
+    loop {
+        let wait = match resolve(&http, &config.base_url, &target).await {
+            Ok(page) if page.state == Liveness::Live && page.continuation.is_some() => {
+                failures = 0;
+                source.set(
+                    "connected",
+                    format!(
+                        "reading the live chat of video {}",
+                        page.video_id.as_deref().unwrap_or("?")
+                    ),
+                );
+                match poll(&source, &http, &config, &page, &mut seen, &token).await {
+                    PollEnd::Cancelled => return,
+                    PollEnd::Reresolve => Duration::ZERO,
+                    PollEnd::Ended => {
+                        source.set(
+                            "ended",
+                            format!(
+                                "the stream ended; looking again every {}s",
+                                recheck.as_secs()
+                            ),
+                        );
+                        recheck
+                    }
+                }
+            }
+            Ok(page) => {
+                source.set(
+                    page.state.as_str(),
+                    format!(
+                        "no live chat right now ({}); looking again every {}s",
+                        page.state.as_str(),
+                        recheck.as_secs()
+                    ),
+                );
+                recheck
+            }
+            Err(e) => {
+                let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
+                failures += 1;
+                source.set("error", format!("{e}; trying again in {}s", wait.as_secs()));
+                wait
+            }
+        };
+        if !sleep_or_cancel(wait, &token).await {
+            return;
+        }
+    }
+}
+
+/// Fetches and reads the target's page, getting past the cookie-consent interstitial.
+async fn resolve(http: &reqwest::Client, base: &str, target: &Target) -> Result<Page, String> {
+    let url = target.page(base);
+    let mut html = get_page(http, &url, None).await?;
+    if is_consent_page(&html) {
+        // Answering the consent form with "reject all" is what a stateless client does.
+        html = get_page(http, &url, Some("SOCS=CAE; CONSENT=PENDING+987")).await?;
+        if is_consent_page(&html) {
+            return Err("YouTube keeps showing its cookie-consent page".into());
+        }
+    }
+    Ok(parse_page(&html))
+}
+
+async fn get_page(
+    http: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+) -> Result<String, String> {
+    let mut req = http.get(url).header("accept-language", "en-US,en;q=0.8");
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let r = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+    let status = r.status();
+    let consent = r
+        .url()
+        .host_str()
+        .is_some_and(|h| h.starts_with("consent."));
+    let body = r.text().await.map_err(|e| format!("{url}: {e}"))?;
+    if consent {
+        return Ok("Before you continue to YouTube".into());
+    }
+    if !status.is_success() {
+        return Err(format!("{url} answered {status}"));
+    }
+    Ok(body)
+}
+
+async fn poll(
+    source: &Source,
+    http: &reqwest::Client,
+    config: &super::YoutubeConfig,
+    page: &Page,
+    seen: &mut Seen,
+    token: &CancellationToken,
+) -> PollEnd {
+    let mut url = format!(
+        "{}/youtubei/v1/live_chat/get_live_chat?prettyPrint=false",
+        config.base_url
+    );
+    if let Some(key) = &page.api_key {
+        url.push_str(&format!("&key={key}"));
+    }
+    let version = page
+        .client_version
+        .clone()
+        .unwrap_or_else(|| config.client_version.clone());
+    let mut continuation = page.continuation.clone().unwrap_or_default();
+    let mut failures = 0u32;
+    let (min, max) = (config.min_poll_ms, config.max_poll_ms);
+    loop {
+        let started = Instant::now();
+        let body = json!({
+            "context": {"client": {"clientName": "WEB", "clientVersion": version, "hl": "en"}},
+            "continuation": continuation,
+        });
+        let sent = http
+            .post(&url)
+            .header("x-youtube-client-name", "1")
+            .header("x-youtube-client-version", &version)
+            .header("referer", format!("{}/", config.base_url))
+            .json(&body)
+            .send()
+            .await;
+        let wait = match sent {
+            Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                Ok(answer) => {
+                    failures = 0;
+                    let answer = parse_answer(&answer);
+                    for action in &answer.actions {
+                        let Some(m) = map_action(action) else {
+                            continue;
+                        };
+                        if m.id.as_deref().is_some_and(|id| !seen.first(id)) {
+                            continue;
+                        }
+                        source.publish("youtube", m.kind, m.data, m.at);
+                    }
+                    let Some((next, timeout)) = answer.next else {
+                        return PollEnd::Ended;
+                    };
+                    continuation = next;
+                    let asked = Duration::from_millis(timeout.clamp(min, max));
+                    asked.saturating_sub(started.elapsed())
+                }
+                Err(e) => {
+                    tracing::warn!(source = source.name, "unreadable chat answer skipped: {e}");
+                    Duration::from_millis(max)
+                }
+            },
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match status {
+                    400 => return PollEnd::Reresolve,
+                    404 => return PollEnd::Ended,
+                    _ => {
+                        let wait =
+                            backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
+                        failures += 1;
+                        let why = match status {
+                            429 => "rate limited (429)",
+                            403 => "refused (403)",
+                            _ => "failed",
+                        };
+                        source.set(
+                            "backoff",
+                            format!("YouTube {why}; trying again in {:.1}s", wait.as_secs_f64()),
+                        );
+                        wait
+                    }
+                }
+            }
+            Err(e) => {
+                let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
+                failures += 1;
+                source.set(
+                    "backoff",
+                    format!("{e}; trying again in {:.1}s", wait.as_secs_f64()),
+                );
+                wait
+            }
+        };
+        if failures == 0 {
+            source.set(
+                "connected",
+                format!(
+                    "reading the live chat of video {}",
+                    page.video_id.as_deref().unwrap_or("?")
+                ),
+            );
+        }
+        if !sleep_or_cancel(wait, token).await {
+            return PollEnd::Cancelled;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/youtube")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+    }
+
+    fn first(name: &str) -> Mapped {
+        let answer = parse_answer(&fixture(name));
+        map_action(&answer.actions[0]).expect("mapped")
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("@Some_one"),
+            Some(Target::Handle("@Some_one".into()))
+        );
+        assert!(matches!(
+            Target::parse("UCz4FjAv44II95JampuGwDTg"),
+            Some(Target::Channel(_))
+        ));
+        assert!(matches!(
+            Target::parse("dQw4w9WgXcQ"),
+            Some(Target::Video(_))
+        ));
+        assert_eq!(Target::parse("not a thing"), None);
+        assert_eq!(Target::parse("@"), None);
+    }
+
+    #[test]
+    fn a_text_message_with_its_pace() {
+        let answer = parse_answer(&fixture("get_live_chat.normal.json"));
+        assert_eq!(answer.next, Some(("test-continuation:01".into(), 10000)));
+        let m = map_action(&answer.actions[0]).expect("mapped");
+        assert_eq!(m.kind, Kind::ChatMessage);
+        assert_eq!(m.id.as_deref(), Some("id"));
+        assert_eq!(m.at, Some(1_609_459_200_000));
+        assert_eq!(m.data["text"], "Hello, World!");
+        assert_eq!(m.data["author"]["id"], "channelId");
+        assert_eq!(m.data["author"]["display_name"], "authorName");
+    }
+
+    #[test]
+    fn roles_come_from_icon_types_not_tooltips() {
+        let owner = first("get_live_chat.from_owner.json");
+        assert_eq!(owner.data["author"]["roles"]["broadcaster"], true);
+        assert_eq!(owner.data["author"]["badges"][0]["set"], "owner");
+        assert_eq!(owner.data["author"]["badges"][0]["title"], "所有者");
+        let moderator = first("get_live_chat.from_moderator.json");
+        assert_eq!(moderator.data["author"]["roles"]["moderator"], true);
+        let member = first("get_live_chat.from_member.json");
+        assert_eq!(member.data["author"]["roles"]["subscriber"], true);
+        assert_eq!(member.data["author"]["badges"][0]["set"], "member");
+        assert_eq!(
+            member.data["author"]["badges"][0]["image"],
+            "https://membership.badge.url"
+        );
+    }
+
+    #[test]
+    fn custom_emoji_are_emotes() {
+        let m = first("get_live_chat.custom_emoji.json");
+        assert_eq!(
+            m.data["elements"],
+            json!([{"type": "emote", "id": "customEmojiId", "name": ":customEmoji:", "url": "https://custom.emoji.url"}])
+        );
+        assert_eq!(m.data["text"], ":customEmoji:");
+    }
+
+    #[test]
+    fn super_chats_and_stickers_carry_money() {
+        let m = first("get_live_chat.super_chat.json");
+        assert_eq!(
+            m.data["monetary"],
+            json!({"amount": 1000.0, "currency": "JPY", "formatted": "￥1,000", "color": "#ffb300"})
+        );
+        let s = first("get_live_chat.super_sticker.json");
+        assert_eq!(s.data["monetary"]["amount"], 90.0);
+        assert_eq!(
+            s.data["sticker"],
+            json!({"url": "https://super.sticker.url", "alt": "superSticker"})
+        );
+        assert_eq!(monetary("$5.50", None).amount, 5.5);
+        assert_eq!(monetary("CA$10.00", None).currency, "CAD");
+        assert_eq!(monetary("1.234,56 €", None).amount, 1234.56);
+    }
+
+    #[test]
+    fn tickers_placeholders_and_deletions() {
+        let actions = fixture("actions.assorted_2020.json");
+        let mapped: Vec<Mapped> = actions
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(map_action)
+            .collect();
+        let kinds: Vec<Kind> = mapped.iter().map(|m| m.kind).collect();
+        assert!(kinds.contains(&Kind::ChatDelete));
+        assert!(kinds.contains(&Kind::ChatClear));
+        assert!(kinds.contains(&Kind::Sub), "{kinds:?}");
+        let ticker = fixture("action_2026.ticker_paid_message.json");
+        assert_eq!(map_action(&ticker), None);
+        let clear = mapped
+            .iter()
+            .find(|m| m.kind == Kind::ChatClear)
+            .expect("clear");
+        assert_eq!(clear.data["user_id"], "UCunTx7KcIG50KLggQdd5JEQ");
+    }
+
+    #[test]
+    fn the_2026_shapes() {
+        let m =
+            map_action(&fixture("action_2026.text_message_leaderboard_rank.json")).expect("text");
+        assert!(
+            m.data["author"]["display_name"]
+                .as_str()
+                .expect("name")
+                .starts_with('@')
+        );
+        assert_eq!(m.data["author"]["roles"]["subscriber"], true);
+        let sticker =
+            map_action(&fixture("action_2026.paid_sticker_member.json")).expect("sticker");
+        assert!(
+            sticker.data["sticker"]["url"]
+                .as_str()
+                .expect("url")
+                .starts_with("https:")
+        );
+        let member = fixture("renderer_2026.membership_new_member.json");
+        let m = map_item("liveChatMembershipItemRenderer", &member).expect("member");
+        assert_eq!(m.kind, Kind::Sub);
+    }
+
+    #[test]
+    fn the_end_of_a_stream() {
+        let answer = parse_answer(&fixture("get_live_chat.stream_ended.legacy_pbj.json"));
+        assert!(answer.next.is_none());
+        let idle = parse_answer(&fixture("get_live_chat.no_chat.json"));
+        assert!(idle.actions.is_empty() && idle.next.is_some());
+    }
+
+    #[test]
+    fn a_page_gives_the_live_chat_not_top_chat() {
+        let html = r#"<html><link rel="canonical" href="https://www.youtube.com/watch?v=abcdefghijk">
+<script>ytcfg.set({"INNERTUBE_API_KEY":"KEY","INNERTUBE_CONTEXT_CLIENT_VERSION":"2.2026"});
+var ytInitialData = {"contents":{"liveChatRenderer":{"header":{"viewSelector":{"subMenuItems":[
+{"title":"Top chat","continuation":{"reloadContinuationData":{"continuation":"TOP"}}},
+{"title":"Live chat","continuation":{"reloadContinuationData":{"continuation":"LIVE"}}}]}}}},"isLiveNow":true};</script>"#;
+        let page = parse_page(html);
+        assert_eq!(page.video_id.as_deref(), Some("abcdefghijk"));
+        assert_eq!(page.continuation.as_deref(), Some("LIVE"));
+        assert_eq!(page.state, Liveness::Live);
+        assert_eq!(page.api_key.as_deref(), Some("KEY"));
+        assert_eq!(page.client_version.as_deref(), Some("2.2026"));
+        assert_eq!(parse_page("<html>nothing</html>").state, Liveness::Offline);
+        assert!(is_consent_page("<h1>Before you continue to YouTube</h1>"));
+    }
+}
