@@ -1,10 +1,12 @@
 //! What overlay pages show, checked in a real headless Chromium: alerts, chat deletion, hot
 //! reload without a page reload, theme errors in the overlay, twelve overlays in one browser
-//! profile, and chat text that must stay text.
+//! profile, chat text that must stay text, and one chat box fed by Twitch, YouTube and Kick.
 
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
+#[path = "common/fake_platforms.rs"]
+mod fake_platforms;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -485,5 +487,67 @@ async fn an_overlay_file_edit_applies_to_the_open_overlay() {
     )
     .await;
     assert_eq!(tab.eval("window.__marker").await, json!(1), "no reload");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chat_overlay_shows_twitch_youtube_and_kick_in_arrival_order() {
+    use fake_platforms::{
+        Answer, FakeKick, FakeYoutube, KickMode, fixture, recorded, with_actions,
+    };
+    let yt = FakeYoutube::start().await;
+    let kick = FakeKick::start(KickMode::Pusher).await;
+    let config = format!(
+        "[youtube]\nbase_url = \"{}\"\nmin_poll_ms = 100\n[[youtube.channels]]\nchannel = \"alpha\"\ntarget = \"@multi\"\n{}[[kick.channels]]\nchannel = \"alpha\"\nslug = \"multi\"\nchannel_id = 1\nchatroom_id = 2\n",
+        yt.base(),
+        kick.config("pusher")
+    );
+    let server = Server::start(&config, &[("chat", &chat_overlay("default"))]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    kick.wait_for("subscribed", |s| {
+        s.received.iter().any(|t| t.contains("chatrooms.2.v2"))
+    })
+    .await;
+    yt.wait_for("polling", |s| !s.polls.is_empty()).await;
+    let lines = |n: usize| format!("document.querySelectorAll('#root .chat-line').length === {n}");
+    server.post_event(chat("from twitch", "t1")).await;
+    tab.wait_for(&lines(1), WAIT).await;
+    yt.push(Answer::Json(recorded(
+        "get_live_chat.normal.json",
+        "yt-1",
+        150,
+    )));
+    tab.wait_for(&lines(2), WAIT).await;
+    kick.send(fixture("kick", "pusher.chat_message.json").trim_end());
+    tab.wait_for(&lines(3), WAIT).await;
+    yt.push(Answer::Json(recorded(
+        "get_live_chat.super_chat.json",
+        "yt-2",
+        150,
+    )));
+    tab.wait_for(&lines(4), WAIT).await;
+    let marks = "Array.from(document.querySelectorAll('#root .chat-line .platform')).map(e => e.title).join(',')";
+    assert_eq!(tab.eval(marks).await, json!("twitch,youtube,kick,youtube"));
+    let amount = tab
+        .eval("document.querySelector('#root .chat-line.is-paid .amount').textContent")
+        .await;
+    assert_eq!(amount, json!("￥1,000"));
+    // A Twitch deletion of the same id leaves the YouTube line alone...
+    server
+        .post_event(
+            json!({"channel": "alpha", "kind": "chat.delete", "data": {"message_id": "yt-1"}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tab.eval(&lines(4)).await, json!(true));
+    // ...and YouTube's own removes it.
+    yt.push(Answer::Json(with_actions(
+        vec![json!({"removeChatItemAction": {"targetItemId": "yt-1"}})],
+        50,
+        150,
+    )));
+    tab.wait_for(&lines(3), WAIT).await;
+    assert_eq!(tab.eval(marks).await, json!("twitch,kick,youtube"));
     server.stop().await;
 }

@@ -659,7 +659,10 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
             Err(e) => {
                 let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
                 failures += 1;
-                source.set("error", format!("{e}; trying again in {}s", wait.as_secs()));
+                source.set(
+                    "error",
+                    format!("{e}; trying again in {:.1}s", wait.as_secs_f64()),
+                );
                 wait
             }
         };

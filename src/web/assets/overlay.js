@@ -33,6 +33,8 @@
       var el = fragment(ev.html, ev.id);
       el.dataset.messageId = ev.data.message_id || "";
       el.dataset.user = (ev.data.author && ev.data.author.login) || "";
+      el.dataset.userId = (ev.data.author && ev.data.author.id) || "";
+      el.dataset.platform = ev.platform || "twitch";
       root.appendChild(el);
       var max = opts.max_messages || 30;
       while (root.children.length > max) root.removeChild(root.firstChild);
@@ -42,8 +44,13 @@
       var items = root.querySelectorAll(".item");
       for (var i = 0; i < items.length; i++) {
         var it = items[i];
+        // Ids and logins are per platform: a YouTube ban never removes a Twitch line.
+        if (it.dataset.platform !== (ev.platform || "twitch")) continue;
         if (ev.kind === "chat.delete" && it.dataset.messageId === ev.data.message_id) it.remove();
-        if (ev.kind === "chat.clear" && (!ev.data.user_login || it.dataset.user === ev.data.user_login)) it.remove();
+        if (ev.kind === "chat.clear") {
+          var byId = ev.data.user_id, byLogin = ev.data.user_login;
+          if (byId ? it.dataset.userId === String(byId) : !byLogin || it.dataset.user === byLogin) it.remove();
+        }
       }
     }
   };
