@@ -468,6 +468,7 @@ struct OverlayFile {
     channel: Option<Spanned<String>>,
     theme: Option<Spanned<String>>,
     kinds: Option<Vec<Spanned<String>>>,
+    platforms: Option<Vec<Spanned<String>>>,
     title: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
@@ -483,10 +484,15 @@ pub struct OverlayConfig {
     pub channel: String,
     pub theme: String,
     pub kinds: KindSet,
+    /// The platforms whose events it shows; empty for all (Twitch, YouTube, Kick).
+    pub platforms: Vec<String>,
     pub title: String,
     pub size: (u32, u32),
     pub options: serde_json::Value,
 }
+
+/// The platforms events come from.
+pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
 
 impl OverlayConfig {
     /// The overlay of `kind` that exists with no files at all.
@@ -497,6 +503,7 @@ impl OverlayConfig {
             channel: channel.to_string(),
             theme: crate::theme::DEFAULT_THEME.to_string(),
             kinds: kind.default_kinds(),
+            platforms: Vec::new(),
             title: kind.as_str().to_string(),
             size: kind.suggested_size(),
             options: options::defaults(kind),
@@ -576,6 +583,20 @@ impl OverlayConfig {
             }
             None => file.kind.default_kinds(),
         };
+        let mut platforms = Vec::new();
+        for p in file.platforms.unwrap_or_default() {
+            if !PLATFORMS.contains(&p.get_ref().as_str()) {
+                return Err(located(
+                    p.span(),
+                    format!(
+                        "unknown platform \"{}\"; platforms are {}",
+                        p.get_ref(),
+                        PLATFORMS.join(", ")
+                    ),
+                ));
+            }
+            platforms.push(p.into_inner());
+        }
         let options = options::validate(file.kind, file.options).map_err(|message| {
             let line = message
                 .key
@@ -599,6 +620,7 @@ impl OverlayConfig {
             channel,
             theme,
             kinds,
+            platforms,
             options,
         })
     }
@@ -879,6 +901,22 @@ mod tests {
         assert!(
             s.starts_with("overlays/a.toml:1:") && s.contains("chat"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn overlay_platforms_are_checked() {
+        let text = "kind = \"chat\"\nplatforms = [\"youtube\", \"kick\"]\n";
+        let o = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .expect("valid");
+        assert_eq!(o.platforms, ["youtube", "kick"]);
+        let text = "kind = \"chat\"\n\nplatforms = [\"tiktok\"]\n";
+        let s = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            s,
+            "overlays/a.toml:3: unknown platform \"tiktok\"; platforms are twitch, youtube, kick"
         );
     }
 

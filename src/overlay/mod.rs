@@ -220,6 +220,9 @@ impl Overlay {
         if event.channel != c.channel || !c.kinds.contains(event.kind) {
             return false;
         }
+        if !c.platforms.is_empty() && !c.platforms.contains(&event.platform) {
+            return false;
+        }
         let o = &c.options;
         let num = |k: &str| o[k].as_f64().unwrap_or(0.0);
         let data_num = |k: &str| event.data[k].as_f64().unwrap_or(0.0);
