@@ -415,6 +415,45 @@ async fn screenshots() {
         }
         server.stop().await;
     }
+    // One chat box, three platforms.
+    let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
+    let browser = Browser::launch().await;
+    let tab = open(&browser, &server, "/o/chat").await;
+    let line = |platform: &str, name: &str, text: &str, extra: serde_json::Value| {
+        let mut data =
+            json!({"user_name": name, "text": text, "elements": [{"type": "text", "value": text}]});
+        if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        json!({"channel": "alpha", "kind": "chat.message", "platform": platform, "data": data})
+    };
+    for body in [
+        line("twitch", "PixelPanda", "hi from twitch!", json!({})),
+        line("youtube", "@tubefan", "watching on YouTube", json!({})),
+        line("kick", "kickviewer", "kick chat here too", json!({})),
+        line(
+            "youtube",
+            "@generous",
+            "love this stream",
+            json!({"monetary": {"amount": 10.0, "currency": "USD", "formatted": "$10.00", "color": "#1de9b6"}}),
+        ),
+        line(
+            "kick",
+            "bigfan",
+            "GG",
+            json!({"monetary": {"amount": 500.0, "currency": "KICKS", "formatted": "500 Kicks", "color": "#53fc18"}}),
+        ),
+    ] {
+        server.post_event(body).await;
+    }
+    tab.wait_for(
+        "document.querySelectorAll('#root .chat-line').length === 5",
+        WAIT,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    tab.screenshot(&out.join("multi-platform-chat.png")).await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
