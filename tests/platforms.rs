@@ -274,6 +274,14 @@ async fn check_kick_events(server: &Server, sse: &mut Sse) {
     assert_eq!(frames[7]["data"]["monetary"]["currency"], "KICKS");
 }
 
+/// Waits until the source subscribed to its four feeds (frames containing `marker`).
+async fn wait_subscribed(kick: &FakeKick, marker: &str) {
+    kick.wait_for("subscribed to every feed", |s| {
+        s.received.iter().filter(|t| t.contains(marker)).count() == 4
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_chat_over_pusher() {
     let kick = FakeKick::start(KickMode::Pusher).await;
@@ -283,14 +291,7 @@ async fn kick_chat_over_pusher() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let mut sse = server.sse("/o/chat/events", None).await;
-    kick.wait_for("subscribed to every feed", |s| {
-        s.received
-            .iter()
-            .filter(|t| t.contains("pusher:subscribe"))
-            .count()
-            == 4
-    })
-    .await;
+    wait_subscribed(&kick, "pusher:subscribe").await;
     let subscribed: Vec<String> = kick
         .received()
         .iter()
@@ -331,14 +332,7 @@ async fn kick_chat_over_centrifugo_after_looking_the_channel_up() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let mut sse = server.sse("/o/chat/events", None).await;
-    kick.wait_for("subscribed", |s| {
-        s.received
-            .iter()
-            .filter(|t| t.contains("\"subscribe\""))
-            .count()
-            == 4
-    })
-    .await;
+    wait_subscribed(&kick, "\"subscribe\"").await;
     {
         let st = kick.state.lock().expect("state");
         assert_eq!(st.lookups, ["ac7ionman"]);

@@ -761,10 +761,7 @@ mod tests {
     use super::*;
 
     fn frame(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/kick")
-            .join(name);
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+        crate::platforms::fixture("kick", name)
     }
 
     fn decoded(name: &str) -> Decoded {

@@ -311,6 +311,16 @@ pub async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
     }
 }
 
+/// A recorded payload from `tests/fixtures/<platform>/<name>`, parsed.
+#[cfg(test)]
+pub(crate) fn fixture(platform: &str, name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(platform)
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
 /// Item ids already handled, bounded: the oldest are forgotten first.
 pub struct Seen {
     order: std::collections::VecDeque<String>,

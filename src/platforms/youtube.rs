@@ -825,10 +825,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/youtube")
-            .join(name);
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+        crate::platforms::fixture("youtube", name)
     }
 
     fn first(name: &str) -> Mapped {

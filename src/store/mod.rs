@@ -25,6 +25,15 @@ pub struct StoreError {
     pub message: String,
 }
 
+/// The rows of a query for "the newest `limit` + 1 after an id, newest first" as a page:
+/// oldest first, at most `limit`, and whether older ones were left out.
+pub(crate) fn page_after(mut newest_first: Vec<Event>, limit: usize) -> (Vec<Event>, bool) {
+    let cut = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    newest_first.reverse();
+    (newest_first, cut)
+}
+
 /// What the bus needs from a log.
 pub trait EventLog: Send + Sync {
     /// Writes one event. A log private to this instance gets it stamped by the bus; a shared

@@ -402,7 +402,7 @@ impl EventLog for Redis {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<Event>, bool), StoreError> {
-        let mut events = self.range(
+        let events = self.range(
             ::redis::cmd("XREVRANGE")
                 .arg(self.stream(channel))
                 .arg("+")
@@ -410,10 +410,7 @@ impl EventLog for Redis {
                 .arg("COUNT")
                 .arg(limit + 1),
         )?;
-        let cut = events.len() > limit;
-        events.truncate(limit);
-        events.reverse();
-        Ok((events, cut))
+        Ok(super::page_after(events, limit))
     }
 
     fn pruned_after(&self, channel: &str, id: u64) -> bool {

@@ -207,15 +207,12 @@ impl EventLog for Sqlite {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<Event>, bool), StoreError> {
-        let mut rows = self.rows(
+        let rows = self.rows(
             "SELECT id, channel, kind, platform, at, history, data FROM events
              WHERE channel = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3",
             &[&channel, &(after as i64), &(limit as i64 + 1)],
         )?;
-        let cut = rows.len() > limit;
-        rows.truncate(limit);
-        rows.reverse();
-        Ok((rows, cut))
+        Ok(super::page_after(rows, limit))
     }
 
     /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
