@@ -16,41 +16,64 @@ use serde_json::{Value, json};
 struct RedisServer {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let binary = std::env::var("OVERLAYD_REDIS").unwrap_or_else(|_| "redis-server".into());
         let port = {
             let probe = TcpListener::bind("127.0.0.1:0").expect("free port");
             probe.local_addr().expect("addr").port()
         };
+        RedisServer::start_on(port)
+    }
+
+    fn start_on(port: u16) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        let mut server = RedisServer {
+            child: Command::new("true").spawn().expect("a placeholder process"),
+            port,
+            dir,
+        };
+        server.launch();
+        server
+    }
+
+    /// Starts `redis-server` on this port (no persistence) and waits until it answers.
+    fn launch(&mut self) {
+        let binary = std::env::var("OVERLAYD_REDIS").unwrap_or_else(|_| "redis-server".into());
+        let _ = self.child.wait();
+        self.child = Command::new(&binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {binary}: {e}; install redis-server (.ci/run does)")
             });
-        let server = RedisServer {
-            child,
-            port,
-            _dir: dir,
-        };
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if server.ping() {
-                return server;
+            if self.ping() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not answer on port {port}");
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    /// Stops the server and starts an empty one on the same port (no persistence: every key
+    /// is gone, as after a crash of a cache-only Redis).
+    fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn ping(&self) -> bool {
@@ -73,8 +96,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -260,4 +282,42 @@ fn store_settings_are_checked_with_file_and_line() {
             .starts_with("overlay.toml:3: url = \"http://x\" is not a Redis URL")
     );
     assert!(parse("[store]\nurl = \"redis://127.0.0.1:1/\"\n").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_restarts_empty_is_refused_meanwhile_and_then_used_again() {
+    let mut redis = RedisServer::start();
+    let (a, b) = two_instances(&redis).await;
+    let mut on_b = b.sse("/o/feed/events", None).await;
+    let before = post(&a, follow(0)).await;
+    assert_eq!(seqs(&on_b.events(1).await), [0]);
+    // Redis goes away: posts are refused (not lost quietly), and /health says why.
+    redis.stop();
+    let (status, reply) = a.post_event(follow(1)).await;
+    assert_eq!(status, 503, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is redis-server running there?")
+    );
+    // It comes back empty: ids continue upwards, and instance B's reader finds it again.
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        let (status, reply) = a.post_event(follow(2)).await;
+        if status == 202 {
+            break reply["id"].as_u64().expect("id");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "posts refused after Redis came back: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(after > before, "ids went back: {before} then {after}");
+    let frames = on_b.events(1).await;
+    assert_eq!(seqs(&frames), [2]);
+    a.stop().await;
+    b.stop().await;
 }

@@ -36,7 +36,11 @@ const READ_COUNT: usize = 1_000;
 
 // Lua numbers are doubles: `'0-' .. id` would print a 16-digit id as 1.7e+15, so it is
 // formatted with %d (exact below 2^53, which the clock-based ids stay under for centuries).
+//
+// A Redis that lost its data (restarted without persistence) has no counter: it starts again
+// from the clock (ARGV[10]), which is beyond every id given before, so ids never go back.
 const APPEND: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[10]) end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], string.format('0-%d', id),
   'channel', ARGV[2], 'kind', ARGV[3], 'platform', ARGV[4], 'at', ARGV[5],
@@ -368,6 +372,7 @@ impl EventLog for Redis {
                 .arg(&data)
                 .arg(&chatter)
                 .arg(&display)
+                .arg(crate::event::now_ms().saturating_mul(1000))
                 .invoke(c)
         })?;
         event.id = id;
