@@ -285,12 +285,17 @@ async fn wait_subscribed(kick: &FakeKick, marker: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_chat_over_pusher() {
     let kick = FakeKick::start(KickMode::Pusher).await;
+    // No grace period: the source stops as soon as the last overlay closes.
     let config = format!(
-        "{}[[kick.channels]]\nchannel = \"multi\"\nslug = \"fixture\"\nchannel_id = 11\nchatroom_id = 22\n",
+        "[twitch]\npart_grace_s = 0\n{}[[kick.channels]]\nchannel = \"multi\"\nslug = \"fixture\"\nchannel_id = 11\nchatroom_id = 22\n",
         kick.config("pusher")
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
+    // Nothing is read while no overlay of the channel is open.
+    assert_eq!(source_state(&server, "kick:fixture").await.0, "idle");
     let mut sse = server.sse("/o/chat/events", None).await;
+    // A second overlay page shares the same source: one socket.
+    let second = server.sse("/o/chat/events", None).await;
     wait_subscribed(&kick, "pusher:subscribe").await;
     let subscribed: Vec<String> = kick
         .received()
@@ -319,6 +324,12 @@ async fn kick_chat_over_pusher() {
     })
     .await;
     assert_eq!(source_state(&server, "kick:fixture").await.0, "connected");
+    assert_eq!(kick.state.lock().expect("state").origins.len(), 1);
+    // The last page closes: the source stops and its socket is closed.
+    drop(sse);
+    drop(second);
+    wait_state(&server, "kick:fixture", "idle").await;
+    kick.wait_for("the socket closed", |s| s.closed == 1).await;
     server.stop().await;
 }
 

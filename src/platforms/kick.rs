@@ -846,6 +846,21 @@ mod tests {
             k.data["monetary"],
             json!({"amount": 500.0, "currency": "KICKS", "formatted": "500 Kicks"})
         );
+        // No recorded GiftedSubscriptionsEvent: the shape is kicksdk's and GiftDeck's.
+        let gifts = json!({"chatroom_id": 1, "gifted_usernames": ["a", "b", "c"], "gifter_username": "Santa"}).to_string();
+        let g = decode(
+            "App\\Events\\GiftedSubscriptionsEvent",
+            &Value::String(gifts),
+        )
+        .expect("gifts");
+        assert_eq!(
+            (
+                g.kind,
+                g.data["total"].clone(),
+                g.data["user_login"].clone()
+            ),
+            (Kind::GiftBomb, json!(3), json!("santa"))
+        );
         let unbanned = frame("pusher.user_unbanned.json");
         assert_eq!(
             decode(

@@ -388,8 +388,9 @@ fn chat_message(
     serde_json::to_value(message).ok()
 }
 
-/// Text and elements of message runs: custom channel emoji become emotes; standard emoji
-/// stay characters (the viewer's fonts draw them).
+/// Text and elements of message runs: custom channel emoji and standard emoji become emotes
+/// (YouTube's images, as its chat shows them); `text` has the emoji characters and the custom
+/// emoji's shortcuts.
 pub fn elements(runs: &[Value]) -> (String, Vec<Element>) {
     let mut text = String::new();
     let mut out: Vec<Element> = Vec::new();
@@ -411,22 +412,17 @@ pub fn elements(runs: &[Value]) -> (String, Vec<Element>) {
                 .pointer("/shortcuts/0")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            match (custom, emoji.get("image").and_then(last_thumbnail)) {
-                (true, Some(url)) => {
-                    let name = shortcut.unwrap_or_else(|| id.clone());
-                    text.push_str(&name);
-                    out.push(Element::Emote { id, name, url });
-                }
-                _ => {
-                    // A standard emoji's id is the character itself.
-                    let ch = if id.is_empty() {
-                        shortcut.unwrap_or_default()
-                    } else {
-                        id
-                    };
-                    text.push_str(&ch);
-                    push_text(&mut out, &ch);
-                }
+            // A custom emoji is named by its shortcut (":_name:"); a standard one's id is the
+            // character itself, which is also its name (and the image's alt text).
+            let name = match (custom, shortcut) {
+                (true, Some(s)) => s,
+                (_, s) if id.is_empty() => s.unwrap_or_default(),
+                _ => id.clone(),
+            };
+            text.push_str(&name);
+            match emoji.get("image").and_then(last_thumbnail) {
+                Some(url) => out.push(Element::Emote { id, name, url }),
+                None => push_text(&mut out, &name),
             }
         }
     }
@@ -953,6 +949,49 @@ mod tests {
         let member = fixture("renderer_2026.membership_new_member.json");
         let m = map_item("liveChatMembershipItemRenderer", &member).expect("member");
         assert_eq!(m.kind, Kind::Sub);
+    }
+
+    #[test]
+    fn standard_emoji_are_emotes_named_by_their_character() {
+        let ticker = fixture("action_2026.ticker_paid_message.json");
+        let runs = ticker
+            .pointer("/addLiveChatTickerItemAction/item/liveChatTickerPaidMessageItemRenderer/showItemEndpoint/showLiveChatItemEndpoint/renderer/liveChatPaidMessageRenderer/message/runs")
+            .and_then(Value::as_array)
+            .expect("runs");
+        let (text, els) = elements(runs);
+        assert_eq!(text, "超キュート……🫶可愛すぎて感動……");
+        assert_eq!(
+            els[1],
+            Element::Emote {
+                id: "🫶".into(),
+                name: "🫶".into(),
+                url: "https://fonts.gstatic.com/s/e/notoemoji/15.1/1faf6/72.png".into()
+            }
+        );
+    }
+
+    #[test]
+    fn gifted_memberships() {
+        // No recording of these exists in the fixtures; the shapes are YTLiveChat's and
+        // chat-downloader's parsers' (see ../shared/notes/multiplatform.md).
+        let purchase = json!({"addChatItemAction": {"item": {"liveChatSponsorshipsGiftPurchaseAnnouncementRenderer": {
+            "id": "gift-1", "timestampUsec": "1700000000000000", "authorExternalChannelId": "UCgifter",
+            "header": {"liveChatSponsorshipsHeaderRenderer": {
+                "authorName": {"simpleText": "@Gifter"},
+                "primaryText": {"runs": [{"text": "Sent "}, {"text": "5"}, {"text": " Big Channel memberships"}]}}}}}}});
+        let m = map_action(&purchase).expect("purchase");
+        assert_eq!(m.kind, Kind::GiftBomb);
+        assert_eq!(
+            (m.data["total"].clone(), m.data["user_login"].clone()),
+            (json!(5), json!("gifter"))
+        );
+        let redemption = json!({"addChatItemAction": {"item": {"liveChatSponsorshipsGiftRedemptionAnnouncementRenderer": {
+            "id": "gift-2", "authorName": {"simpleText": "@Lucky"}, "authorExternalChannelId": "UClucky",
+            "message": {"runs": [{"text": "received a gift membership by "}, {"text": "@Gifter"}]}}}}});
+        let m = map_action(&redemption).expect("redemption");
+        assert_eq!(m.kind, Kind::SubGift);
+        assert_eq!(m.data["recipient_login"], "lucky");
+        assert_eq!(m.data["user_name"], "@Gifter");
     }
 
     #[test]

@@ -214,6 +214,8 @@ pub struct KickState {
     pub lookups: Vec<String>,
     /// Outgoing queue of the newest socket.
     pub socket: Option<mpsc::UnboundedSender<String>>,
+    /// Sockets the client closed (or that dropped).
+    pub closed: usize,
 }
 
 pub struct FakeKick {
@@ -374,6 +376,7 @@ async fn serve_socket(tcp: tokio::net::TcpStream, state: Arc<Mutex<KickState>>, 
         }
     }
     writer.abort();
+    state.lock().expect("state").closed += 1;
 }
 
 /// A recorded Pusher frame's inner event wrapped the way Centrifugo pushes it.
