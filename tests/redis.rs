@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 /// A `redis-server` of this test's own, stopped when dropped.
 struct RedisServer {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -31,7 +31,7 @@ impl RedisServer {
     fn start_on(port: u16) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut server = RedisServer {
-            child: Command::new("true").spawn().expect("a placeholder process"),
+            child: None,
             port,
             dir,
         };
@@ -42,18 +42,19 @@ impl RedisServer {
     /// Starts `redis-server` on this port (no persistence) and waits until it answers.
     fn launch(&mut self) {
         let binary = std::env::var("OVERLAYD_REDIS").unwrap_or_else(|_| "redis-server".into());
-        let _ = self.child.wait();
-        self.child = Command::new(&binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {binary}: {e}; install redis-server (.ci/run does)")
-            });
+        self.child = Some(
+            Command::new(&binary)
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(self.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {binary}: {e}; install redis-server (.ci/run does)")
+                }),
+        );
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
             if self.ping() {
@@ -72,8 +73,10 @@ impl RedisServer {
     }
 
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     fn ping(&self) -> bool {
