@@ -163,7 +163,7 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     let yt = FakeYoutube::start().await;
     yt.state.lock().expect("state").page = "upcoming".into();
     let config = format!(
-        "[youtube]\nbase_url = \"{}\"\nmin_poll_ms = 100\nlive_check_s = 1\n[[youtube.channels]]\nchannel = \"multi\"\ntarget = \"@later\"\n",
+        "[twitch]\npart_grace_s = 0\n[youtube]\nbase_url = \"{}\"\nmin_poll_ms = 100\nlive_check_s = 1\n[[youtube.channels]]\nchannel = \"multi\"\ntarget = \"@later\"\n",
         yt.base()
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
@@ -184,6 +184,23 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     let frames = events(&mut sse, 1).await;
     assert_eq!(frames[0]["data"]["message_id"], "first");
     wait_state(&server, "youtube:@later", "connected").await;
+    // The overlay closes and opens again: the source restarts, and YouTube's first answer
+    // repeats the last seconds of chat. What was shown is not shown twice.
+    drop(sse);
+    wait_state(&server, "youtube:@later", "idle").await;
+    yt.push(Answer::Json(recorded(
+        "get_live_chat.normal.json",
+        "first",
+        200,
+    )));
+    yt.push(Answer::Json(recorded(
+        "get_live_chat.normal.json",
+        "second",
+        200,
+    )));
+    let mut sse = server.sse("/o/chat/events", None).await;
+    let frames = events(&mut sse, 1).await;
+    assert_eq!(frames[0]["data"]["message_id"], "second");
     // A channel id's /live page the fake does not know is refused: an error, backed off.
     server.stop().await;
     let config = format!(

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, KickLink, KickTransport, Seen, Source, backoff, sleep_or_cancel};
+use super::{BROWSER_UA, KickLink, KickTransport, Source, backoff, sleep_or_cancel};
 use crate::event::{Author, Badge, ChatMessage, Element, Kind, Monetary, Reply, Roles};
 
 /// The Origin Kick's realtime sockets require.
@@ -321,7 +321,6 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
     let mut ids = link.channel_id.zip(link.chatroom_id);
     let mut failures = 0u32;
     let mut client_id = uuid();
-    let mut seen = Seen::new(2000);
     loop {
         let end = match ids {
             Some((channel_id, chatroom_id)) => {
@@ -345,7 +344,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                 let feeds = feeds(channel_id, chatroom_id);
                 let started = Instant::now();
                 let end = match provider {
-                    Provider::Pusher(url) => pusher(&source, &url, &feeds, &mut seen, &token).await,
+                    Provider::Pusher(url) => pusher(&source, &url, &feeds, &token).await,
                     Provider::Centrifugo(url) => {
                         centrifugo(
                             &source,
@@ -354,7 +353,6 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                             &url,
                             &client_id,
                             &feeds,
-                            &mut seen,
                             &token,
                         )
                         .await
@@ -504,21 +502,15 @@ async fn connect(url: &str) -> Result<Socket, String> {
     Ok(socket)
 }
 
-fn publish(source: &Source, decoded: Decoded, seen: &mut Seen) {
-    if decoded.id.as_deref().is_some_and(|id| !seen.first(id)) {
+fn publish(source: &Source, decoded: Decoded) {
+    if decoded.id.as_deref().is_some_and(|id| !source.first(id)) {
         return;
     }
     source.publish("kick", decoded.kind, decoded.data, decoded.at);
 }
 
 /// The legacy Pusher socket.
-async fn pusher(
-    source: &Source,
-    url: &str,
-    feeds: &[String],
-    seen: &mut Seen,
-    token: &CancellationToken,
-) -> End {
+async fn pusher(source: &Source, url: &str, feeds: &[String], token: &CancellationToken) -> End {
     let mut ws = match connect(url).await {
         Ok(ws) => ws,
         Err(e) => return End::Failed(e),
@@ -587,7 +579,7 @@ async fn pusher(
             e if e.starts_with("pusher") => {}
             e => {
                 if let Some(decoded) = decode(e, frame.get("data").unwrap_or(&Value::Null)) {
-                    publish(source, decoded, seen);
+                    publish(source, decoded);
                 }
             }
         }
@@ -603,7 +595,6 @@ async fn centrifugo(
     url: &str,
     client_id: &str,
     feeds: &[String],
-    seen: &mut Seen,
     token: &CancellationToken,
 ) -> End {
     let auth = match centrifugo_token(http, realtime, client_id).await {
@@ -726,7 +717,7 @@ async fn centrifugo(
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 if let Some(decoded) = decode(event, data.get("data").unwrap_or(&Value::Null)) {
-                    publish(source, decoded, seen);
+                    publish(source, decoded);
                 }
             }
         }

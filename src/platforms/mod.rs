@@ -233,6 +233,12 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     }
     let mut wanted = app.channels.watch();
     let mut running: HashMap<usize, CancellationToken> = HashMap::new();
+    // Item ids seen per link, kept across restarts of its source: YouTube's first answer
+    // repeats the last seconds of chat, which must not be shown twice.
+    let seen: Vec<Arc<parking_lot::Mutex<Seen>>> = links
+        .iter()
+        .map(|_| Arc::new(parking_lot::Mutex::new(Seen::new(2000))))
+        .collect();
     loop {
         let set = wanted.borrow_and_update().clone();
         for (i, link) in links.iter().enumerate() {
@@ -244,6 +250,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
                     app: app.clone(),
                     name: link.source(),
                     channel: link.channel().to_string(),
+                    seen: seen[i].clone(),
                 };
                 source.set("starting", "");
                 match link.clone() {
@@ -275,9 +282,16 @@ pub struct Source {
     pub name: String,
     /// Our channel its events go to.
     pub channel: String,
+    seen: Arc<parking_lot::Mutex<Seen>>,
 }
 
 impl Source {
+    /// `true` the first time this source offers item `id` (items can come twice: overlapping
+    /// poll windows, two feeds, a restart of the source).
+    pub fn first(&self, id: &str) -> bool {
+        self.seen.lock().first(id)
+    }
+
     pub fn set(&self, state: &str, detail: impl Into<String>) {
         self.app.sources.set(&self.name, state, detail);
     }

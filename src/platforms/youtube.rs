@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, Seen, Source, backoff, sleep_or_cancel};
+use super::{BROWSER_UA, Source, backoff, sleep_or_cancel};
 use crate::event::{
     Author, Badge, ChatMessage, Element, Kind, Monetary, Roles, Sticker, normalize_channel,
 };
@@ -614,7 +614,6 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
     };
     let recheck = Duration::from_secs(config.live_check_s.max(1));
     let mut failures = 0u32;
-    let mut seen = Seen::new(2000);
     loop {
         let wait = match resolve(&http, &config.base_url, &target).await {
             Ok(page) if page.state == Liveness::Live && page.continuation.is_some() => {
@@ -626,7 +625,7 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
                         page.video_id.as_deref().unwrap_or("?")
                     ),
                 );
-                match poll(&source, &http, &config, &page, &mut seen, &token).await {
+                match poll(&source, &http, &config, &page, &token).await {
                     PollEnd::Cancelled => return,
                     PollEnd::Reresolve => Duration::ZERO,
                     PollEnd::Ended => {
@@ -712,7 +711,6 @@ async fn poll(
     http: &reqwest::Client,
     config: &super::YoutubeConfig,
     page: &Page,
-    seen: &mut Seen,
     token: &CancellationToken,
 ) -> PollEnd {
     let mut url = format!(
@@ -752,7 +750,7 @@ async fn poll(
                         let Some(m) = map_action(action) else {
                             continue;
                         };
-                        if m.id.as_deref().is_some_and(|id| !seen.first(id)) {
+                        if m.id.as_deref().is_some_and(|id| !source.first(id)) {
                             continue;
                         }
                         source.publish("youtube", m.kind, m.data, m.at);
