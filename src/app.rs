@@ -280,6 +280,7 @@ impl App {
             "frames_rendered": self.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
             "sources": self.sources.snapshot(),
             "channels": self.channels.wanted(),
+            "sourced_here": self.channels.sourced(),
             "theme_errors": self.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "overlay_errors": *self.overlay_errors.read(),
         })
@@ -363,7 +364,14 @@ pub async fn run(
         stop.cancelled().await;
         bus.close();
     });
+    // Awaited at shutdown (not aborted) so the claims are handed back at once.
+    let mut claims = None;
     if let Some(redis) = app.bus.shared_log() {
+        claims = Some(tokio::spawn(claim_sources(
+            app.clone(),
+            redis.clone(),
+            shutdown.clone(),
+        )));
         let (app, stop) = (app.clone(), shutdown.clone());
         tasks.spawn(async move {
             let bus = &app.bus;
@@ -403,9 +411,66 @@ pub async fn run(
     let routes = crate::web::routes(app.clone());
     let server = crate::server::serve(listener, routes, app.clone(), shutdown.clone());
     server.await;
+    if let Some(claims) = claims {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), claims).await;
+    }
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long a claim on a channel's sources lasts without renewal: an instance that dies
+/// hands its channels to another within this (plus one renewal period).
+const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const CLAIM_RENEW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// With several instances on one shared store, runs each wanted channel's sources here only
+/// while this instance holds the channel's claim in Redis, renewing it, and hands claims back
+/// when a channel is no longer wanted or at shutdown.
+async fn claim_sources(
+    app: Arc<App>,
+    redis: Arc<crate::store::Redis>,
+    shutdown: CancellationToken,
+) {
+    app.channels.gate();
+    let me = format!("{:016x}", rand::random::<u64>());
+    let mut wanted = app.channels.watch();
+    let mut held = std::collections::BTreeSet::new();
+    loop {
+        let want = wanted.borrow_and_update().clone();
+        let mut now = std::collections::BTreeSet::new();
+        for channel in &want {
+            match redis.claim(channel, &me, CLAIM_TTL) {
+                Ok(true) => {
+                    now.insert(channel.clone());
+                }
+                Ok(false) => {}
+                // Unreachable store: keep what runs (no other instance can claim it either).
+                Err(e) => {
+                    tracing::warn!("renewing the claim on {channel}'s sources: {e}");
+                    if held.contains(channel) {
+                        now.insert(channel.clone());
+                    }
+                }
+            }
+        }
+        for channel in held.difference(&want) {
+            let _ = redis.release(channel, &me);
+        }
+        if now != held {
+            tracing::info!(channels = ?now, "sources run here for these channels");
+        }
+        held = now;
+        app.channels.set_sourced(held.clone());
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = wanted.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep(CLAIM_RENEW) => {}
+        }
+    }
+    for channel in &held {
+        let _ = redis.release(channel, &me);
+    }
 }
 
 fn announce(app: &App, addr: SocketAddr) {

@@ -1,7 +1,13 @@
 //! Which channels are wanted right now, reference-counted. Every open stream holds a lease on
 //! its channels; the last lease of a channel released starts a grace period (OBS reloads and
 //! scene switches must not churn joins and subscriptions) after which the channel is dropped.
-//! Channels named in overlay.toml are pinned and always wanted. Sources watch the wanted set.
+//! Channels named in overlay.toml are pinned and always wanted.
+//!
+//! Sources (Twitch chat and EventSub, YouTube, Kick) watch [`Channels::sources`]: the wanted
+//! channels whose sources run in this process. Alone, that is every wanted channel. With
+//! several instances on one shared store, each channel's sources run on one instance only
+//! (the one holding its claim, see `app::claim_sources`), so a chat line or a follow is
+//! published once, not once per instance.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,6 +27,10 @@ struct Entry {
 pub struct Channels {
     entries: Mutex<HashMap<String, Entry>>,
     wanted: watch::Sender<BTreeSet<String>>,
+    /// The channels whose sources run here.
+    sourced: watch::Sender<BTreeSet<String>>,
+    /// Set when something else decides `sourced` (claims on a shared store).
+    gated: std::sync::atomic::AtomicBool,
     grace: Duration,
 }
 
@@ -39,7 +49,9 @@ impl Channels {
         let wanted: BTreeSet<String> = entries.keys().cloned().collect();
         Arc::new(Channels {
             entries: Mutex::new(entries),
+            sourced: watch::Sender::new(wanted.clone()),
             wanted: watch::Sender::new(wanted),
+            gated: std::sync::atomic::AtomicBool::new(false),
             grace,
         })
     }
@@ -47,6 +59,32 @@ impl Channels {
     /// The wanted set, updated whenever it changes.
     pub fn watch(&self) -> watch::Receiver<BTreeSet<String>> {
         self.wanted.subscribe()
+    }
+
+    /// The channels whose sources run in this process, updated whenever they change.
+    pub fn sources(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.sourced.subscribe()
+    }
+
+    pub fn sourced(&self) -> BTreeSet<String> {
+        self.sourced.borrow().clone()
+    }
+
+    /// From now on `sourced` is decided by [`Channels::set_sourced`], not by the wanted set.
+    pub fn gate(&self) {
+        self.gated.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.set_sourced(BTreeSet::new());
+    }
+
+    pub fn set_sourced(&self, set: BTreeSet<String>) {
+        self.sourced.send_if_modified(|current| {
+            if *current == set {
+                false
+            } else {
+                *current = set;
+                true
+            }
+        });
     }
 
     pub fn wanted(&self) -> BTreeSet<String> {
@@ -108,6 +146,9 @@ impl Channels {
 
     fn publish(&self, entries: &HashMap<String, Entry>) {
         let wanted: BTreeSet<String> = entries.keys().cloned().collect();
+        if !self.gated.load(std::sync::atomic::Ordering::SeqCst) {
+            self.set_sourced(wanted.clone());
+        }
         self.wanted.send_if_modified(|current| {
             if *current == wanted {
                 false

@@ -1,9 +1,12 @@
 //! Several instances on one Redis: an event posted to one reaches the clients of another; a
 //! client moving between instances with `Last-Event-ID` misses nothing and sees nothing
-//! twice; chat stats are shared. Each test starts its own `redis-server` on a loopback port
+//! twice; chat stats are shared; a channel's sources run on one instance, not on each. Each
+//! test starts its own `redis-server` on a loopback port
 //! (`.ci/run` installs it; `OVERLAYD_REDIS` may name the binary).
 
 mod common;
+#[path = "common/fake_irc.rs"]
+mod fake_irc;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -323,4 +326,75 @@ async fn a_redis_that_restarts_empty_is_refused_meanwhile_and_then_used_again() 
     assert_eq!(seqs(&frames), [2]);
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_reads_a_channel_for_all_and_another_takes_over_when_it_stops() {
+    let redis = RedisServer::start();
+    let irc = fake_irc::server();
+    let config = format!(
+        "{}[twitch]\npart_grace_s = 0\n[twitch.endpoints]\nirc = \"{}\"\n[twitch.emotes]\nenabled = false\n",
+        redis.config(),
+        irc.addr
+    );
+    let files = [("chat", overlay("chat", "dup"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&config, &refs).await;
+    let b = Server::start(&config, &refs).await;
+    let mut on_a = a.sse("/o/chat/events", None).await;
+    let mut on_b = b.sse("/o/chat/events", None).await;
+    irc.wait("#dup joined", WAIT, |f| f.joined("dup") > 0).await;
+    // Both instances want the channel; only one joins it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        irc.joined("dup"),
+        1,
+        "one chat connection for two instances"
+    );
+    assert_eq!(
+        irc.send("dup", &fake_irc::fixture("privmsg_basic.txt", "dup")),
+        1
+    );
+    for sse in [&mut on_a, &mut on_b] {
+        let frames = sse.events(1).await;
+        assert_eq!(frames[0].event, "chat.message");
+        // Exactly once: nothing else follows.
+        assert!(
+            sse.next_within(Duration::from_millis(300))
+                .await
+                .is_none_or(|f| f.id.is_none())
+        );
+    }
+    // The instance reading the channel stops; the other takes the channel over.
+    let (_, health) = a.get_json("/health").await;
+    let a_reads = health["sourced_here"]
+        .as_array()
+        .is_some_and(|l| !l.is_empty());
+    let (stays, mut sse) = if a_reads {
+        drop(on_a);
+        a.stop().await;
+        (b, on_b)
+    } else {
+        drop(on_b);
+        b.stop().await;
+        (a, on_a)
+    };
+    let deadline = Instant::now() + WAIT;
+    while irc.joined("dup") != 1
+        || stays.get_json("/health").await.1["sourced_here"] != json!(["dup"])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the channel was not taken over: joined {} {}",
+            irc.joined("dup"),
+            stays.get_json("/health").await.1
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        irc.send("dup", &fake_irc::fixture("privmsg_basic.txt", "dup")),
+        1
+    );
+    assert_eq!(sse.events(1).await[0].event, "chat.message");
+    stays.stop().await;
 }

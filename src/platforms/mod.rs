@@ -231,7 +231,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         app.sources
             .set(&link.source(), "idle", "starts when an overlay is open");
     }
-    let mut wanted = app.channels.watch();
+    let mut wanted = app.channels.sources();
     let mut running: HashMap<usize, CancellationToken> = HashMap::new();
     // Item ids seen per link, kept across restarts of its source: YouTube's first answer
     // repeats the last seconds of chat, which must not be shown twice.

@@ -69,6 +69,20 @@ type Snapshot = (
     HashMap<String, String>,
 );
 
+/// Takes or renews the claim on a channel's sources (KEYS[1]) for instance ARGV[1], for
+/// ARGV[2] ms; 1 when this instance holds it.
+const CLAIM: &str = r"
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not owner then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// A channel's chat stats as the shared store keeps them.
 #[derive(Debug, Default, Clone)]
 pub struct StatsSeed {
@@ -99,6 +113,8 @@ pub struct Redis {
     conn: Mutex<Option<Connection>>,
     append: Script,
     snapshot: Script,
+    claim: Script,
+    release: Script,
 }
 
 impl Redis {
@@ -124,6 +140,8 @@ impl Redis {
             conn: Mutex::new(None),
             append: Script::new(APPEND),
             snapshot: Script::new(SNAPSHOT),
+            claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
         };
         // Ids start from the clock like an in-memory bus's, so a Last-Event-ID kept from an
         // earlier run is behind them, never ahead.
@@ -209,6 +227,30 @@ impl Redis {
             cursor: cursor.unwrap_or(0),
             stats: seed,
         })
+    }
+
+    /// Takes or renews this instance's claim on running `channel`'s sources, for `ttl`: `true`
+    /// when it holds it. An instance that stops renewing loses it after `ttl`.
+    pub fn claim(&self, channel: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let held: i64 = self.call(|c| {
+            self.claim
+                .key(self.key(&format!("sources:{channel}")))
+                .arg(instance)
+                .arg(ttl.as_millis() as u64)
+                .invoke(c)
+        })?;
+        Ok(held == 1)
+    }
+
+    /// Gives up the claim on `channel` if this instance holds it.
+    pub fn release(&self, channel: &str, instance: &str) -> Result<(), StoreError> {
+        let _: i64 = self.call(|c| {
+            self.release
+                .key(self.key(&format!("sources:{channel}")))
+                .arg(instance)
+                .invoke(c)
+        })?;
+        Ok(())
     }
 
     fn range(&self, cmd: &mut ::redis::Cmd) -> Result<Vec<Event>, StoreError> {

@@ -300,7 +300,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
     config.new_connection_every = Duration::from_millis(200);
     config.connect_timeout = Duration::from_secs(10);
     let (mut incoming, client) = TwitchIRCClient::<T, Credentials>::new(config);
-    let mut wanted = app.channels.watch();
+    let mut wanted = app.channels.sources();
     let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
     let emotes = ThirdParty::new(app.config.twitch.emotes.clone());

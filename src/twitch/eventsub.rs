@@ -177,7 +177,7 @@ async fn webhooks(
     }
     let me = auth.token().and_then(|t| t.user_id).unwrap_or_default();
     let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
-    let mut wanted = app.channels.watch();
+    let mut wanted = app.channels.sources();
     loop {
         let set = wanted.borrow_and_update().clone();
         for channel in set
@@ -300,7 +300,7 @@ async fn session(
     let session_id = welcome.id;
     app.sources
         .set(SOURCE, "connected", format!("session {session_id}"));
-    let mut wanted = app.channels.watch();
+    let mut wanted = app.channels.sources();
     let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
     let set = wanted.borrow_and_update().clone();
     sync(app, helix, auth, &session_id, &set, &mut subscribed).await;

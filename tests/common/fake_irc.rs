@@ -4,6 +4,7 @@
 //!
 //! twitch-irc's address is process-wide, so a test binary shares one server; it runs on its
 //! own thread (each `#[tokio::test]` has its own runtime) and tests use distinct channels.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
