@@ -33,7 +33,7 @@ pub struct App {
     pub sessions: crate::web::viewer::Sessions,
     /// The EventSub webhook secret and the message ids already handled.
     pub webhook_secret: String,
-    pub webhook_seen: crate::twitch::eventsub::Seen,
+    pub webhook_seen: crate::seen::Seen,
     /// Logins in progress (dashboard device code, browser state values).
     pub auth_pending: crate::web::auth::Pending,
     /// Channels an EventSub session covers: their chat notices are not alerted a second time.
@@ -83,7 +83,7 @@ impl App {
                 config.twitch.webhook_secret.as_deref(),
                 &config.data_dir,
             ),
-            webhook_seen: crate::twitch::eventsub::Seen::default(),
+            webhook_seen: crate::seen::Seen::new(4096),
             covered_by_eventsub: RwLock::new(std::collections::HashSet::new()),
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,

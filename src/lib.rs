@@ -27,6 +27,7 @@ pub mod demo;
 pub mod event;
 pub mod overlay;
 pub mod platforms;
+pub mod seen;
 pub mod server;
 pub mod stats;
 pub mod store;

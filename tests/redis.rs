@@ -398,3 +398,79 @@ async fn one_instance_reads_a_channel_for_all_and_another_takes_over_when_it_sto
     assert_eq!(sse.events(1).await[0].event, "chat.message");
     stays.stop().await;
 }
+
+/// Posts a signed EventSub webhook notification (a follow on "shared") with message id `id`.
+async fn webhook(server: &Server, id: &str, user: &str) -> u16 {
+    let path: std::path::PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests/fixtures/eventsub_webhook/notification_signed/body.json",
+    ]
+    .iter()
+    .collect();
+    let mut body: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("fixture")).expect("json");
+    body["event"]["broadcaster_user_login"] = json!("shared");
+    body["event"]["user_name"] = json!(user);
+    let body = body.to_string().into_bytes();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let ts = chrono::DateTime::from_timestamp_millis(now_ms)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let sig = overlayd::twitch::webhook::sign(b"secretabcd", id, &ts, &body);
+    common::client()
+        .post(server.url("/eventsub/callback"))
+        .header("Twitch-Eventsub-Message-Id", id)
+        .header("Twitch-Eventsub-Message-Timestamp", ts)
+        .header("Twitch-Eventsub-Message-Signature", sig)
+        .header("Twitch-Eventsub-Message-Type", "notification")
+        .header("Twitch-Eventsub-Subscription-Type", "channel.follow")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_redelivered_to_another_instance_is_shown_once_and_a_refused_one_is_retried() {
+    let mut redis = RedisServer::start();
+    let config = format!(
+        "{}[twitch]\nwebhook_secret = \"secretabcd\"\nchat = false\n",
+        redis.config()
+    );
+    let files = [("feed", overlay("events", "shared"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&config, &refs).await;
+    let b = Server::start(&config, &refs).await;
+    let mut sse = b.sse("/o/feed/events", None).await;
+    // Twitch delivers, then redelivers the same message to the other instance.
+    assert_eq!(webhook(&a, "w-1", "Once").await, 204);
+    assert_eq!(webhook(&b, "w-1", "Once").await, 204);
+    let frames = sse.events(1).await;
+    assert_eq!(frames[0].data["data"]["user_name"], "Once");
+    // The store is down: refused, so Twitch retries; the retry (here to the other instance,
+    // once the store is back) is shown.
+    redis.stop();
+    assert_eq!(webhook(&a, "w-2", "Retried").await, 503);
+    redis.restart();
+    let deadline = Instant::now() + WAIT;
+    while webhook(&b, "w-2", "Retried").await != 204 {
+        assert!(Instant::now() < deadline, "the retry was refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let frames = sse.events(1).await;
+    assert_eq!(frames[0].data["data"]["user_name"], "Retried");
+    assert!(
+        sse.next_within(Duration::from_millis(300))
+            .await
+            .is_none_or(|f| f.id.is_none()),
+        "shown once"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::event::{Event, Kind};
+use crate::seen::Seen;
 
 /// What browsers send; some platforms answer other clients differently.
 pub const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
@@ -235,10 +236,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
     let mut running: HashMap<usize, CancellationToken> = HashMap::new();
     // Item ids seen per link, kept across restarts of its source: YouTube's first answer
     // repeats the last seconds of chat, which must not be shown twice.
-    let seen: Vec<Arc<parking_lot::Mutex<Seen>>> = links
-        .iter()
-        .map(|_| Arc::new(parking_lot::Mutex::new(Seen::new(2000))))
-        .collect();
+    let seen: Vec<Arc<Seen>> = links.iter().map(|_| Arc::new(Seen::new(2000))).collect();
     loop {
         let set = wanted.borrow_and_update().clone();
         for (i, link) in links.iter().enumerate() {
@@ -282,14 +280,14 @@ pub struct Source {
     pub name: String,
     /// Our channel its events go to.
     pub channel: String,
-    seen: Arc<parking_lot::Mutex<Seen>>,
+    seen: Arc<Seen>,
 }
 
 impl Source {
     /// `true` the first time this source offers item `id` (items can come twice: overlapping
     /// poll windows, two feeds, a restart of the source).
     pub fn first(&self, id: &str) -> bool {
-        self.seen.lock().first(id)
+        self.seen.first_time(id)
     }
 
     pub fn set(&self, state: &str, detail: impl Into<String>) {
@@ -333,36 +331,4 @@ pub(crate) fn fixture(platform: &str, name: &str) -> serde_json::Value {
         .join(platform)
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
-}
-
-/// Item ids already handled, bounded: the oldest are forgotten first.
-pub struct Seen {
-    order: std::collections::VecDeque<String>,
-    set: HashSet<String>,
-    cap: usize,
-}
-
-impl Seen {
-    pub fn new(cap: usize) -> Seen {
-        Seen {
-            order: Default::default(),
-            set: HashSet::new(),
-            cap,
-        }
-    }
-
-    /// `true` the first time `id` is offered.
-    pub fn first(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        self.order.push_back(id.to_string());
-        self.set.insert(id.to_string());
-        true
-    }
 }

@@ -253,6 +253,31 @@ impl Redis {
         Ok(())
     }
 
+    /// `true` the first time any instance asks about delivery `id` within ten minutes (the
+    /// window in which Twitch may redeliver a webhook, to whichever instance).
+    pub fn first_delivery(&self, id: &str) -> Result<bool, StoreError> {
+        let set: Option<String> = self.call(|c| {
+            ::redis::cmd("SET")
+                .arg(self.key(&format!("delivered:{id}")))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(600_000)
+                .query(c)
+        })?;
+        Ok(set.is_some())
+    }
+
+    /// Forgets delivery `id` (handling it failed; its redelivery must be handled).
+    pub fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        self.call(|c| {
+            ::redis::cmd("DEL")
+                .arg(self.key(&format!("delivered:{id}")))
+                .query::<i64>(c)
+        })?;
+        Ok(())
+    }
+
     fn range(&self, cmd: &mut ::redis::Cmd) -> Result<Vec<Event>, StoreError> {
         let reply: StreamRangeReply = self.call(|c| cmd.query(c))?;
         Ok(reply.ids.iter().filter_map(decode).collect())

@@ -9,14 +9,13 @@
 //! - delivery is at-least-once: `message_id`s already seen are dropped, and so is anything
 //!   older than ten minutes (replay protection).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,6 +26,7 @@ use super::auth::Auth;
 use super::helix::{self, Helix};
 use crate::app::App;
 use crate::event::{Event, Kind};
+use crate::seen::Seen;
 
 const SOURCE: &str = "twitch-eventsub";
 /// Twitch's replay-protection window.
@@ -104,7 +104,7 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
         webhooks(&app, &helix, &auth, &public, &shutdown).await;
         return;
     }
-    let seen = Seen::default();
+    let seen = Seen::new(SEEN);
     let mut backoff = Duration::from_secs(1);
     let mut cleaned = false;
     let mut auth_changed = auth.watch();
@@ -562,35 +562,6 @@ async fn subscribe_all(
     (ids, missing)
 }
 
-/// Message ids already handled, bounded: EventSub delivers at least once (over the
-/// WebSocket and by webhook alike), and a redelivery keeps its id.
-#[derive(Default)]
-pub struct Seen {
-    inner: Mutex<(VecDeque<String>, HashSet<String>)>,
-}
-
-impl Seen {
-    /// `true` the first time `id` is seen (and for an empty id, which cannot be compared).
-    pub fn first_time(&self, id: &str) -> bool {
-        if id.is_empty() {
-            return true;
-        }
-        let mut guard = self.inner.lock();
-        let (order, set) = &mut *guard;
-        if set.contains(id) {
-            return false;
-        }
-        if order.len() >= SEEN
-            && let Some(old) = order.pop_front()
-        {
-            set.remove(&old);
-        }
-        order.push_back(id.to_string());
-        set.insert(id.to_string());
-        true
-    }
-}
-
 /// An EventSub notification's event as our event. `None` for types overlays do not show.
 pub fn map(kind: &str, e: &Value) -> Option<Event> {
     let s = |k: &str| e[k].clone();
@@ -801,7 +772,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_seen_once() {
-        let seen = Seen::default();
+        let seen = Seen::new(SEEN);
         assert!(seen.first_time("a"));
         assert!(!seen.first_time("a"));
         for i in 0..SEEN {

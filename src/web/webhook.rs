@@ -95,17 +95,27 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         Ok(status(StatusCode::NO_CONTENT))
                     }
                     "notification" => {
-                        // Redelivered ids are acknowledged (or Twitch retries) but not shown twice.
-                        if app.webhook_seen.first_time(&id)
+                        // Redelivered ids are acknowledged (or Twitch retries) but not shown twice,
+                        // whichever instance of a shared store a redelivery reaches.
+                        let shared = app.bus.shared_log();
+                        let first = app.webhook_seen.first_time(&id)
+                            && shared
+                                .as_ref()
+                                .is_none_or(|r| r.first_delivery(&id).unwrap_or(true));
+                        if first
                             && let Some(event) = crate::twitch::eventsub::map(
                                 sub.as_deref().unwrap_or_default(),
                                 &msg["event"],
                             )
+                            && let Err(e) = app.publish(event)
                         {
-                            // Twitch retries a failed delivery: let it, rather than lose the event.
-                            app.publish(event).map_err(|e| {
-                                reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-                            })?;
+                            // Twitch retries a failed delivery: let it, and handle the retry,
+                            // rather than lose the event.
+                            app.webhook_seen.forget(&id);
+                            if let Some(r) = &shared {
+                                let _ = r.forget_delivery(&id);
+                            }
+                            return Err(reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
                         }
                         Ok(status(StatusCode::NO_CONTENT))
                     }
