@@ -50,6 +50,8 @@ async fn wait_state(server: &Server, name: &str, want: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn youtube_chat_is_read_at_the_asked_pace_deduplicated_and_backed_off() {
     let yt = FakeYoutube::start().await;
+    // The first page view gets the cookie-consent interstitial (as in the EU); the source
+    // answers it and reads the real page.
     yt.state.lock().expect("state").consent_first = true;
     let pace = 250;
     for answer in [
@@ -138,6 +140,10 @@ async fn youtube_chat_is_read_at_the_asked_pace_deduplicated_and_backed_off() {
     yt.wait_for("the ended stream is re-checked", |s| s.page_views > views)
         .await;
 
+    assert!(
+        !yt.state.lock().expect("state").consent_first,
+        "the consent page was served"
+    );
     let polls = yt.polls();
     // The Live chat view (not Top chat), with the page's key.
     assert_eq!(polls[0].1, "LIVE-CHAT");
