@@ -156,11 +156,16 @@ async fn youtube_chat_is_read_at_the_asked_pace_deduplicated_and_backed_off() {
     // Poll 3 got the 429: the retry waited about a second (1 s ± 20 %), not the pace.
     assert!(gaps[2] >= 780, "back-off after 429: {gaps:?}");
     // Every other wait is the answer's timeoutMs (250 ms), not less, and not the 2 s cap.
+    // (The upper bound is loose for a loaded CI machine; the median says the pace is kept.)
+    let mut paced: Vec<u128> = Vec::new();
     for (i, gap) in gaps.iter().enumerate().take(8) {
         if i != 2 {
-            assert!((240..1000).contains(gap), "poll gap {i}: {gaps:?}");
+            assert!((240..1900).contains(gap), "poll gap {i}: {gaps:?}");
+            paced.push(*gap);
         }
     }
+    paced.sort_unstable();
+    assert!(paced[paced.len() / 2] < 600, "median poll gap: {gaps:?}");
     server.stop().await;
 }
 
