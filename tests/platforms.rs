@@ -405,6 +405,16 @@ async fn kick_chat_over_centrifugo_after_looking_the_channel_up() {
         kick.send(&pair.join("\n"));
     }
     check_kick_events(&server, &mut sse).await;
+    // A subscription dropped with a "subscribe again" code is subscribed again.
+    kick.send(r#"{"push":{"channel":"chatroom_1202499","unsub":{"code":2500,"reason":"insufficient state"}}}"#);
+    kick.wait_for("subscribed again", |s| {
+        s.received
+            .iter()
+            .filter(|t| t.contains("\"subscribe\"") && t.contains("\"chatroom_1202499\""))
+            .count()
+            == 2
+    })
+    .await;
     // Centrifugo's ping is an empty object, answered with one.
     let before = kick.state.lock().expect("state").received.len();
     kick.send("{}");

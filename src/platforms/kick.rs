@@ -711,6 +711,24 @@ async fn centrifugo(
                     Some(Instant::now() + Duration::from_secs(ttl.saturating_sub(120).max(1)));
                 continue;
             }
+            // The server dropped one subscription; codes 2500-2999 ask for it again.
+            if let Some(unsub) = reply.pointer("/push/unsub") {
+                let code = unsub.get("code").and_then(Value::as_u64).unwrap_or(0);
+                let channel = reply.pointer("/push/channel").and_then(Value::as_str);
+                if let (true, Some(channel)) = ((2500..3000).contains(&code), channel) {
+                    next_id += 1;
+                    let sub = json!({"id": next_id, "subscribe": {"channel": channel, "flag": 1}});
+                    if ws.send(Message::text(sub.to_string())).await.is_err() {
+                        return End::Failed("the Centrifugo socket closed".into());
+                    }
+                } else {
+                    tracing::warn!(
+                        source = source.name,
+                        "Kick ended the subscription to {channel:?} ({code})"
+                    );
+                }
+                continue;
+            }
             if let Some(data) = reply.pointer("/push/pub/data") {
                 let event = data
                     .get("event")
