@@ -65,6 +65,11 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
+        // With several instances on one shared store, one of them plays the demo (the one
+        // whose sources run for its channel), or every instance would add its own.
+        if app.bus.shared_log().is_some() && !app.channels.sourced().contains(&channel) {
+            continue;
+        }
         n += 1;
         for event in next_events(&channel, n) {
             app.publish_or_log(event);

@@ -474,3 +474,33 @@ async fn a_webhook_redelivered_to_another_instance_is_shown_once_and_a_refused_o
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_plays_the_demo_for_all() {
+    let redis = RedisServer::start();
+    let config = format!(
+        "{}[server]\ndemo = true\ndemo_rate = 20\n[twitch]\nchat = false\n",
+        redis.config()
+    );
+    let files = [("feed", overlay("chat", "demo"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&config, &refs).await;
+    let b = Server::start(&config, &refs).await;
+    let _on_a = a.sse("/o/feed/events", None).await;
+    let mut on_b = b.sse("/o/feed/events", None).await;
+    // Wait for the first demo message, then count for 1.5 s: 20 a second from one instance
+    // (about 25 chat lines, one step in six is a channel event), not twice that.
+    let _ = on_b.events(1).await;
+    let start = Instant::now();
+    let mut lines = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        if let Some(f) = on_b.next_within(Duration::from_millis(100)).await
+            && f.id.is_some()
+        {
+            lines += 1;
+        }
+    }
+    assert!((10..=36).contains(&lines), "{lines} demo lines in 1.5 s");
+    a.stop().await;
+    b.stop().await;
+}
