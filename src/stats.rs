@@ -10,7 +10,7 @@ use crate::event::{Event, Kind};
 
 /// Chatters tracked per channel before the least active are forgotten: a raid of 50,000
 /// viewers must not grow this without bound. Counts of forgotten chatters stay in the totals.
-const MAX_CHATTERS: usize = 50_000;
+pub const MAX_CHATTERS: usize = 50_000;
 /// The window of "messages per minute".
 const RATE_WINDOW_MS: u64 = 60_000;
 

@@ -504,3 +504,43 @@ async fn one_instance_plays_the_demo_for_all() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_starts_from_thousands_of_chatters_kept_in_redis() {
+    let redis = RedisServer::start();
+    // Stats as a long stream leaves them: 2,500 chatters (more than one slice of names).
+    {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port)).expect("client");
+        let mut c = client.get_connection().expect("connection");
+        let mut pipe = redis::pipe();
+        for i in 0..2500u64 {
+            let key = format!("twitch:viewer{i}");
+            pipe.cmd("ZADD")
+                .arg("test:chatters:shared")
+                .arg(i + 1)
+                .arg(&key)
+                .ignore();
+            pipe.cmd("HSET")
+                .arg("test:names:shared")
+                .arg(&key)
+                .arg(format!("Viewer{i}"))
+                .ignore();
+        }
+        pipe.cmd("HSET")
+            .arg("test:stats:shared")
+            .arg("messages")
+            .arg(3_126_250)
+            .ignore();
+        pipe.query::<()>(&mut c).expect("seeded");
+    }
+    let files = [("stats", overlay("stats", "shared"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&redis.config(), &refs).await;
+    let (_, stats) = a.get_json("/api/channels/shared/stats").await;
+    assert_eq!(stats["messages"], 3_126_250, "{stats}");
+    assert_eq!(stats["chatters"], 2500, "{stats}");
+    assert_eq!(stats["top"][0]["display_name"], "Viewer2499", "{stats}");
+    assert_eq!(stats["top"][0]["count"], 2500, "{stats}");
+    a.stop().await;
+}

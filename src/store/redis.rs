@@ -55,18 +55,29 @@ end
 return id
 ";
 
+// Only the ARGV[1] most active chatters are taken (what an instance keeps in memory), with
+// their names fetched in slices (Lua's unpack takes a few thousand values at most).
 const SNAPSHOT: &str = r"
-return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-  redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[4])}
+local top = redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local names = {}
+local members = {}
+for i = 1, #top, 2 do members[#members + 1] = top[i] end
+for i = 1, #members, 1000 do
+  local slice = {}
+  for j = i, math.min(i + 999, #members) do slice[#slice + 1] = members[j] end
+  local got = redis.call('HMGET', KEYS[4], unpack(slice))
+  for j = 1, #slice do names[#names + 1] = got[j] or '' end
+end
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]), top, names}
 ";
 
-/// The reply of [`SNAPSHOT`]: the id counter, the stats hash, the chatters with their counts
-/// and their display names.
+/// The reply of [`SNAPSHOT`]: the id counter, the stats hash, the most active chatters with
+/// their counts, and their display names in the same order ("" when unknown).
 type Snapshot = (
     Option<u64>,
     HashMap<String, u64>,
     Vec<(String, f64)>,
-    HashMap<String, String>,
+    Vec<String>,
 );
 
 /// Takes or renews the claim on a channel's sources (KEYS[1]) for instance ARGV[1], for
@@ -204,6 +215,7 @@ impl Redis {
                 .key(self.key(&format!("stats:{channel}")))
                 .key(self.key(&format!("chatters:{channel}")))
                 .key(self.key(&format!("names:{channel}")))
+                .arg(crate::stats::MAX_CHATTERS)
                 .invoke(c)
         })?;
         let mut seed = StatsSeed {
@@ -215,8 +227,11 @@ impl Redis {
                 seed.platforms.push((platform.to_string(), count));
             }
         }
-        for (key, count) in chatters {
-            let display = names.get(&key).cloned().unwrap_or_else(|| {
+        for ((key, count), name) in chatters
+            .into_iter()
+            .zip(names.into_iter().map(Some).chain(std::iter::repeat(None)))
+        {
+            let display = name.filter(|n| !n.is_empty()).unwrap_or_else(|| {
                 key.split_once(':')
                     .map_or(key.as_str(), |(_, l)| l)
                     .to_string()
