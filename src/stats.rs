@@ -86,15 +86,8 @@ impl Stats {
         {
             stats.recent.pop_front();
         }
-        if !stats.chatters.contains_key(&key)
-            && stats.chatters.len() >= MAX_CHATTERS
-            && let Some(least) = stats
-                .chatters
-                .iter()
-                .min_by_key(|(_, c)| c.count)
-                .map(|(k, _)| k.clone())
-        {
-            stats.chatters.remove(&least);
+        if !stats.chatters.contains_key(&key) && stats.chatters.len() >= MAX_CHATTERS {
+            forget_least_active(&mut stats.chatters, MAX_CHATTERS / 10);
         }
         let chatter = stats.chatters.entry(key).or_insert(Chatter {
             display_name: display.clone(),
@@ -163,6 +156,30 @@ impl Stats {
     }
 }
 
+/// Forgets `n` of the least active chatters in one pass, so a channel at the cap pays for a
+/// scan once per `n` new chatters, not on every one.
+fn forget_least_active(chatters: &mut HashMap<String, Chatter>, n: usize) {
+    if n == 0 || chatters.is_empty() {
+        return;
+    }
+    let mut counts: Vec<u64> = chatters.values().map(|c| c.count).collect();
+    let n = n.min(counts.len());
+    let cut = *counts.select_nth_unstable(n - 1).1;
+    // Everyone below the cut goes; those at it go until `n` are gone.
+    let below = counts.iter().filter(|&&c| c < cut).count();
+    let mut at_cut = n - below;
+    chatters.retain(|_, c| {
+        if c.count < cut {
+            false
+        } else if c.count == cut && at_cut > 0 {
+            at_cut -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +205,24 @@ mod tests {
         let top: Vec<_> = s.top.iter().map(|t| (t.login.as_str(), t.count)).collect();
         assert_eq!(top, [("ann", 3), ("bob", 2)]);
         assert_eq!(stats.snapshot("other", 5).messages, 0);
+    }
+
+    #[test]
+    fn the_least_active_are_forgotten_in_one_pass() {
+        let mut chatters: HashMap<String, Chatter> = (0..10u64)
+            .map(|i| {
+                let c = Chatter {
+                    display_name: format!("c{i}"),
+                    count: i % 5,
+                };
+                (format!("c{i}"), c)
+            })
+            .collect();
+        forget_least_active(&mut chatters, 3);
+        assert_eq!(chatters.len(), 7);
+        // Counts were 0,0,1,1,2,2,3,3,4,4: both zeros and one of the ones are gone.
+        let mut left: Vec<u64> = chatters.values().map(|c| c.count).collect();
+        left.sort_unstable();
+        assert_eq!(left, [1, 2, 2, 3, 3, 4, 4]);
     }
 }
