@@ -430,7 +430,7 @@ async fn lookup(http: &reqwest::Client, api_base: &str, slug: &str) -> Result<(u
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| super::failed(&url, &e))?;
     if r.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(format!("there is no Kick channel \"{slug}\""));
     }
@@ -461,11 +461,11 @@ async fn negotiate(
         .json(&body)
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| super::failed(&url, &e))?;
     if !r.status().is_success() {
         return Err(format!("{url} answered {}", r.status()));
     }
-    let answer: Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+    let answer: Value = r.json().await.map_err(|e| super::failed(&url, &e))?;
     for c in answer
         .pointer("/data/connections")
         .and_then(Value::as_array)
@@ -488,7 +488,7 @@ type Socket =
 async fn connect(url: &str) -> Result<Socket, String> {
     let mut request = url
         .into_client_request()
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| super::failed(url, &e))?;
     let headers = request.headers_mut();
     headers.insert("origin", http::HeaderValue::from_static(ORIGIN));
     headers.insert("user-agent", http::HeaderValue::from_static(BROWSER_UA));
@@ -498,7 +498,7 @@ async fn connect(url: &str) -> Result<Socket, String> {
     )
     .await
     .map_err(|_| format!("{url}: no answer"))?
-    .map_err(|e| format!("{url}: {e}"))?;
+    .map_err(|e| super::failed(url, &e))?;
     Ok(socket)
 }
 
@@ -754,11 +754,11 @@ async fn centrifugo_token(
         .json(&json!({"client_id": client_id}))
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| super::failed(&url, &e))?;
     if !r.status().is_success() {
         return Err(format!("{url} answered {}", r.status()));
     }
-    let body: Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+    let body: Value = r.json().await.map_err(|e| super::failed(&url, &e))?;
     body.pointer("/data/token")
         .and_then(Value::as_str)
         .map(str::to_string)

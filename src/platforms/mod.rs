@@ -304,6 +304,32 @@ impl Source {
     }
 }
 
+/// An error with what caused it ("error sending request for url (…): dns error: …"): the
+/// outermost message alone rarely says what to fix.
+pub fn why(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// [`why`] a request to `url` failed, naming the URL once.
+pub fn failed(url: &str, e: &dyn std::error::Error) -> String {
+    let text = why(e);
+    if text.contains(url) {
+        text
+    } else {
+        format!("{url}: {text}")
+    }
+}
+
 /// A wait after the `attempt`-th failure in a row: doubling from `start` up to `max`, with
 /// ±20 % jitter so many instances do not retry in step.
 pub fn backoff(attempt: u32, start: Duration, max: Duration) -> Duration {
@@ -331,4 +357,39 @@ pub(crate) fn fixture(platform: &str, name: &str) -> serde_json::Value {
         .join(platform)
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error sending request for url (http://x/y)")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn errors_say_their_cause_and_name_the_url_once() {
+        let e = Outer(std::io::Error::other("dns error: no such host"));
+        assert_eq!(
+            failed("http://x/y", &e),
+            "error sending request for url (http://x/y): dns error: no such host"
+        );
+        let plain = std::io::Error::other("timed out");
+        assert_eq!(failed("http://x/y", &plain), "http://x/y: timed out");
+        let b = backoff(0, Duration::from_secs(1), Duration::from_secs(300));
+        assert!((800..=1200).contains(&b.as_millis()), "{b:?}");
+        let capped = backoff(20, Duration::from_secs(1), Duration::from_secs(300));
+        assert!(capped <= Duration::from_secs(360), "{capped:?}");
+    }
 }

@@ -690,13 +690,13 @@ async fn get_page(
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);
     }
-    let r = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+    let r = req.send().await.map_err(|e| super::failed(url, &e))?;
     let status = r.status();
     let consent = r
         .url()
         .host_str()
         .is_some_and(|h| h.starts_with("consent."));
-    let body = r.text().await.map_err(|e| format!("{url}: {e}"))?;
+    let body = r.text().await.map_err(|e| super::failed(url, &e))?;
     if consent {
         return Ok("Before you continue to YouTube".into());
     }
@@ -794,7 +794,11 @@ async fn poll(
                 failures += 1;
                 source.set(
                     "backoff",
-                    format!("{e}; trying again in {:.1}s", wait.as_secs_f64()),
+                    format!(
+                        "{}; trying again in {:.1}s",
+                        super::why(&e),
+                        wait.as_secs_f64()
+                    ),
                 );
                 wait
             }
