@@ -544,3 +544,33 @@ async fn an_instance_starts_from_thousands_of_chatters_kept_in_redis() {
     assert_eq!(stats["top"][0]["count"], 2500, "{stats}");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resuming_from_before_what_was_trimmed_is_told_to_resync() {
+    let redis = RedisServer::start();
+    // A history of 5: the stream is trimmed back to 5 once it holds 22.
+    let config = format!("{}[server]\nhistory = 5\n", redis.config());
+    let files = [("feed", overlay("events", "shared"))];
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = Server::start(&config, &refs).await;
+    let mut ids = Vec::new();
+    for seq in 0..22 {
+        ids.push(post(&a, follow(seq)).await);
+    }
+    // From event 10: events 11-16 were trimmed. The client is told, then gets what is left.
+    let mut sse = a.sse("/o/feed/events", Some(ids[10])).await;
+    let first = sse.next().await;
+    assert_eq!(first.event, "resync");
+    assert_eq!(seqs(&sse.events(5).await), [17, 18, 19, 20, 21]);
+    // From event 17 nothing is missing: no resync.
+    let mut sse = a.sse("/o/feed/events", Some(ids[17])).await;
+    let first = sse.next().await;
+    assert_eq!(
+        first.event, "follow",
+        "the first frame is the next event, not a resync"
+    );
+    let mut frames = vec![first];
+    frames.extend(sse.events(3).await);
+    assert_eq!(seqs(&frames), [18, 19, 20, 21]);
+    a.stop().await;
+}

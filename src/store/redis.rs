@@ -9,7 +9,8 @@
 //! - `<p>:stats:<channel>` (hash: messages, `platform:<p>`), `<p>:chatters:<channel>`
 //!   (sorted set of `platform:login` by messages) and `<p>:names:<channel>` (display names):
 //!   the chat stats, updated by the same script as the event, so they never disagree with it.
-//! - `<p>:channels`: every channel with events.
+//! - `<p>:channels`: every channel with events; `<p>:trimmed`: per channel, the newest id
+//!   trimmed from its stream (a client resuming from before it is told to resync).
 //!
 //! An instance reads the streams of the channels it serves ([`Redis::follow`]) and fans out
 //! what it reads, its own events included: every instance sends every event in the same
@@ -19,7 +20,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ::redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use ::redis::{Client, Connection, Script, Value};
+use ::redis::{Client, Connection, Script};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -42,10 +43,19 @@ const READ_COUNT: usize = 1_000;
 const APPEND: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[10]) end
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], string.format('0-%d', id),
+redis.call('XADD', KEYS[2], string.format('0-%d', id),
   'channel', ARGV[2], 'kind', ARGV[3], 'platform', ARGV[4], 'at', ARGV[5],
   'history', ARGV[6], 'data', ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[2])
+-- Trimmed in batches to the history length, remembering the newest id trimmed: a client
+-- resuming from before it has a gap (Redis's own max-deleted-entry-id ignores trimming).
+local keep = tonumber(ARGV[1])
+local len = redis.call('XLEN', KEYS[2])
+if len > keep + math.floor(keep / 10) + 16 then
+  local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', len - keep)
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', keep)
+  redis.call('HSET', KEYS[7], ARGV[2], old[#old][1])
+end
 if ARGV[8] ~= '' then
   redis.call('HINCRBY', KEYS[4], 'messages', 1)
   redis.call('HINCRBY', KEYS[4], 'platform:' .. ARGV[4], 1)
@@ -445,6 +455,7 @@ impl EventLog for Redis {
                 .key(self.key(&format!("stats:{channel}")))
                 .key(self.key(&format!("chatters:{channel}")))
                 .key(self.key(&format!("names:{channel}")))
+                .key(self.key("trimmed"))
                 .arg(self.keep)
                 .arg(channel)
                 .arg(event.kind.as_str())
@@ -504,23 +515,18 @@ impl EventLog for Redis {
         if id == 0 {
             return false;
         }
-        // Trimming records the highest id it removed.
-        let info: Result<HashMap<String, Value>, _> = self.call(|c| {
-            ::redis::cmd("XINFO")
-                .arg("STREAM")
-                .arg(self.stream(channel))
+        // The append script records the newest id it trimmed from each channel.
+        let trimmed: Result<Option<String>, _> = self.call(|c| {
+            ::redis::cmd("HGET")
+                .arg(self.key("trimmed"))
+                .arg(channel)
                 .query(c)
         });
-        let Ok(info) = info else { return false };
-        let deleted = match info.get("max-deleted-entry-id") {
-            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-            Some(Value::SimpleString(s)) => s.clone(),
-            _ => return false,
-        };
-        deleted
-            .strip_prefix("0-")
-            .and_then(|d| d.parse::<u64>().ok())
-            .is_some_and(|d| d > id)
+        trimmed
+            .ok()
+            .flatten()
+            .and_then(|t| t.strip_prefix("0-").and_then(|d| d.parse::<u64>().ok()))
+            .is_some_and(|t| t > id)
     }
 
     fn channels(&self) -> Vec<String> {
