@@ -321,6 +321,12 @@ pub struct SourceState {
     pub state: String,
     pub detail: String,
     pub since_ms: u64,
+    /// The last failure ("error" or "backoff" state), kept after the source recovers so the
+    /// dashboard can still say what went wrong, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_ms: Option<u64>,
 }
 
 impl Sources {
@@ -332,12 +338,23 @@ impl Sources {
             .is_none_or(|s| s.state != state || s.detail != detail);
         if changed {
             tracing::info!(source, state, "{detail}");
+            let now = crate::event::now_ms();
+            let (mut last_error, mut last_error_ms) = states
+                .get(source)
+                .map(|s| (s.last_error.clone(), s.last_error_ms))
+                .unwrap_or_default();
+            if matches!(state, "error" | "backoff") {
+                last_error = Some(detail.clone());
+                last_error_ms = Some(now);
+            }
             states.insert(
                 source.to_string(),
                 SourceState {
                     state: state.to_string(),
                     detail,
-                    since_ms: crate::event::now_ms(),
+                    since_ms: now,
+                    last_error,
+                    last_error_ms,
                 },
             );
         }

@@ -136,6 +136,12 @@ async fn youtube_chat_is_read_at_the_asked_pace_deduplicated_and_backed_off() {
     // The end of the stream is reported, and the page is looked at again.
     let detail = wait_state(&server, "youtube:@fixture", "ended").await;
     assert!(detail.contains("looking again"), "{detail}");
+    // The 429 is still shown as the last error after the source recovered.
+    let (_, health) = server.get_json("/health").await;
+    let last = health["sources"]["youtube:@fixture"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(last.contains("rate limited (429)"), "{health}");
     let views = yt.state.lock().expect("state").page_views;
     yt.wait_for("the ended stream is re-checked", |s| s.page_views > views)
         .await;

@@ -46,6 +46,11 @@
         var s = h.sources[n], li = document.createElement("li");
         var st = document.createElement("span"); st.className = "state state-" + s.state; st.textContent = s.state;
         li.appendChild(st); li.appendChild(document.createTextNode(" " + n + ": " + s.detail));
+        if (s.last_error && s.state !== "error" && s.state !== "backoff") {
+          var le = document.createElement("div"); le.className = "muted last-error";
+          le.textContent = "last error, " + new Date(s.last_error_ms).toLocaleTimeString() + ": " + s.last_error;
+          li.appendChild(le);
+        }
         ul.appendChild(li);
       });
       var errs = document.getElementById("errors"); errs.innerHTML = "";
