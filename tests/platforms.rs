@@ -252,16 +252,19 @@ fn kick_frames() -> Vec<String> {
     .collect()
 }
 
+fn kinds(frames: &[Value]) -> Vec<&str> {
+    frames
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap_or_default())
+        .collect()
+}
+
 /// Checks what the chat overlay got (7 frames: it does not show subs), then the channel's
 /// whole log, where the sub is too.
 async fn check_kick_events(server: &Server, sse: &mut Sse) {
     let shown = events(sse, 7).await;
-    let kinds: Vec<&str> = shown
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap_or_default())
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&shown),
         [
             "chat.message",
             "chat.message",
@@ -275,12 +278,8 @@ async fn check_kick_events(server: &Server, sse: &mut Sse) {
     let (_, log) = server.get_json("/api/channels/multi/events?limit=20").await;
     let mut frames: Vec<Value> = log["events"].as_array().expect("events").clone();
     frames.reverse();
-    let kinds: Vec<&str> = frames
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap_or_default())
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&frames),
         [
             "chat.message",
             "chat.message",

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, KickLink, KickTransport, Source, backoff, sleep_or_cancel};
+use super::{BROWSER_UA, Failures, KickLink, KickTransport, Source, sleep_or_cancel};
 use crate::event::{Author, Badge, ChatMessage, Element, Kind, Monetary, Reply, Roles};
 
 /// The Origin Kick's realtime sockets require.
@@ -319,7 +319,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
         }
     };
     let mut ids = link.channel_id.zip(link.chatroom_id);
-    let mut failures = 0u32;
+    let mut failures = Failures::default();
     let mut client_id = uuid();
     loop {
         let end = match ids {
@@ -360,7 +360,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                     Provider::Failed(e) => End::Failed(e),
                 };
                 if started.elapsed() > Duration::from_secs(60) {
-                    failures = 0;
+                    failures.reset();
                 }
                 end
             }
@@ -382,15 +382,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                 );
                 Duration::from_secs(300)
             }
-            End::Failed(why) => {
-                let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
-                failures += 1;
-                source.set(
-                    "error",
-                    format!("{why}; trying again in {:.1}s", wait.as_secs_f64()),
-                );
-                wait
-            }
+            End::Failed(why) => failures.wait(&source, "error", &why),
         };
         if !sleep_or_cancel(wait, &token).await {
             return;

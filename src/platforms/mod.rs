@@ -330,6 +330,32 @@ pub fn failed(url: &str, e: &dyn std::error::Error) -> String {
     }
 }
 
+/// A source's failures in a row, and the wait each one earns.
+#[derive(Default)]
+pub struct Failures(u32);
+
+impl Failures {
+    /// Counts a failure, reports it as `state` with `why` and the wait, and returns the wait
+    /// (1 s doubling to 5 min, with jitter).
+    pub fn wait(&mut self, source: &Source, state: &str, why: &str) -> Duration {
+        let wait = backoff(self.0, Duration::from_secs(1), Duration::from_secs(300));
+        self.0 += 1;
+        source.set(
+            state,
+            format!("{why}; trying again in {:.1}s", wait.as_secs_f64()),
+        );
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    pub fn any(&self) -> bool {
+        self.0 > 0
+    }
+}
+
 /// A wait after the `attempt`-th failure in a row: doubling from `start` up to `max`, with
 /// ±20 % jitter so many instances do not retry in step.
 pub fn backoff(attempt: u32, start: Duration, max: Duration) -> Duration {

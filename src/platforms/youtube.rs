@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, Source, backoff, sleep_or_cancel};
+use super::{BROWSER_UA, Failures, Source, sleep_or_cancel};
 use crate::event::{
     Author, Badge, ChatMessage, Element, Kind, Monetary, Roles, Sticker, normalize_channel,
 };
@@ -613,11 +613,11 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
         }
     };
     let recheck = Duration::from_secs(config.live_check_s.max(1));
-    let mut failures = 0u32;
+    let mut failures = Failures::default();
     loop {
         let wait = match resolve(&http, &config.base_url, &target).await {
             Ok(page) if page.state == Liveness::Live && page.continuation.is_some() => {
-                failures = 0;
+                failures.reset();
                 source.set(
                     "connected",
                     format!(
@@ -651,15 +651,7 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
                 );
                 recheck
             }
-            Err(e) => {
-                let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
-                failures += 1;
-                source.set(
-                    "error",
-                    format!("{e}; trying again in {:.1}s", wait.as_secs_f64()),
-                );
-                wait
-            }
+            Err(e) => failures.wait(&source, "error", &e),
         };
         if !sleep_or_cancel(wait, &token).await {
             return;
@@ -725,7 +717,7 @@ async fn poll(
         .clone()
         .unwrap_or_else(|| config.client_version.clone());
     let mut continuation = page.continuation.clone().unwrap_or_default();
-    let mut failures = 0u32;
+    let mut failures = Failures::default();
     let (min, max) = (config.min_poll_ms, config.max_poll_ms);
     loop {
         let started = Instant::now();
@@ -744,7 +736,7 @@ async fn poll(
         let wait = match sent {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(answer) => {
-                    failures = 0;
+                    failures.reset();
                     let answer = parse_answer(&answer);
                     for action in &answer.actions {
                         let Some(m) = map_action(action) else {
@@ -773,37 +765,18 @@ async fn poll(
                     400 => return PollEnd::Reresolve,
                     404 => return PollEnd::Ended,
                     _ => {
-                        let wait =
-                            backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
-                        failures += 1;
                         let why = match status {
-                            429 => "rate limited (429)",
-                            403 => "refused (403)",
-                            _ => "failed",
+                            429 => "YouTube rate limited (429)".to_string(),
+                            403 => "YouTube refused (403)".to_string(),
+                            other => format!("YouTube answered {other}"),
                         };
-                        source.set(
-                            "backoff",
-                            format!("YouTube {why}; trying again in {:.1}s", wait.as_secs_f64()),
-                        );
-                        wait
+                        failures.wait(source, "backoff", &why)
                     }
                 }
             }
-            Err(e) => {
-                let wait = backoff(failures, Duration::from_secs(1), Duration::from_secs(300));
-                failures += 1;
-                source.set(
-                    "backoff",
-                    format!(
-                        "{}; trying again in {:.1}s",
-                        super::why(&e),
-                        wait.as_secs_f64()
-                    ),
-                );
-                wait
-            }
+            Err(e) => failures.wait(source, "backoff", &super::why(&e)),
         };
-        if failures == 0 {
+        if !failures.any() {
             source.set(
                 "connected",
                 format!(
