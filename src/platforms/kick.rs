@@ -307,17 +307,7 @@ enum End {
 /// Runs the source for one Kick channel until `token` is cancelled.
 pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
     let config = source.app.config.kick.clone();
-    let http = match reqwest::Client::builder()
-        .user_agent(BROWSER_UA)
-        .timeout(Duration::from_secs(20))
-        .build()
-    {
-        Ok(h) => h,
-        Err(e) => {
-            source.set("error", e.to_string());
-            return;
-        }
-    };
+    let Some(http) = source.http() else { return };
     let mut ids = link.channel_id.zip(link.chatroom_id);
     let mut failures = Failures::default();
     let mut client_id = uuid();

@@ -294,6 +294,17 @@ impl Source {
         self.app.sources.set(&self.name, state, detail);
     }
 
+    /// An HTTP client that looks like a browser to the platform; `None` (reported) if the
+    /// system's TLS setup cannot make one.
+    pub fn http(&self) -> Option<reqwest::Client> {
+        reqwest::Client::builder()
+            .user_agent(BROWSER_UA)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| self.set("error", why(&e)))
+            .ok()
+    }
+
     pub fn publish(&self, platform: &str, kind: Kind, data: serde_json::Value, at: Option<u64>) {
         let mut event = Event::new(&self.channel, kind, data);
         event.platform = platform.to_string();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, Failures, Source, sleep_or_cancel};
+use super::{Failures, Source, sleep_or_cancel};
 use crate::event::{
     Author, Badge, ChatMessage, Element, Kind, Monetary, Roles, Sticker, normalize_channel,
 };
@@ -601,17 +601,7 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
         return;
     };
     let config = source.app.config.youtube.clone();
-    let http = match reqwest::Client::builder()
-        .user_agent(BROWSER_UA)
-        .timeout(Duration::from_secs(20))
-        .build()
-    {
-        Ok(h) => h,
-        Err(e) => {
-            source.set("error", e.to_string());
-            return;
-        }
-    };
+    let Some(http) = source.http() else { return };
     let recheck = Duration::from_secs(config.live_check_s.max(1));
     let mut failures = Failures::default();
     loop {
