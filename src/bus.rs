@@ -118,6 +118,24 @@ struct Inner {
     attached: HashMap<String, u64>,
 }
 
+impl Inner {
+    /// Appends `item` to its channel's history (dropping the oldest beyond `keep`) and sends
+    /// it to every subscriber; returns how many were live.
+    fn append(&mut self, item: Arc<Item>, keep: usize) -> usize {
+        let history = self.channels.entry(item.event.channel.clone()).or_default();
+        history.items.push_back(item.clone());
+        while history.items.len() > keep {
+            if let Some(old) = history.items.pop_front() {
+                history.evicted = old.event.id;
+            }
+        }
+        match &self.live {
+            Some(tx) => tx.send(Message::Event(item)).unwrap_or(0),
+            None => 0,
+        }
+    }
+}
+
 #[derive(Default)]
 struct ChannelHistory {
     items: VecDeque<Arc<Item>>,
@@ -266,22 +284,17 @@ impl Bus {
     pub fn ingest(&self, events: Vec<Event>, accepted: impl Fn(&Event)) {
         let mut inner = self.inner.lock();
         for event in events {
-            let history = inner.channels.entry(event.channel.clone()).or_default();
-            if history.items.back().is_some_and(|i| i.event.id >= event.id) {
+            let held = inner
+                .channels
+                .get(&event.channel)
+                .and_then(|h| h.items.back())
+                .is_some_and(|i| i.event.id >= event.id);
+            if held {
                 continue;
             }
             accepted(&event);
-            let item = Arc::new(Item::new(event));
-            history.items.push_back(item.clone());
-            while history.items.len() > self.history_len {
-                if let Some(old) = history.items.pop_front() {
-                    history.evicted = old.event.id;
-                }
-            }
-            inner.next_id = inner.next_id.max(item.event.id + 1);
-            if let Some(tx) = &inner.live {
-                let _ = tx.send(Message::Event(item));
-            }
+            inner.next_id = inner.next_id.max(event.id + 1);
+            inner.append(Arc::new(Item::new(event)), self.history_len);
         }
     }
 
@@ -323,20 +336,7 @@ impl Bus {
         inner.next_id += 1;
         accepted(&event);
         let item = Arc::new(Item::new(event));
-        let history = inner
-            .channels
-            .entry(item.event.channel.clone())
-            .or_default();
-        history.items.push_back(item.clone());
-        while history.items.len() > self.history_len {
-            if let Some(old) = history.items.pop_front() {
-                history.evicted = old.event.id;
-            }
-        }
-        let receivers = match &inner.live {
-            Some(tx) => tx.send(Message::Event(item.clone())).unwrap_or(0),
-            None => 0,
-        };
+        let receivers = inner.append(item.clone(), self.history_len);
         Ok((item, receivers))
     }
 
