@@ -42,6 +42,8 @@ pub struct App {
     pub overlay_errors: RwLock<Vec<String>>,
     pub shutdown: CancellationToken,
     pub started: std::time::Instant,
+    /// Writes events to the parked event streams.
+    pub fanout: crate::web::fanout::Fanout,
 }
 
 impl App {
@@ -88,6 +90,7 @@ impl App {
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,
             started: std::time::Instant::now(),
+            fanout: crate::web::fanout::Fanout::default(),
             config,
         });
         let weak = Arc::downgrade(&app);

@@ -13,6 +13,7 @@
 //!   ([`Subscription::catch_up`]) and, if history no longer covers the gap, is sent `resync`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -106,6 +107,33 @@ pub enum Message {
     },
 }
 
+/// Beats after every message the bus sends. Writers that read subscriptions on behalf of
+/// parked streams (see `web::fanout`) listen to it and then look at each of theirs once.
+#[derive(Default)]
+pub struct Pulse {
+    beats: AtomicU64,
+    listeners: OnceLock<Vec<Arc<tokio::sync::Notify>>>,
+}
+
+impl Pulse {
+    /// Sets who is woken on every beat (once; `false` if already set).
+    pub fn listen(&self, listeners: Vec<Arc<tokio::sync::Notify>>) -> bool {
+        self.listeners.set(listeners).is_ok()
+    }
+
+    /// How many beats so far.
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Acquire)
+    }
+
+    fn beat(&self) {
+        self.beats.fetch_add(1, Ordering::AcqRel);
+        for listener in self.listeners.get().into_iter().flatten() {
+            listener.notify_one();
+        }
+    }
+}
+
 struct Inner {
     next_id: u64,
     /// The first id this process stamped: a `since` below it asks for events of an earlier run.
@@ -116,6 +144,7 @@ struct Inner {
     /// With a shared store: the channels this instance serves, each with the id after which
     /// its stream is read.
     attached: HashMap<String, u64>,
+    pulse: Arc<Pulse>,
 }
 
 impl Inner {
@@ -129,10 +158,12 @@ impl Inner {
                 history.evicted = old.event.id;
             }
         }
-        match &self.live {
+        let receivers = match &self.live {
             Some(tx) => tx.send(Message::Event(item)).unwrap_or(0),
             None => 0,
-        }
+        };
+        self.pulse.beat();
+        receivers
     }
 }
 
@@ -177,6 +208,7 @@ impl Bus {
                 channels: HashMap::new(),
                 live: Some(tx),
                 attached: HashMap::new(),
+                pulse: Arc::default(),
             }),
             history_len: history_len.max(1),
             store: None,
@@ -342,9 +374,16 @@ impl Bus {
 
     /// Sends a message that is not an event (keep-alive, theme control) to every subscriber.
     pub fn announce(&self, message: Message) {
-        if let Some(tx) = &self.inner.lock().live {
+        let inner = self.inner.lock();
+        if let Some(tx) = &inner.live {
             let _ = tx.send(message);
+            inner.pulse.beat();
         }
+    }
+
+    /// Beats after every message sent (and when the bus closes).
+    pub fn pulse(&self) -> Arc<Pulse> {
+        self.inner.lock().pulse.clone()
     }
 
     /// Joins the live feed for `channels`, first replaying every event after `since` that
@@ -453,7 +492,9 @@ impl Bus {
 
     /// Ends every subscription (after what each has already been sent) and refuses new ones.
     pub fn close(&self) {
-        self.inner.lock().live = None;
+        let mut inner = self.inner.lock();
+        inner.live = None;
+        inner.pulse.beat();
     }
 
     /// Sends a keep-alive to every subscriber every [`KEEP_ALIVE`] until the bus closes:

@@ -188,8 +188,128 @@ async fn a_client_that_stops_reading_does_not_delay_the_others() {
         elapsed < Duration::from_secs(20),
         "healthy client was held up: {elapsed:?}"
     );
-    drop(stalled);
+    // The stalled client reads again: it gets every event in order, each once (history
+    // holds them all, so with no resync), ending with the last.
+    let seqs = read_seqs(&mut stalled, N - 1).await;
+    assert_eq!(seqs, (0..N).collect::<Vec<_>>());
     server.stop().await;
+}
+
+/// Reads a raw event stream until the event with `seq = last` (at most 60 s, 64 MiB) and
+/// returns the seqs in arrival order. A `resync` frame is returned as `u64::MAX`.
+async fn read_seqs(stream: &mut tokio::net::TcpStream, last: u64) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&last) && text.len() < 64 << 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            other => panic!("stream ended or stalled after {seqs:?}: {other:?}"),
+        };
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if block.contains("event: resync") {
+                seqs.push(u64::MAX);
+            }
+            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+            if let Some(seq) = value["data"]["seq"].as_u64() {
+                seqs.push(seq);
+            }
+        }
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_get_every_event_once_in_order_while_four_publishers_race() {
+    let server = Server::start(CONFIG, &[("feed", &overlay("events", "alpha"))]).await;
+    const CLIENTS: usize = 300;
+    const PER_PUBLISHER: u64 = 40;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /o/feed/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        clients.push(s);
+    }
+    // Every subscription is registered once its preamble arrived.
+    for s in &mut clients {
+        let mut got = String::new();
+        let mut buf = [0u8; 512];
+        while !got.contains(": ok\n\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("preamble in time")
+                .expect("read");
+            assert!(n > 0, "closed before the preamble");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let publishers: Vec<_> = (0..4u64)
+        .map(|p| {
+            let url = server.url("/api/events");
+            tokio::spawn(async move {
+                for i in 0..PER_PUBLISHER {
+                    let seq = p * PER_PUBLISHER + i;
+                    let (status, _) = post_json(&url, &follow("alpha", seq).to_string()).await;
+                    assert_eq!(status, 202);
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.await.expect("publisher");
+    }
+    // The last event published ends each read; ids tell the order the bus gave them.
+    let (_, last) = server.post_event(follow("alpha", 1_000)).await;
+    let last_id = last["id"].as_u64().expect("id");
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut s| tokio::spawn(async move { read_ids(&mut s, last_id).await }))
+        .collect();
+    let mut first: Option<Vec<u64>> = None;
+    for r in readers {
+        let ids = r.await.expect("reader");
+        assert_eq!(ids.len() as u64, 4 * PER_PUBLISHER + 1, "every event once");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+        match &first {
+            Some(f) => assert_eq!(&ids, f, "all clients see the same events"),
+            None => first = Some(ids),
+        }
+    }
+    server.stop().await;
+}
+
+/// Reads a raw event stream until the frame with id `last` and returns the ids seen.
+async fn read_ids(stream: &mut tokio::net::TcpStream, last: u64) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut ids = Vec::new();
+    while ids.last() != Some(&last) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            other => panic!("stream ended or stalled after {} ids: {other:?}", ids.len()),
+        };
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
+                ids.push(id.parse().expect("numeric id"));
+            }
+        }
+    }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod fanout;
 pub mod pages;
 pub mod sse;
 pub mod viewer;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 use crate::bus::{Message, Next, Subscription};
 use crate::overlay::Overlay;
@@ -13,7 +13,7 @@ use crate::web::App;
 
 /// Sent first: how soon a browser should reconnect after a drop (ms), and a comment that
 /// tells the client the subscription is registered (a `200` alone does not).
-const PREAMBLE: &[u8] = b"retry: 1000\n: ok\n\n";
+pub const PREAMBLE: &[u8] = b"retry: 1000\n: ok\n\n";
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 const RESYNC: &[u8] = b"event: resync\ndata: {\"reason\":\"lagged\"}\n\n";
 /// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
@@ -42,72 +42,103 @@ impl Views {
     }
 }
 
-struct State {
+/// One client's feed: its subscription, the overlays it shows, and what keeps their channels'
+/// sources running. Turns bus messages into the bytes to write.
+pub struct Feed {
     app: Arc<App>,
     sub: Subscription,
     /// Keeps the channels' sources running while this client watches.
     _lease: crate::channels::Lease,
     views: Views,
-    started: bool,
+    ended: bool,
 }
 
-/// The body of `GET /o/<name>/events` (one name) or `GET /events?o=a,b` (several).
-pub fn stream(
-    app: Arc<App>,
-    overlays: Vec<Arc<Overlay>>,
-    since: Option<u64>,
-) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let mut channels: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
-    channels.sort();
-    channels.dedup();
-    let lease = app.channels.lease(&channels);
-    let sub = app.bus.subscribe(channels, since);
-    let views = Views {
-        names: overlays.iter().map(|o| o.config.name.clone()).collect(),
-        version: app.overlays.version(),
-        overlays,
-    };
-    let state = State {
-        app,
-        sub,
-        _lease: lease,
-        views,
-        started: false,
-    };
-    futures_util::stream::unfold(state, |mut st| async move {
-        if !st.started {
-            st.started = true;
-            return Some((Ok(Bytes::from_static(PREAMBLE)), st));
+/// What a feed has ready without waiting.
+pub enum Ready {
+    /// Nothing to write now.
+    Idle,
+    /// Bytes to write; `more` when the batch filled up and more may be ready.
+    Frames { bytes: Bytes, more: bool },
+    /// The stream ends after these last bytes (the bus closed, or its overlays are gone).
+    End(Option<Bytes>),
+}
+
+impl Feed {
+    /// Subscribes to the channels of `overlays`, replaying what came after `since`.
+    pub fn new(app: Arc<App>, overlays: Vec<Arc<Overlay>>, since: Option<u64>) -> Feed {
+        let mut channels: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
+        channels.sort();
+        channels.dedup();
+        let lease = app.channels.lease(&channels);
+        let sub = app.bus.subscribe(channels, since);
+        let views = Views {
+            names: overlays.iter().map(|o| o.config.name.clone()).collect(),
+            version: app.overlays.version(),
+            overlays,
+        };
+        Feed {
+            app,
+            sub,
+            _lease: lease,
+            views,
+            ended: false,
         }
-        loop {
-            let first = st.sub.next(&st.app.bus).await;
+    }
+
+    /// Everything ready now (up to [`MAX_BATCH`] bytes), in one buffer.
+    pub fn ready(&mut self) -> Ready {
+        if self.ended {
+            return Ready::End(None);
+        }
+        let mut batch = Batch::default();
+        match self.drain(&mut batch) {
+            Drained::Empty => batch
+                .take()
+                .map_or(Ready::Idle, |bytes| Ready::Frames { bytes, more: false }),
+            Drained::Full => Ready::Frames {
+                bytes: batch.take().unwrap_or_default(),
+                more: true,
+            },
+            Drained::End => Ready::End(batch.take()),
+        }
+    }
+
+    /// The next bytes to write, waiting for them; `None` once the stream has ended.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        while !self.ended {
+            let first = self.sub.next(&self.app.bus).await;
             let mut batch = Batch::default();
-            if !st.add(first, &mut batch) {
-                return batch.take().map(|b| (Ok(b), st));
-            }
-            // Drain whatever else is ready right now into the same write.
-            while batch.len < MAX_BATCH {
-                let next = st.sub.try_next(&st.app.bus);
-                if matches!(next, Next::Empty) {
-                    break;
-                }
-                if !st.add(next, &mut batch) {
-                    break;
-                }
+            if self.add(first, &mut batch) {
+                // Whatever else is ready right now goes into the same write.
+                self.drain(&mut batch);
             }
             if let Some(bytes) = batch.take() {
-                return Some((Ok(bytes), st));
+                return Some(bytes);
             }
         }
-    })
-}
+        None
+    }
 
-impl State {
-    /// Adds what `next` means for this client to `batch`; `false` when the stream must end.
+    fn drain(&mut self, batch: &mut Batch) -> Drained {
+        while batch.len < MAX_BATCH {
+            let next = self.sub.try_next(&self.app.bus);
+            if matches!(next, Next::Empty) {
+                return Drained::Empty;
+            }
+            if !self.add(next, batch) {
+                return Drained::End;
+            }
+        }
+        Drained::Full
+    }
+
+    /// Adds what `next` means for this client to `batch`; `false` (and ended) when the stream
+    /// must end.
     fn add(&mut self, next: Next, batch: &mut Batch) -> bool {
         match next {
             Next::Message(Message::Event(item)) => {
                 if !self.views.refresh(&self.app) {
+                    self.ended = true;
                     return false;
                 }
                 for overlay in &self.views.overlays {
@@ -138,9 +169,36 @@ impl State {
                 true
             }
             Next::Empty => true,
-            Next::Closed => false,
+            Next::Closed => {
+                self.ended = true;
+                false
+            }
         }
     }
+}
+
+enum Drained {
+    /// Nothing more is ready.
+    Empty,
+    /// The batch is full; more may be ready.
+    Full,
+    /// The stream ends.
+    End,
+}
+
+/// The body of `GET /o/<name>/events` (one name) or `GET /events?o=a,b` (several), through
+/// hyper: the preamble, then the feed.
+pub fn stream(
+    app: Arc<App>,
+    overlays: Vec<Arc<Overlay>>,
+    since: Option<u64>,
+) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+    let feed = Feed::new(app, overlays, since);
+    let preamble = futures_util::stream::once(async { Ok(Bytes::from_static(PREAMBLE)) });
+    let rest = futures_util::stream::unfold(feed, |mut feed| async move {
+        feed.next().await.map(|bytes| (Ok(bytes), feed))
+    });
+    preamble.chain(rest)
 }
 
 /// Frames gathered for one write: a single frame is passed on as the shared bytes; several

@@ -1,0 +1,202 @@
+//! Direct fan-out for event streams served on their own socket.
+//!
+//! A stream with nothing left to write is parked: its [`Feed`] and socket are handed to one of
+//! a few writer tasks (one per runtime worker). On every bus message the writers read each of
+//! their parked feeds and write what it has straight to the socket, so an event reaches ten
+//! thousand clients without waking ten thousand tasks. Anything that is not a complete write
+//! of a batch (a full socket buffer, an error, the end of the stream, a burst larger than one
+//! batch) hands the feed back to the stream's own task, with the bytes still to write, and
+//! that task carries on as an unparked stream does.
+//!
+//! Nothing is lost or repeated in the handover: the feed, with its subscription and position,
+//! belongs to exactly one side at a time, under its [`Parked`] lock. Nothing waits forever
+//! either: parking wakes the writer, which reads the new feed once, so a message sent while the
+//! stream was deciding to park is written all the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::bus::Pulse;
+use crate::web::sse::{Feed, Ready};
+
+/// How many streams a writer serves before letting other tasks on its thread run.
+const SLICE: usize = 64;
+
+/// The writers of one server, started by the first stream that parks.
+#[derive(Default)]
+pub struct Fanout {
+    shards: std::sync::OnceLock<Vec<Arc<Shard>>>,
+    next: AtomicUsize,
+}
+
+struct Shard {
+    wake: Arc<Notify>,
+    /// Parked since the writer last looked.
+    fresh: Mutex<Vec<Arc<Parked>>>,
+}
+
+/// A parked stream, shared by its task and a writer.
+pub struct Parked {
+    hand: Mutex<Hand>,
+    /// Woken when the writer hands the feed back.
+    back: Notify,
+}
+
+struct Hand {
+    /// Both `None` once the stream's task took them back or left.
+    feed: Option<Feed>,
+    socket: Option<Arc<TcpStream>>,
+    /// Set by the writer: the feed is waiting for its task.
+    returned: bool,
+    /// Bytes of the last batch the writer could not write.
+    pending: Option<Bytes>,
+    /// The stream ends once `pending` is written.
+    end: bool,
+}
+
+/// What a writer hands back to a stream's task.
+pub struct Returned {
+    pub feed: Feed,
+    pub pending: Option<Bytes>,
+    pub end: bool,
+}
+
+impl Fanout {
+    /// Hands `feed` (with nothing ready) and its socket to a writer. `pulse` is the bus's.
+    pub fn park(&self, pulse: &Arc<Pulse>, socket: Arc<TcpStream>, feed: Feed) -> Arc<Parked> {
+        let shards = self.shards.get_or_init(|| start(pulse));
+        let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
+        let parked = Arc::new(Parked {
+            hand: Mutex::new(Hand {
+                feed: Some(feed),
+                socket: Some(socket),
+                returned: false,
+                pending: None,
+                end: false,
+            }),
+            back: Notify::new(),
+        });
+        shard.fresh.lock().push(parked.clone());
+        shard.wake.notify_one();
+        parked
+    }
+}
+
+impl Parked {
+    /// Waits until the writer hands the feed back, and takes it.
+    pub async fn returned(&self) -> Returned {
+        loop {
+            self.back.notified().await;
+            let mut hand = self.hand.lock();
+            if hand.returned
+                && let Some(feed) = hand.feed.take()
+            {
+                hand.socket = None;
+                return Returned {
+                    feed,
+                    pending: hand.pending.take(),
+                    end: hand.end,
+                };
+            }
+        }
+    }
+
+    /// The stream is over (client gone, shutdown): drops the feed here, not in a writer.
+    pub fn leave(&self) {
+        let (feed, socket) = {
+            let mut hand = self.hand.lock();
+            (hand.feed.take(), hand.socket.take())
+        };
+        drop((feed, socket));
+    }
+
+    /// Writes what the feed has ready; `false` once the feed is no longer parked here.
+    fn serve(&self) -> bool {
+        let mut hand = self.hand.lock();
+        let hand = &mut *hand;
+        if hand.returned {
+            return false;
+        }
+        let (Some(feed), Some(socket)) = (hand.feed.as_mut(), hand.socket.as_ref()) else {
+            return false;
+        };
+        let (bytes, keep) = match feed.ready() {
+            Ready::Idle => return true,
+            Ready::Frames { bytes, more } => (Some(bytes), !more),
+            Ready::End(bytes) => {
+                hand.end = true;
+                (bytes, false)
+            }
+        };
+        if let Some(bytes) = bytes {
+            match socket.try_write(&bytes) {
+                Ok(n) if n == bytes.len() && keep => return true,
+                Ok(n) if n < bytes.len() => hand.pending = Some(bytes.slice(n..)),
+                Ok(_) => {}
+                // A full socket buffer, or an error the task meets again on its own write.
+                Err(_) => hand.pending = Some(bytes),
+            }
+        }
+        hand.returned = true;
+        self.back.notify_one();
+        false
+    }
+}
+
+fn start(pulse: &Arc<Pulse>) -> Vec<Arc<Shard>> {
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let shards: Vec<Arc<Shard>> = (0..workers.clamp(1, 16))
+        .map(|_| {
+            Arc::new(Shard {
+                wake: Arc::new(Notify::new()),
+                fresh: Mutex::new(Vec::new()),
+            })
+        })
+        .collect();
+    pulse.listen(shards.iter().map(|s| s.wake.clone()).collect());
+    for shard in &shards {
+        tokio::spawn(write(shard.clone(), pulse.clone()));
+    }
+    shards
+}
+
+/// A writer: on each beat of the bus, serves every feed parked with it; on each park, the new
+/// feeds. Runs as long as the runtime.
+async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>) {
+    let mut parked: Vec<Arc<Parked>> = Vec::new();
+    let mut seen = pulse.beats();
+    loop {
+        shard.wake.notified().await;
+        let beats = pulse.beats();
+        if beats != seen {
+            seen = beats;
+            serve_all(&mut parked).await;
+        }
+        let fresh = std::mem::take(&mut *shard.fresh.lock());
+        let start = parked.len();
+        parked.extend(fresh);
+        let mut tail = parked.split_off(start);
+        serve_all(&mut tail).await;
+        parked.append(&mut tail);
+    }
+}
+
+/// Serves each feed, keeping those still parked, a slice at a time.
+async fn serve_all(parked: &mut Vec<Arc<Parked>>) {
+    let mut kept = 0;
+    for i in 0..parked.len() {
+        if parked[i].serve() {
+            parked.swap(kept, i);
+            kept += 1;
+        }
+        if (i + 1) % SLICE == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    parked.truncate(kept);
+}
