@@ -187,6 +187,8 @@ pub struct Bus {
     pub attach_wake: tokio::sync::Notify,
     /// Called when a channel is attached, with its chat stats so far.
     on_attach: OnceLock<AttachHook>,
+    /// The same as `inner.pulse`, read without the lock.
+    pulse: Arc<Pulse>,
 }
 
 type AttachHook = Box<dyn Fn(&str, &StatsSeed) + Send + Sync>;
@@ -201,6 +203,7 @@ impl Bus {
     /// A bus whose first id is `first_id` (a durable store continues its own sequence).
     pub fn starting_at(history_len: usize, first_id: u64) -> Bus {
         let (tx, _) = broadcast::channel(LIVE_CAPACITY);
+        let pulse = Arc::new(Pulse::default());
         Bus {
             inner: Mutex::new(Inner {
                 next_id: first_id.max(1),
@@ -208,12 +211,13 @@ impl Bus {
                 channels: HashMap::new(),
                 live: Some(tx),
                 attached: HashMap::new(),
-                pulse: Arc::default(),
+                pulse: pulse.clone(),
             }),
             history_len: history_len.max(1),
             store: None,
             shared: None,
             attach_wake: tokio::sync::Notify::new(),
+            pulse,
             on_attach: OnceLock::new(),
         }
     }
@@ -382,8 +386,8 @@ impl Bus {
     }
 
     /// Beats after every message sent (and when the bus closes).
-    pub fn pulse(&self) -> Arc<Pulse> {
-        self.inner.lock().pulse.clone()
+    pub fn pulse(&self) -> &Arc<Pulse> {
+        &self.pulse
     }
 
     /// Joins the live feed for `channels`, first replaying every event after `since` that
@@ -542,6 +546,14 @@ impl Subscription {
     /// The next message without waiting. Events of other channels are skipped here, so a
     /// caller only sees its own channels.
     pub fn try_next(&mut self, bus: &Bus) -> Next {
+        let mut unlimited = u64::MAX;
+        self.try_next_within(bus, &mut unlimited)
+    }
+
+    /// [`Subscription::try_next`], reading at most `budget` more messages from the live feed
+    /// (skipped ones count too). A caller that knows how many messages the bus sent since it
+    /// last found this feed empty (see [`Pulse`]) need not read once more to find it empty.
+    pub fn try_next_within(&mut self, bus: &Bus, budget: &mut u64) -> Next {
         if std::mem::take(&mut self.gap) {
             return Next::Resync;
         }
@@ -550,11 +562,15 @@ impl Subscription {
             return Next::Message(Message::Event(item));
         }
         loop {
+            if *budget == 0 {
+                return Next::Empty;
+            }
             let Some(live) = self.live.as_mut() else {
                 return Next::Closed;
             };
             match live.try_recv() {
                 Ok(message) => {
+                    *budget -= 1;
                     if let Some(next) = self.accept(message) {
                         return next;
                     }
@@ -565,8 +581,10 @@ impl Subscription {
                     return Next::Closed;
                 }
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    // The new feed holds only messages sent after this call began.
                     self.catch_up(bus);
-                    return self.try_next(bus);
+                    *budget = 0;
+                    return self.try_next_within(bus, budget);
                 }
             }
         }
@@ -665,6 +683,38 @@ mod tests {
         let mut sub = bus.subscribe(vec!["a".into()], Some(2));
         assert!(matches!(sub.try_next(&bus), Next::Resync));
         assert_eq!(drain(&mut sub, &bus), [8, 9, 10]);
+    }
+
+    #[test]
+    fn the_pulse_counts_every_message_so_a_budget_finds_them_all() {
+        let bus = Bus::starting_at(100, 1);
+        let mut sub = bus.subscribe(vec!["a".into()], None);
+        let before = bus.pulse().beats();
+        bus.publish(ev("b")).expect("published");
+        bus.publish(ev("a")).expect("published");
+        bus.announce(Message::KeepAlive);
+        bus.publish(ev("a")).expect("published");
+        let mut budget = bus.pulse().beats() - before;
+        assert_eq!(budget, 4);
+        // The other channel's event is read and skipped within the budget.
+        let mut got = Vec::new();
+        loop {
+            match sub.try_next_within(&bus, &mut budget) {
+                Next::Message(Message::Event(item)) => got.push(item.event.id),
+                Next::Message(Message::KeepAlive) => got.push(0),
+                Next::Empty => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((got, budget), (vec![2, 0, 3], 0));
+        // A spent budget reads nothing more, even with a message waiting.
+        bus.publish(ev("a")).expect("published");
+        assert!(matches!(sub.try_next_within(&bus, &mut 0), Next::Empty));
+        assert_eq!(drain(&mut sub, &bus), [4]);
+        let before = bus.pulse().beats();
+        bus.close();
+        assert_eq!(bus.pulse().beats(), before + 1);
+        assert!(matches!(sub.try_next_within(&bus, &mut 1), Next::Closed));
     }
 
     #[test]

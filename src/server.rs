@@ -332,6 +332,8 @@ pub mod fast {
             if end {
                 break;
             }
+            // Read before the feed is found empty: every message sent after is a beat after.
+            let drained = app.bus.pulse().beats();
             match feed.ready() {
                 Ready::Frames { bytes, .. } => {
                     out = Some(bytes);
@@ -344,7 +346,9 @@ pub mod fast {
                 }
                 Ready::Idle => {}
             }
-            let parked = app.fanout.park(&app.bus.pulse(), socket.clone(), feed);
+            let parked = app
+                .fanout
+                .park(app.bus.pulse(), drained, socket.clone(), feed);
             let back = tokio::select! {
                 back = parked.returned() => back,
                 _ = shutdown.cancelled() => { parked.leave(); break }

@@ -57,6 +57,9 @@ struct Hand {
     pending: Option<Bytes>,
     /// The stream ends once `pending` is written.
     end: bool,
+    /// The bus's beat count when the feed was last found empty: the messages sent since are
+    /// exactly the beats since.
+    drained: u64,
 }
 
 /// What a writer hands back to a stream's task.
@@ -67,8 +70,15 @@ pub struct Returned {
 }
 
 impl Fanout {
-    /// Hands `feed` (with nothing ready) and its socket to a writer. `pulse` is the bus's.
-    pub fn park(&self, pulse: &Arc<Pulse>, socket: Arc<TcpStream>, feed: Feed) -> Arc<Parked> {
+    /// Hands `feed` and its socket to a writer. `pulse` is the bus's, and `drained` its beat
+    /// count read before the feed was last found empty.
+    pub fn park(
+        &self,
+        pulse: &Arc<Pulse>,
+        drained: u64,
+        socket: Arc<TcpStream>,
+        feed: Feed,
+    ) -> Arc<Parked> {
         let shards = self.shards.get_or_init(|| start(pulse));
         let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
         let parked = Arc::new(Parked {
@@ -78,6 +88,7 @@ impl Fanout {
                 returned: false,
                 pending: None,
                 end: false,
+                drained,
             }),
             back: Notify::new(),
         });
@@ -115,8 +126,9 @@ impl Parked {
         drop((feed, socket));
     }
 
-    /// Writes what the feed has ready; `false` once the feed is no longer parked here.
-    fn serve(&self) -> bool {
+    /// Writes what the feed has ready after `beats` beats of the bus; `false` once the feed is
+    /// no longer parked here.
+    fn serve(&self, beats: u64) -> bool {
         let mut hand = self.hand.lock();
         let hand = &mut *hand;
         if hand.returned {
@@ -125,7 +137,12 @@ impl Parked {
         let (Some(feed), Some(socket)) = (hand.feed.as_mut(), hand.socket.as_ref()) else {
             return false;
         };
-        let (bytes, keep) = match feed.ready() {
+        let mut budget = beats.saturating_sub(hand.drained);
+        if budget == 0 {
+            return true;
+        }
+        hand.drained = beats;
+        let (bytes, keep) = match feed.ready_within(&mut budget) {
             Ready::Idle => return true,
             Ready::Frames { bytes, more } => (Some(bytes), !more),
             Ready::End(bytes) => {
@@ -175,22 +192,19 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>) {
         let beats = pulse.beats();
         if beats != seen {
             seen = beats;
-            serve_all(&mut parked).await;
+            serve_all(&mut parked, beats).await;
         }
-        let fresh = std::mem::take(&mut *shard.fresh.lock());
-        let start = parked.len();
-        parked.extend(fresh);
-        let mut tail = parked.split_off(start);
-        serve_all(&mut tail).await;
-        parked.append(&mut tail);
+        let mut fresh = std::mem::take(&mut *shard.fresh.lock());
+        serve_all(&mut fresh, pulse.beats()).await;
+        parked.append(&mut fresh);
     }
 }
 
 /// Serves each feed, keeping those still parked, a slice at a time.
-async fn serve_all(parked: &mut Vec<Arc<Parked>>) {
+async fn serve_all(parked: &mut Vec<Arc<Parked>>, beats: u64) {
     let mut kept = 0;
     for i in 0..parked.len() {
-        if parked[i].serve() {
+        if parked[i].serve(beats) {
             parked.swap(kept, i);
             kept += 1;
         }

@@ -87,11 +87,18 @@ impl Feed {
 
     /// Everything ready now (up to [`MAX_BATCH`] bytes), in one buffer.
     pub fn ready(&mut self) -> Ready {
+        let mut unlimited = u64::MAX;
+        self.ready_within(&mut unlimited)
+    }
+
+    /// [`Feed::ready`], reading at most `budget` messages from the bus (see
+    /// [`Subscription::try_next_within`]).
+    pub fn ready_within(&mut self, budget: &mut u64) -> Ready {
         if self.ended {
             return Ready::End(None);
         }
         let mut batch = Batch::default();
-        match self.drain(&mut batch) {
+        match self.drain(&mut batch, budget) {
             Drained::Empty => batch
                 .take()
                 .map_or(Ready::Idle, |bytes| Ready::Frames { bytes, more: false }),
@@ -108,9 +115,10 @@ impl Feed {
         while !self.ended {
             let first = self.sub.next(&self.app.bus).await;
             let mut batch = Batch::default();
+            let mut unlimited = u64::MAX;
             if self.add(first, &mut batch) {
                 // Whatever else is ready right now goes into the same write.
-                self.drain(&mut batch);
+                self.drain(&mut batch, &mut unlimited);
             }
             if let Some(bytes) = batch.take() {
                 return Some(bytes);
@@ -119,9 +127,9 @@ impl Feed {
         None
     }
 
-    fn drain(&mut self, batch: &mut Batch) -> Drained {
+    fn drain(&mut self, batch: &mut Batch, budget: &mut u64) -> Drained {
         while batch.len < MAX_BATCH {
-            let next = self.sub.try_next(&self.app.bus);
+            let next = self.sub.try_next_within(&self.app.bus, budget);
             if matches!(next, Next::Empty) {
                 return Drained::Empty;
             }
