@@ -195,35 +195,62 @@ async fn a_client_that_stops_reading_does_not_delay_the_others() {
     server.stop().await;
 }
 
-/// Reads a raw event stream until the event with `seq = last` (at most 60 s, 64 MiB) and
-/// returns the seqs in arrival order. A `resync` frame is returned as `u64::MAX`.
+/// Reads a raw event stream until the event with `seq = last` and returns the seqs in arrival
+/// order. A `resync` frame is returned as `u64::MAX`.
 async fn read_seqs(stream: &mut tokio::net::TcpStream, last: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    read_frames(stream, |frame| {
+        if frame.contains("event: resync") {
+            seqs.push(u64::MAX);
+        }
+        let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+        let value: serde_json::Value =
+            serde_json::from_str(data.unwrap_or_default()).unwrap_or_default();
+        if let Some(seq) = value["data"]["seq"].as_u64() {
+            seqs.push(seq);
+        }
+        seqs.last() == Some(&last)
+    })
+    .await;
+    seqs
+}
+
+/// Reads a raw event stream until the frame with id `last` and returns the ids seen.
+async fn read_ids(stream: &mut tokio::net::TcpStream, last: u64) -> Vec<u64> {
+    let mut ids = Vec::new();
+    read_frames(stream, |frame| {
+        if let Some(id) = frame.lines().find_map(|l| l.strip_prefix("id: ")) {
+            ids.push(id.parse().expect("numeric id"));
+        }
+        ids.last() == Some(&last)
+    })
+    .await;
+    ids
+}
+
+/// Hands each frame of a raw event stream to `done` until it returns `true` (at most 60 s
+/// and 64 MiB).
+async fn read_frames(stream: &mut tokio::net::TcpStream, mut done: impl FnMut(&str) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut text = String::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut seqs = Vec::new();
-    while seqs.last() != Some(&last) && text.len() < 64 << 20 {
+    let mut total = 0;
+    while total < 64 << 20 {
         let left = deadline.saturating_duration_since(Instant::now());
         let n = match tokio::time::timeout(left, stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => n,
-            other => panic!("stream ended or stalled after {seqs:?}: {other:?}"),
+            other => panic!("stream ended or stalled after {total} bytes: {other:?}"),
         };
+        total += n;
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
         while let Some(end) = text.find("\n\n") {
-            let block: String = text.drain(..end + 2).collect();
-            if block.contains("event: resync") {
-                seqs.push(u64::MAX);
-            }
-            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else {
-                continue;
-            };
-            let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-            if let Some(seq) = value["data"]["seq"].as_u64() {
-                seqs.push(seq);
+            let frame: String = text.drain(..end + 2).collect();
+            if done(&frame) {
+                return;
             }
         }
     }
-    seqs
+    panic!("no end within 64 MiB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,29 +314,6 @@ async fn many_clients_get_every_event_once_in_order_while_four_publishers_race()
         }
     }
     server.stop().await;
-}
-
-/// Reads a raw event stream until the frame with id `last` and returns the ids seen.
-async fn read_ids(stream: &mut tokio::net::TcpStream, last: u64) -> Vec<u64> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut text = String::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut ids = Vec::new();
-    while ids.last() != Some(&last) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => n,
-            other => panic!("stream ended or stalled after {} ids: {other:?}", ids.len()),
-        };
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        while let Some(end) = text.find("\n\n") {
-            let block: String = text.drain(..end + 2).collect();
-            if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
-                ids.push(id.parse().expect("numeric id"));
-            }
-        }
-    }
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
