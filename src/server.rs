@@ -351,8 +351,9 @@ pub mod fast {
                 .park(app.bus.pulse(), drained, socket.clone(), feed);
             let back = tokio::select! {
                 back = parked.returned() => back,
-                _ = shutdown.cancelled() => { parked.leave(); break }
-                _ = &mut left => { parked.leave(); break }
+                // Dropping `parked` drops the feed and closes the socket.
+                _ = shutdown.cancelled() => break,
+                _ = &mut left => break,
             };
             feed = back.feed;
             out = back.pending;

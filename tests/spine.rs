@@ -317,6 +317,41 @@ async fn many_clients_get_every_event_once_in_order_while_four_publishers_race()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_leave_while_idle_are_released_at_once() {
+    let server = Server::start(CONFIG, &[("feed", &overlay("events", "alpha"))]).await;
+    let subscribers = || async {
+        let (_, health) = server.get_json("/health").await;
+        health["subscribers"].as_u64().expect("subscribers")
+    };
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(server.sse("/o/feed/events", None).await);
+    }
+    // One event reaches them all, so each is idle (parked with a writer) afterwards.
+    server.post_event(follow("alpha", 1)).await;
+    for c in &mut clients {
+        assert_eq!(c.next().await.data["data"]["seq"], 1);
+    }
+    assert_eq!(subscribers().await, 20);
+    clients.truncate(5);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while subscribers().await != 5 {
+        assert!(
+            Instant::now() < deadline,
+            "15 closed streams still held after 2 s: {}",
+            subscribers().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The five left get the next event.
+    server.post_event(follow("alpha", 2)).await;
+    for c in &mut clients {
+        assert_eq!(c.next().await.data["data"]["seq"], 2);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_open_streams_completes_within_a_second() {
     let server = Server::start(CONFIG, &[("feed", &overlay("events", "alpha"))]).await;
     let mut streams = Vec::new();

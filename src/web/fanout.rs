@@ -41,7 +41,7 @@ struct Shard {
 }
 
 /// A parked stream, shared by its task and a writer.
-pub struct Parked {
+struct Parked {
     hand: Mutex<Hand>,
     /// Woken when the writer hands the feed back.
     back: Notify,
@@ -78,7 +78,7 @@ impl Fanout {
         drained: u64,
         socket: Arc<TcpStream>,
         feed: Feed,
-    ) -> Arc<Parked> {
+    ) -> Parking {
         let shards = self.shards.get_or_init(|| start(pulse));
         let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
         let parked = Arc::new(Parked {
@@ -94,13 +94,29 @@ impl Fanout {
         });
         shard.fresh.lock().push(parked.clone());
         shard.wake.notify_one();
-        parked
+        Parking(parked)
+    }
+}
+
+/// The stream task's side of a parked stream. Dropping it (the client left, shutdown, the task
+/// cancelled) drops the feed and the socket at once: a writer never keeps a stream open.
+pub struct Parking(Arc<Parked>);
+
+impl Parking {
+    /// Waits until the writer hands the feed back, and takes it.
+    pub async fn returned(&self) -> Returned {
+        self.0.returned().await
+    }
+}
+
+impl Drop for Parking {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
 impl Parked {
-    /// Waits until the writer hands the feed back, and takes it.
-    pub async fn returned(&self) -> Returned {
+    async fn returned(&self) -> Returned {
         loop {
             self.back.notified().await;
             let mut hand = self.hand.lock();
@@ -117,8 +133,8 @@ impl Parked {
         }
     }
 
-    /// The stream is over (client gone, shutdown): drops the feed here, not in a writer.
-    pub fn leave(&self) {
+    /// The stream is over: drops the feed here, not in a writer.
+    fn leave(&self) {
         let (feed, socket) = {
             let mut hand = self.hand.lock();
             (hand.feed.take(), hand.socket.take())
