@@ -69,6 +69,7 @@ impl App {
                 Bus::shared(config.history, Arc::new(redis))
             }
         };
+        let fanout = crate::web::fanout::Fanout::new(bus.pulse().clone());
         let app = Arc::new(App {
             bus: Arc::new(bus),
             overlays: Overlays::new(themes.clone()),
@@ -90,7 +91,7 @@ impl App {
             overlay_errors: RwLock::new(Vec::new()),
             shutdown,
             started: std::time::Instant::now(),
-            fanout: crate::web::fanout::Fanout::default(),
+            fanout,
             config,
         });
         let weak = Arc::downgrade(&app);

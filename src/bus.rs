@@ -144,13 +144,12 @@ struct Inner {
     /// With a shared store: the channels this instance serves, each with the id after which
     /// its stream is read.
     attached: HashMap<String, u64>,
-    pulse: Arc<Pulse>,
 }
 
 impl Inner {
-    /// Appends `item` to its channel's history (dropping the oldest beyond `keep`) and sends
-    /// it to every subscriber; returns how many were live.
-    fn append(&mut self, item: Arc<Item>, keep: usize) -> usize {
+    /// Appends `item` to its channel's history (dropping the oldest beyond `keep`), sends it to
+    /// every subscriber and beats `pulse`; returns how many were live.
+    fn append(&mut self, item: Arc<Item>, keep: usize, pulse: &Pulse) -> usize {
         let history = self.channels.entry(item.event.channel.clone()).or_default();
         history.items.push_back(item.clone());
         while history.items.len() > keep {
@@ -162,7 +161,7 @@ impl Inner {
             Some(tx) => tx.send(Message::Event(item)).unwrap_or(0),
             None => 0,
         };
-        self.pulse.beat();
+        pulse.beat();
         receivers
     }
 }
@@ -187,7 +186,7 @@ pub struct Bus {
     pub attach_wake: tokio::sync::Notify,
     /// Called when a channel is attached, with its chat stats so far.
     on_attach: OnceLock<AttachHook>,
-    /// The same as `inner.pulse`, read without the lock.
+    /// Beaten under the `inner` lock, so beats come in the order messages are sent.
     pulse: Arc<Pulse>,
 }
 
@@ -203,7 +202,6 @@ impl Bus {
     /// A bus whose first id is `first_id` (a durable store continues its own sequence).
     pub fn starting_at(history_len: usize, first_id: u64) -> Bus {
         let (tx, _) = broadcast::channel(LIVE_CAPACITY);
-        let pulse = Arc::new(Pulse::default());
         Bus {
             inner: Mutex::new(Inner {
                 next_id: first_id.max(1),
@@ -211,13 +209,12 @@ impl Bus {
                 channels: HashMap::new(),
                 live: Some(tx),
                 attached: HashMap::new(),
-                pulse: pulse.clone(),
             }),
             history_len: history_len.max(1),
             store: None,
             shared: None,
             attach_wake: tokio::sync::Notify::new(),
-            pulse,
+            pulse: Arc::default(),
             on_attach: OnceLock::new(),
         }
     }
@@ -330,7 +327,7 @@ impl Bus {
             }
             accepted(&event);
             inner.next_id = inner.next_id.max(event.id + 1);
-            inner.append(Arc::new(Item::new(event)), self.history_len);
+            inner.append(Arc::new(Item::new(event)), self.history_len, &self.pulse);
         }
     }
 
@@ -372,7 +369,7 @@ impl Bus {
         inner.next_id += 1;
         accepted(&event);
         let item = Arc::new(Item::new(event));
-        let receivers = inner.append(item.clone(), self.history_len);
+        let receivers = inner.append(item.clone(), self.history_len, &self.pulse);
         Ok((item, receivers))
     }
 
@@ -381,7 +378,7 @@ impl Bus {
         let inner = self.inner.lock();
         if let Some(tx) = &inner.live {
             let _ = tx.send(message);
-            inner.pulse.beat();
+            self.pulse.beat();
         }
     }
 
@@ -498,7 +495,7 @@ impl Bus {
     pub fn close(&self) {
         let mut inner = self.inner.lock();
         inner.live = None;
-        inner.pulse.beat();
+        self.pulse.beat();
     }
 
     /// Sends a keep-alive to every subscriber every [`KEEP_ALIVE`] until the bus closes:

@@ -333,7 +333,7 @@ pub mod fast {
                 break;
             }
             // Read before the feed is found empty: every message sent after is a beat after.
-            let drained = app.bus.pulse().beats();
+            let drained = app.fanout.beats();
             match feed.ready() {
                 Ready::Frames { bytes, .. } => {
                     out = Some(bytes);
@@ -346,9 +346,7 @@ pub mod fast {
                 }
                 Ready::Idle => {}
             }
-            let parked = app
-                .fanout
-                .park(app.bus.pulse(), drained, socket.clone(), feed);
+            let parked = app.fanout.park(drained, socket.clone(), feed);
             let back = tokio::select! {
                 back = parked.returned() => back,
                 // Dropping `parked` drops the feed and closes the socket.

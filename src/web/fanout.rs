@@ -28,8 +28,9 @@ use crate::web::sse::{Feed, Ready};
 const SLICE: usize = 64;
 
 /// The writers of one server, started by the first stream that parks.
-#[derive(Default)]
 pub struct Fanout {
+    /// The bus's.
+    pulse: Arc<Pulse>,
     shards: std::sync::OnceLock<Vec<Arc<Shard>>>,
     next: AtomicUsize,
 }
@@ -70,16 +71,24 @@ pub struct Returned {
 }
 
 impl Fanout {
-    /// Hands `feed` and its socket to a writer. `pulse` is the bus's, and `drained` its beat
-    /// count read before the feed was last found empty.
-    pub fn park(
-        &self,
-        pulse: &Arc<Pulse>,
-        drained: u64,
-        socket: Arc<TcpStream>,
-        feed: Feed,
-    ) -> Parking {
-        let shards = self.shards.get_or_init(|| start(pulse));
+    /// Writers woken by `pulse`, the bus's.
+    pub fn new(pulse: Arc<Pulse>) -> Fanout {
+        Fanout {
+            pulse,
+            shards: std::sync::OnceLock::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The bus's beat count: read it before finding a feed empty, and park with it.
+    pub fn beats(&self) -> u64 {
+        self.pulse.beats()
+    }
+
+    /// Hands `feed` and its socket to a writer. `drained` is [`Fanout::beats`] read before the
+    /// feed was last found empty.
+    pub fn park(&self, drained: u64, socket: Arc<TcpStream>, feed: Feed) -> Parking {
+        let shards = self.shards.get_or_init(|| start(&self.pulse));
         let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
         let parked = Arc::new(Parked {
             hand: Mutex::new(Hand {
