@@ -77,14 +77,7 @@ impl Channels {
     }
 
     pub fn set_sourced(&self, set: BTreeSet<String>) {
-        self.sourced.send_if_modified(|current| {
-            if *current == set {
-                false
-            } else {
-                *current = set;
-                true
-            }
-        });
+        send_if_changed(&self.sourced, set);
     }
 
     pub fn wanted(&self) -> BTreeSet<String> {
@@ -149,15 +142,20 @@ impl Channels {
         if !self.gated.load(std::sync::atomic::Ordering::SeqCst) {
             self.set_sourced(wanted.clone());
         }
-        self.wanted.send_if_modified(|current| {
-            if *current == wanted {
-                false
-            } else {
-                *current = wanted;
-                true
-            }
-        });
+        send_if_changed(&self.wanted, wanted);
     }
+}
+
+/// Sends `value` unless it is what `tx` already holds, so watchers wake only on a change.
+fn send_if_changed(tx: &watch::Sender<BTreeSet<String>>, value: BTreeSet<String>) {
+    tx.send_if_modified(|current| {
+        if *current == value {
+            false
+        } else {
+            *current = value;
+            true
+        }
+    });
 }
 
 /// Held by whoever shows a channel (an open overlay stream, a viewer page).
