@@ -22,7 +22,8 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::event::Event;
-use crate::store::{EventLog, StatsSeed, StoreError};
+use crate::stats::StatsSeed;
+use crate::store::{EventLog, StoreError};
 
 /// Slots in the live ring. A subscriber more than this many events behind stops receiving live
 /// events and catches up from history instead; 8192 covers a 2,000-event burst to 10,000
@@ -638,7 +639,12 @@ mod tests {
     use serde_json::json;
 
     fn ev(channel: &str) -> Event {
-        Event::new(channel, Kind::Follow, json!({}))
+        Event::new(
+            crate::event::Platform::Twitch,
+            channel,
+            Kind::Follow,
+            json!({}),
+        )
     }
 
     fn drain(sub: &mut Subscription, bus: &Bus) -> Vec<u64> {

@@ -3,7 +3,7 @@
 //! scene switches must not churn joins and subscriptions) after which the channel is dropped.
 //! Channels named in overlay.toml are pinned and always wanted.
 //!
-//! Sources (Twitch chat and EventSub, YouTube, Kick) watch [`Channels::sources`]: the wanted
+//! Sources (Twitch chat and EventSub, YouTube, Kick) watch [`Channels::sourced_rx`]: the wanted
 //! channels whose sources run in this process. Alone, that is every wanted channel. With
 //! several instances on one shared store, each channel's sources run on one instance only
 //! (the one holding its claim, see `app::claim_sources`), so a chat line or a follow is
@@ -57,12 +57,12 @@ impl Channels {
     }
 
     /// The wanted set, updated whenever it changes.
-    pub fn watch(&self) -> watch::Receiver<BTreeSet<String>> {
+    pub fn wanted_rx(&self) -> watch::Receiver<BTreeSet<String>> {
         self.wanted.subscribe()
     }
 
     /// The channels whose sources run in this process, updated whenever they change.
-    pub fn sources(&self) -> watch::Receiver<BTreeSet<String>> {
+    pub fn sourced_rx(&self) -> watch::Receiver<BTreeSet<String>> {
         self.sourced.subscribe()
     }
 
@@ -162,6 +162,13 @@ fn send_if_changed(tx: &watch::Sender<BTreeSet<String>>, value: BTreeSet<String>
 pub struct Lease {
     channels: Arc<Channels>,
     names: Vec<String>,
+}
+
+impl Lease {
+    /// The channels leased.
+    pub fn channels(&self) -> &[String] {
+        &self.names
+    }
 }
 
 impl Drop for Lease {

@@ -2,16 +2,17 @@
 //! follows, subs, gift bombs, cheers, raids, redemptions) so overlays and themes can be built
 //! with no Twitch account and no network.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::event::{Author, Badge, ChatMessage, Element, Event, Kind, Roles};
+use crate::event::{Author, Badge, ChatMessage, Element, Event, Kind, Platform, Roles};
+use crate::source::Publisher;
 
 const SOURCE: &str = "demo";
 
@@ -52,12 +53,20 @@ const LINES: &[&str] = &[
     "lmao",
 ];
 
-/// Publishes synthetic events at the configured rate until shutdown.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let channel = app.config.default_channel();
-    let period = Duration::from_secs_f64(1.0 / app.config.demo_rate);
-    app.sources
-        .set(SOURCE, "running", format!("synthetic events on #{channel}"));
+/// Publishes synthetic events on `channel`, `rate` per second, until shutdown. With several
+/// instances on one shared store, `claimed` is this instance's share of the channels: one of
+/// them plays the demo (the one whose sources run for its channel), or every instance would
+/// add its own.
+pub async fn run(
+    publisher: Publisher,
+    channel: String,
+    rate: f64,
+    claimed: Option<watch::Receiver<BTreeSet<String>>>,
+    shutdown: CancellationToken,
+) {
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let status = publisher.status().clone();
+    status.set(SOURCE, "running", format!("synthetic events on #{channel}"));
     let mut tick = tokio::time::interval(period);
     let mut n: u64 = 0;
     loop {
@@ -65,17 +74,18 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        // With several instances on one shared store, one of them plays the demo (the one
-        // whose sources run for its channel), or every instance would add its own.
-        if app.bus.shared_log().is_some() && !app.channels.sourced().contains(&channel) {
+        if claimed
+            .as_ref()
+            .is_some_and(|c| !c.borrow().contains(&channel))
+        {
             continue;
         }
         n += 1;
         for event in next_events(&channel, n) {
-            app.publish_or_log(event);
+            publisher.publish_or_log(event);
         }
     }
-    app.sources.set(SOURCE, "stopped", "shut down");
+    status.set(SOURCE, "stopped", "shut down");
 }
 
 /// The events of step `n`: mostly chat, a channel event every few steps.
@@ -86,7 +96,7 @@ pub fn next_events(channel: &str, n: u64) -> Vec<Event> {
     }
     let (user, _) = *USERS.choose(&mut rng).unwrap_or(&USERS[0]);
     let pick = rng.random_range(0..100u32);
-    let ev = |kind: Kind, data: Value| Event::new(channel, kind, data);
+    let ev = |kind: Kind, data: Value| Event::new(Platform::Twitch, channel, kind, data);
     match pick {
         0..=34 => vec![ev(
             Kind::Follow,
@@ -128,6 +138,7 @@ pub fn next_events(channel: &str, n: u64) -> Vec<Event> {
 fn gift_bomb(channel: &str, user: &str, total: u64) -> Vec<Event> {
     let id = format!("demo-bomb-{}", rand::random::<u32>());
     let mut out = vec![Event::new(
+        Platform::Twitch,
         channel,
         Kind::GiftBomb,
         json!({"user_name": user, "user_login": login(user), "tier": "1000", "total": total,
@@ -137,6 +148,7 @@ fn gift_bomb(channel: &str, user: &str, total: u64) -> Vec<Event> {
     for _ in 0..total {
         let (to, _) = *USERS.choose(&mut rng).unwrap_or(&USERS[0]);
         out.push(Event::new(
+            Platform::Twitch,
             channel,
             Kind::SubGift,
             json!({"user_name": user, "user_login": login(user), "tier": "1000",
@@ -220,6 +232,7 @@ fn chat(channel: &str, rng: &mut impl Rng) -> Event {
         sticker: None,
     };
     Event::new(
+        Platform::Twitch,
         channel,
         Kind::ChatMessage,
         serde_json::to_value(msg).unwrap_or_default(),

@@ -153,7 +153,27 @@ impl FromIterator<Kind> for KindSet {
 }
 
 /// Where an event came from. Part of the wire contract (`platform`).
-pub const PLATFORM_TWITCH: &str = "twitch";
+/// Where an event came from. Every source names its own when it makes an event; there is no
+/// default for another platform to overwrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Twitch,
+    Youtube,
+    Kick,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Twitch, Platform::Youtube, Platform::Kick];
+
+    /// The name in `event.platform` and in overlays' `platforms = [...]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Twitch => "twitch",
+            Platform::Youtube => "youtube",
+            Platform::Kick => "kick",
+        }
+    }
+}
 
 /// An event as it travels through the bus. `id` is 0 until the bus stamps it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -171,12 +191,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(channel: impl Into<String>, kind: Kind, data: Value) -> Event {
+    /// A new event of `platform` on our `channel`, happening now (id 0 until published).
+    pub fn new(platform: Platform, channel: impl Into<String>, kind: Kind, data: Value) -> Event {
         Event {
             id: 0,
             kind,
             channel: normalize_channel(&channel.into()),
-            platform: PLATFORM_TWITCH.to_string(),
+            platform: platform.as_str().to_string(),
             at: now_ms(),
             data,
             history: false,

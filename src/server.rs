@@ -3,7 +3,7 @@
 //! listener closes, every stream ends, and whatever is still open after `DRAIN` is dropped.
 //!
 //! A connection whose first request opens an event stream is served directly on the socket
-//! (see [`fast`]); every other request goes to the warp routes through hyper.
+//! (see [`direct`]); every other request goes to the warp routes through hyper.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,8 +24,7 @@ use tokio_util::task::TaskTracker;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use crate::app::App;
-use crate::web::Peer;
+use crate::web::{Peer, State};
 
 /// How long open connections get to finish once shutdown starts. Streams end at once (the
 /// bus closes); this only bounds a client that stopped reading with a full socket buffer.
@@ -41,7 +40,7 @@ type Routes = BoxedFilter<(Response,)>;
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    app: Arc<App>,
+    state: Arc<State>,
     shutdown: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
@@ -64,7 +63,7 @@ pub async fn serve(
             stream,
             peer,
             routes.clone(),
-            app.clone(),
+            state.clone(),
             shutdown.clone(),
         ));
     }
@@ -77,7 +76,7 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     routes: Routes,
-    app: Arc<App>,
+    state: Arc<State>,
     shutdown: CancellationToken,
 ) {
     let mut head = Vec::with_capacity(1024);
@@ -88,9 +87,9 @@ async fn connection(
     if !matches!(read, Ok(Ok(()))) || head.is_empty() {
         return;
     }
-    if let Some(request) = fast::parse(&head, &app) {
+    if let Some(request) = direct::parse(&head, &state) {
         drop(head);
-        fast::serve(stream, request, app, shutdown).await;
+        direct::serve(stream, request, state, shutdown).await;
         return;
     }
     let io = Rewind {
@@ -209,7 +208,7 @@ where
     }
 }
 
-pub mod fast {
+pub mod direct {
     //! Event streams served straight on the socket. An OBS source holds its stream for hours,
     //! so what a connection keeps matters more than anything else per client: here that is the
     //! socket, the subscription and one small task (no HTTP buffers of 8 KiB each), and each
@@ -225,11 +224,10 @@ pub mod fast {
     use tokio::net::TcpStream;
     use tokio_util::sync::CancellationToken;
 
-    use crate::app::App;
+    use crate::frame::{HEAD, PREAMBLE};
     use crate::overlay::Overlay;
-    use crate::web::sse::{Feed, PREAMBLE, Ready};
-
-    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
+    use crate::web::State;
+    use crate::web::sse::Ready;
 
     pub struct Request {
         overlays: Vec<Arc<Overlay>>,
@@ -238,7 +236,7 @@ pub mod fast {
 
     /// An event-stream request this path can serve: `GET /o/<name>/events` or
     /// `GET /events?o=a,b`, with only `since` (and `o`) in the query, every overlay existing.
-    pub fn parse(head: &[u8], app: &App) -> Option<Request> {
+    pub fn parse(head: &[u8], state: &State) -> Option<Request> {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         if !matches!(req.parse(head), Ok(httparse::Status::Complete(_)))
@@ -277,7 +275,7 @@ pub mod fast {
         }
         let overlays = names
             .iter()
-            .map(|n| app.overlays.get(n))
+            .map(|n| state.overlays.get(n))
             .collect::<Option<Vec<_>>>()?;
         Some(Request { overlays, since })
     }
@@ -289,7 +287,7 @@ pub mod fast {
     pub async fn serve(
         stream: TcpStream,
         req: Request,
-        app: Arc<App>,
+        state: Arc<State>,
         shutdown: CancellationToken,
     ) {
         // An event stream is small frames far apart: Reno's per-packet work is a fraction of
@@ -301,7 +299,7 @@ pub mod fast {
         let mut head = Vec::with_capacity(HEAD.len() + PREAMBLE.len());
         head.extend_from_slice(HEAD);
         head.extend_from_slice(PREAMBLE);
-        let mut feed = Feed::new(app.clone(), req.overlays, req.since);
+        let mut feed = state.feed(req.overlays, req.since);
         // The client sends nothing after its request: the socket turning readable means it
         // left. One future for the whole stream, so each wake-up only re-polls it.
         let left = async {
@@ -333,7 +331,7 @@ pub mod fast {
                 break;
             }
             // Read before the feed is found empty: every message sent after is a beat after.
-            let drained = app.fanout.beats();
+            let drained = state.fanout.beats();
             match feed.ready() {
                 Ready::Frames { bytes, .. } => {
                     out = Some(bytes);
@@ -346,7 +344,7 @@ pub mod fast {
                 }
                 Ready::Idle => {}
             }
-            let parked = app.fanout.park(drained, socket.clone(), feed);
+            let parked = state.fanout.park(drained, socket.clone(), feed);
             let back = tokio::select! {
                 back = parked.returned() => back,
                 // Dropping `parked` drops the feed and closes the socket.

@@ -8,6 +8,17 @@ use serde::Serialize;
 
 use crate::event::{Event, Kind};
 
+/// A channel's chat stats as a shared store keeps them, to start counting from.
+#[derive(Debug, Default, Clone)]
+pub struct StatsSeed {
+    pub messages: u64,
+    pub platforms: Vec<(String, u64)>,
+    /// `(platform:login, display name, messages)`.
+    pub chatters: Vec<(String, String, u64)>,
+    /// When the recent chat messages were sent (for messages per minute).
+    pub recent: Vec<u64>,
+}
+
 /// Chatters tracked per channel before the least active are forgotten: a raid of 50,000
 /// viewers must not grow this without bound. Counts of forgotten chatters stay in the totals.
 pub const MAX_CHATTERS: usize = 50_000;
@@ -99,7 +110,7 @@ impl Stats {
 
     /// Replaces `channel`'s counts with ones kept elsewhere (a shared store), so this
     /// instance counts on from the same totals.
-    pub fn seed(&self, channel: &str, seed: &crate::store::StatsSeed) {
+    pub fn seed(&self, channel: &str, seed: &StatsSeed) {
         let mut stats = ChannelStats {
             messages: seed.messages,
             per_platform: seed.platforms.iter().cloned().collect(),
@@ -189,7 +200,12 @@ mod tests {
         let mut data = Map::new();
         data.insert("user_name".into(), Value::from(login));
         crate::event::complete(Kind::ChatMessage, &mut data);
-        Event::new("c", Kind::ChatMessage, Value::Object(data))
+        Event::new(
+            crate::event::Platform::Twitch,
+            "c",
+            Kind::ChatMessage,
+            Value::Object(data),
+        )
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! and options. This module decides which events an overlay shows and renders each event into
 //! the SSE frame its theme produces, once per overlay version, shared by all its clients.
 
+pub mod file;
 pub mod page;
+pub mod reload;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,10 +15,10 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Value, json};
 
 use crate::bus::Item;
-use crate::config::{OverlayConfig, OverlayKind};
 use crate::event::{Event, Kind};
 use crate::stats::Stats;
 use crate::theme::{self, Theme, ThemeError};
+pub use file::{OverlayConfig, OverlayKind};
 
 /// One live overlay: its configuration and the theme build it renders with. Replaced whole
 /// (with a new render key) when either changes.
@@ -208,7 +209,12 @@ impl Overlays {
 pub fn sample(kind: Kind) -> Event {
     let mut data = serde_json::Map::new();
     crate::event::complete(kind, &mut data);
-    let mut event = Event::new("sample", kind, Value::Object(data));
+    let mut event = Event::new(
+        crate::event::Platform::Twitch,
+        "sample",
+        kind,
+        Value::Object(data),
+    );
     event.id = 1;
     event
 }
@@ -260,7 +266,7 @@ impl Overlay {
     pub fn frame(&self, item: &Item, shared: &Shared) -> Bytes {
         item.frame(self.key, |event| {
             shared.renders.fetch_add(1, Ordering::Relaxed);
-            encode_frame(event, &self.config.name, &self.html(event, shared))
+            crate::frame::event(event, &self.config.name, &self.html(event, shared))
         })
     }
 
@@ -365,47 +371,9 @@ pub fn goal_context(config: &OverlayConfig, counted: u64) -> Value {
     })
 }
 
-/// One SSE frame: `id`, `event` and a single `data` line of JSON. Serialized once; every
-/// subscriber of the overlay writes these same bytes.
-pub fn encode_frame(event: &Event, overlay: &str, html: &str) -> Bytes {
-    #[derive(serde::Serialize)]
-    struct Wire<'a> {
-        id: u64,
-        kind: Kind,
-        channel: &'a str,
-        platform: &'a str,
-        at: u64,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        history: bool,
-        overlay: &'a str,
-        data: &'a Value,
-        html: &'a str,
-    }
-    let mut buf = Vec::with_capacity(256 + html.len());
-    let _ = write!(buf, "id: {}\nevent: {}\ndata: ", event.id, event.kind);
-    // serde_json escapes newlines inside strings, so the JSON is one line as SSE requires.
-    let _ = serde_json::to_writer(
-        &mut buf,
-        &Wire {
-            id: event.id,
-            kind: event.kind,
-            channel: &event.channel,
-            platform: &event.platform,
-            at: event.at,
-            history: event.history,
-            overlay,
-            data: &event.data,
-            html,
-        },
-    );
-    buf.extend_from_slice(b"\n\n");
-    Bytes::from(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OverlayConfig;
 
     fn overlays() -> (tempfile::TempDir, Overlays) {
         let dir = tempfile::tempdir().expect("tempdir");

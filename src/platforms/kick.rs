@@ -3,6 +3,7 @@
 //! Centrifugo (current) or Pusher (legacy); both carry the same inner events, read by one
 //! decoder ([`decode`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -11,8 +12,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-use super::{BROWSER_UA, Failures, KickLink, KickTransport, Source, sleep_or_cancel};
+use super::{BROWSER_UA, KickConfig, KickLink, KickTransport, Source};
+use crate::event::Platform;
 use crate::event::{Author, Badge, ChatMessage, Element, Kind, Monetary, Reply, Roles};
+use crate::source::sleep_or_cancel;
 
 /// The Origin Kick's realtime sockets require.
 const ORIGIN: &str = "https://kick.com";
@@ -305,11 +308,15 @@ enum End {
 }
 
 /// Runs the source for one Kick channel until `token` is cancelled.
-pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
-    let config = source.app.config.kick.clone();
+pub async fn run(
+    source: Source,
+    config: Arc<KickConfig>,
+    link: KickLink,
+    token: CancellationToken,
+) {
     let Some(http) = source.http() else { return };
     let mut ids = link.channel_id.zip(link.chatroom_id);
-    let mut failures = Failures::default();
+    let mut failures = super::backoff();
     let mut client_id = uuid();
     loop {
         let end = match ids {
@@ -332,8 +339,10 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                     }
                 };
                 let feeds = feeds(channel_id, chatroom_id);
-                let started = Instant::now();
-                let end = match provider {
+                // Counted as up from the start of the session: a session that lasts
+                // `source::HEALTHY` starts the back-off over when it ends.
+                failures.up();
+                match provider {
                     Provider::Pusher(url) => pusher(&source, &url, &feeds, &token).await,
                     Provider::Centrifugo(url) => {
                         centrifugo(
@@ -348,11 +357,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                         .await
                     }
                     Provider::Failed(e) => End::Failed(e),
-                };
-                if started.elapsed() > Duration::from_secs(60) {
-                    failures.reset();
                 }
-                end
             }
             None => match lookup(&http, &config.api_base, &link.slug).await {
                 Ok(found) => {
@@ -372,7 +377,7 @@ pub async fn run(source: Source, link: KickLink, token: CancellationToken) {
                 );
                 Duration::from_secs(300)
             }
-            End::Failed(why) => failures.wait(&source, "error", &why),
+            End::Failed(why) => source.retry(&mut failures, "error", &why),
         };
         if !sleep_or_cancel(wait, &token).await {
             return;
@@ -488,7 +493,7 @@ fn publish(source: &Source, decoded: Decoded) {
     if decoded.id.as_deref().is_some_and(|id| !source.first(id)) {
         return;
     }
-    source.publish("kick", decoded.kind, decoded.data, decoded.at);
+    source.publish(Platform::Kick, decoded.kind, decoded.data, decoded.at);
 }
 
 /// The legacy Pusher socket.

@@ -28,9 +28,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::event::{Event, Kind};
+use tokio::sync::watch;
+
+use crate::event::{Event, Kind, Platform};
 use crate::seen::Seen;
+use crate::source::{Backoff, Publisher};
 
 /// What browsers send; some platforms answer other clients differently.
 pub const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
@@ -214,38 +216,44 @@ impl Link {
     }
 }
 
-/// Runs each linked source while its channel is wanted, until shutdown.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let links: Vec<Link> = app
-        .config
-        .youtube
+/// Item ids remembered per link: YouTube's first answer repeats the last seconds of chat.
+const SEEN: usize = 2000;
+
+/// Runs each linked source while its channel is wanted here (`sourced`), until shutdown.
+pub async fn run(
+    youtube: YoutubeConfig,
+    kick: KickConfig,
+    publisher: Publisher,
+    mut sourced: watch::Receiver<std::collections::BTreeSet<String>>,
+    shutdown: CancellationToken,
+) {
+    let links: Vec<Link> = youtube
         .channels
         .iter()
         .cloned()
         .map(Link::Youtube)
-        .chain(app.config.kick.channels.iter().cloned().map(Link::Kick))
+        .chain(kick.channels.iter().cloned().map(Link::Kick))
         .collect();
     if links.is_empty() {
         return;
     }
+    let status = publisher.status().clone();
     for link in &links {
-        app.sources
-            .set(&link.source(), "idle", "starts when an overlay is open");
+        status.set(&link.source(), "idle", "starts when an overlay is open");
     }
-    let mut wanted = app.channels.sources();
+    let (youtube, kick) = (Arc::new(youtube), Arc::new(kick));
     let mut running: HashMap<usize, CancellationToken> = HashMap::new();
-    // Item ids seen per link, kept across restarts of its source: YouTube's first answer
-    // repeats the last seconds of chat, which must not be shown twice.
-    let seen: Vec<Arc<Seen>> = links.iter().map(|_| Arc::new(Seen::new(2000))).collect();
+    // Kept across restarts of a link's source, so a reopened overlay shows nothing twice.
+    let seen: Vec<Arc<Seen>> = links.iter().map(|_| Arc::new(Seen::new(SEEN))).collect();
     loop {
-        let set = wanted.borrow_and_update().clone();
+        let set = sourced.borrow_and_update().clone();
         for (i, link) in links.iter().enumerate() {
             let want = set.contains(link.channel());
             if want && !running.contains_key(&i) {
                 let token = shutdown.child_token();
                 running.insert(i, token.clone());
                 let source = Source {
-                    app: app.clone(),
+                    publisher: publisher.clone(),
                     name: link.source(),
                     channel: link.channel().to_string(),
                     seen: seen[i].clone(),
@@ -253,21 +261,20 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
                 source.set("starting", "");
                 match link.clone() {
                     Link::Youtube(l) => {
-                        tokio::spawn(youtube::run(source, l.target, token));
+                        tokio::spawn(youtube::run(source, youtube.clone(), l.target, token));
                     }
                     Link::Kick(l) => {
-                        tokio::spawn(kick::run(source, l, token));
+                        tokio::spawn(kick::run(source, kick.clone(), l, token));
                     }
                 }
             } else if !want && let Some(token) = running.remove(&i) {
                 token.cancel();
-                app.sources
-                    .set(&link.source(), "idle", "no overlay open; stopped");
+                status.set(&link.source(), "idle", "no overlay open; stopped");
             }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            changed = wanted.changed() => if changed.is_err() { return },
+            changed = sourced.changed() => if changed.is_err() { return },
         }
     }
 }
@@ -275,7 +282,7 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
 /// What a running source needs: where to publish and where to report its state.
 #[derive(Clone)]
 pub struct Source {
-    pub app: Arc<App>,
+    publisher: Publisher,
     /// `youtube:@handle`, `kick:slug`.
     pub name: String,
     /// Our channel its events go to.
@@ -291,7 +298,17 @@ impl Source {
     }
 
     pub fn set(&self, state: &str, detail: impl Into<String>) {
-        self.app.sources.set(&self.name, state, detail);
+        self.publisher.status().set(&self.name, state, detail);
+    }
+
+    /// Counts a failure, reports it as `state` with `why` and the wait, and returns the wait.
+    pub fn retry(&self, backoff: &mut Backoff, state: &str, why: &str) -> Duration {
+        let wait = backoff.fail();
+        self.set(
+            state,
+            format!("{why}; trying again in {:.1}s", wait.as_secs_f64()),
+        );
+        wait
     }
 
     /// An HTTP client that looks like a browser to the platform; `None` (reported) if the
@@ -305,13 +322,18 @@ impl Source {
             .ok()
     }
 
-    pub fn publish(&self, platform: &str, kind: Kind, data: serde_json::Value, at: Option<u64>) {
-        let mut event = Event::new(&self.channel, kind, data);
-        event.platform = platform.to_string();
+    pub fn publish(
+        &self,
+        platform: Platform,
+        kind: Kind,
+        data: serde_json::Value,
+        at: Option<u64>,
+    ) {
+        let mut event = Event::new(platform, &self.channel, kind, data);
         if let Some(at) = at {
             event.at = at;
         }
-        self.app.publish_or_log(event);
+        self.publisher.publish_or_log(event);
     }
 }
 
@@ -341,49 +363,9 @@ pub fn failed(url: &str, e: &dyn std::error::Error) -> String {
     }
 }
 
-/// A source's failures in a row, and the wait each one earns.
-#[derive(Default)]
-pub struct Failures(u32);
-
-impl Failures {
-    /// Counts a failure, reports it as `state` with `why` and the wait, and returns the wait
-    /// (1 s doubling to 5 min, with jitter).
-    pub fn wait(&mut self, source: &Source, state: &str, why: &str) -> Duration {
-        let wait = backoff(self.0, Duration::from_secs(1), Duration::from_secs(300));
-        self.0 += 1;
-        source.set(
-            state,
-            format!("{why}; trying again in {:.1}s", wait.as_secs_f64()),
-        );
-        wait
-    }
-
-    pub fn reset(&mut self) {
-        self.0 = 0;
-    }
-
-    pub fn any(&self) -> bool {
-        self.0 > 0
-    }
-}
-
-/// A wait after the `attempt`-th failure in a row: doubling from `start` up to `max`, with
-/// ±20 % jitter so many instances do not retry in step.
-pub fn backoff(attempt: u32, start: Duration, max: Duration) -> Duration {
-    let base = start
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(max)
-        .as_secs_f64();
-    let jitter = 0.8 + rand::random::<f64>() * 0.4;
-    Duration::from_secs_f64(base * jitter)
-}
-
-/// Sleeps `d` unless `token` is cancelled first (then `false`).
-pub async fn sleep_or_cancel(d: Duration, token: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = token.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
+/// The back-off of a platform source: 1 s doubling to 5 min.
+pub fn backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(300))
 }
 
 /// A recorded payload from `tests/fixtures/<platform>/<name>`, parsed.
@@ -424,9 +406,5 @@ mod tests {
         );
         let plain = std::io::Error::other("timed out");
         assert_eq!(failed("http://x/y", &plain), "http://x/y: timed out");
-        let b = backoff(0, Duration::from_secs(1), Duration::from_secs(300));
-        assert!((800..=1200).contains(&b.as_millis()), "{b:?}");
-        let capped = backoff(20, Duration::from_secs(1), Duration::from_secs(300));
-        assert!(capped <= Duration::from_secs(360), "{capped:?}");
     }
 }

@@ -6,15 +6,18 @@
 //! the member badge), never from the tooltips, which are in the viewer's language. Tickers
 //! repeat items already shown and are ignored. Ids are compared as received.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{Failures, Source, sleep_or_cancel};
+use super::{Source, YoutubeConfig};
+use crate::event::Platform;
 use crate::event::{
     Author, Badge, ChatMessage, Element, Kind, Monetary, Roles, Sticker, normalize_channel,
 };
+use crate::source::sleep_or_cancel;
 
 /// What `[[youtube.channels]] target` names.
 #[derive(Debug, Clone, PartialEq)]
@@ -595,19 +598,23 @@ enum PollEnd {
 }
 
 /// Runs the source for `target` until `token` is cancelled.
-pub async fn run(source: Source, target: String, token: CancellationToken) {
+pub async fn run(
+    source: Source,
+    config: Arc<YoutubeConfig>,
+    target: String,
+    token: CancellationToken,
+) {
     let Some(target) = Target::parse(&target) else {
         source.set("error", format!("\"{target}\" is not a YouTube target"));
         return;
     };
-    let config = source.app.config.youtube.clone();
     let Some(http) = source.http() else { return };
     let recheck = Duration::from_secs(config.live_check_s.max(1));
-    let mut failures = Failures::default();
+    let mut failures = super::backoff();
     loop {
         let wait = match resolve(&http, &config.base_url, &target).await {
             Ok(page) if page.state == Liveness::Live && page.continuation.is_some() => {
-                failures.reset();
+                failures.up();
                 source.set(
                     "connected",
                     format!(
@@ -641,7 +648,7 @@ pub async fn run(source: Source, target: String, token: CancellationToken) {
                 );
                 recheck
             }
-            Err(e) => failures.wait(&source, "error", &e),
+            Err(e) => source.retry(&mut failures, "error", &e),
         };
         if !sleep_or_cancel(wait, &token).await {
             return;
@@ -707,7 +714,7 @@ async fn poll(
         .clone()
         .unwrap_or_else(|| config.client_version.clone());
     let mut continuation = page.continuation.clone().unwrap_or_default();
-    let mut failures = Failures::default();
+    let mut failures = super::backoff();
     let (min, max) = (config.min_poll_ms, config.max_poll_ms);
     loop {
         let started = Instant::now();
@@ -726,7 +733,7 @@ async fn poll(
         let wait = match sent {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(answer) => {
-                    failures.reset();
+                    failures.up();
                     let answer = parse_answer(&answer);
                     for action in &answer.actions {
                         let Some(m) = map_action(action) else {
@@ -735,7 +742,7 @@ async fn poll(
                         if m.id.as_deref().is_some_and(|id| !source.first(id)) {
                             continue;
                         }
-                        source.publish("youtube", m.kind, m.data, m.at);
+                        source.publish(Platform::Youtube, m.kind, m.data, m.at);
                     }
                     let Some((next, timeout)) = answer.next else {
                         return PollEnd::Ended;
@@ -760,13 +767,13 @@ async fn poll(
                             403 => "YouTube refused (403)".to_string(),
                             other => format!("YouTube answered {other}"),
                         };
-                        failures.wait(source, "backoff", &why)
+                        source.retry(&mut failures, "backoff", &why)
                     }
                 }
             }
-            Err(e) => failures.wait(source, "backoff", &super::why(&e)),
+            Err(e) => source.retry(&mut failures, "backoff", &super::why(&e)),
         };
-        if !failures.any() {
+        if !failures.failing() {
             source.set(
                 "connected",
                 format!(

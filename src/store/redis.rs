@@ -25,8 +25,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{EventLog, StoreError};
+use super::log::{EventLog, StoreError, page_after};
 use crate::event::{Event, Kind};
+use crate::stats::StatsSeed;
 
 /// How long one synchronous call may take before the store is reported unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,17 +104,6 @@ const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
-
-/// A channel's chat stats as the shared store keeps them.
-#[derive(Debug, Default, Clone)]
-pub struct StatsSeed {
-    pub messages: u64,
-    pub platforms: Vec<(String, u64)>,
-    /// `(platform:login, display name, messages)`.
-    pub chatters: Vec<(String, String, u64)>,
-    /// When the recent chat messages were sent (for messages per minute).
-    pub recent: Vec<u64>,
-}
 
 /// What an instance needs to start serving a channel: the stats so far, and the id after
 /// which it must read the channel's stream; both taken at the same instant.
@@ -508,7 +498,7 @@ impl EventLog for Redis {
                 .arg("COUNT")
                 .arg(limit + 1),
         )?;
-        Ok(super::page_after(events, limit))
+        Ok(page_after(events, limit))
     }
 
     fn pruned_after(&self, channel: &str, id: u64) -> bool {

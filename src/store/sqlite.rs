@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{EventLog, StoreError};
+use super::log::{EventLog, StoreError, page_after};
 use crate::event::{Event, Kind};
 
 /// Appends between two pruning passes: pruning is a DELETE per channel, cheap but not free.
@@ -212,7 +212,7 @@ impl EventLog for Sqlite {
              WHERE channel = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3",
             &[&channel, &(after as i64), &(limit as i64 + 1)],
         )?;
-        Ok(super::page_after(rows, limit))
+        Ok(page_after(rows, limit))
     }
 
     /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
@@ -250,7 +250,12 @@ mod tests {
     use serde_json::json;
 
     fn ev(id: u64, channel: &str) -> Event {
-        let mut e = Event::new(channel, Kind::Follow, json!({"n": id}));
+        let mut e = Event::new(
+            crate::event::Platform::Twitch,
+            channel,
+            Kind::Follow,
+            json!({"n": id}),
+        );
         e.id = id;
         e
     }

@@ -17,6 +17,25 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Files an editor writes beside the real one while saving (Vim, Emacs, JetBrains, Kate,
+/// macOS Finder): a change to one of these is not a change to the theme.
+pub fn ignored(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return true;
+    };
+    name.starts_with('.')
+        || name.starts_with('#')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name.ends_with(".kate-swp")
+        || name.ends_with("___jb_old___")
+        || name.ends_with("___jb_tmp___")
+        || name.ends_with("___jb_bak___")
+        || name == "4913"
+}
+
 /// The theme every overlay uses unless its file names another.
 pub const DEFAULT_THEME: &str = "default";
 
@@ -413,7 +432,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if watch::ignored(&path) {
+        if ignored(&path) {
             continue;
         }
         if path.is_dir() {

@@ -1,27 +1,6 @@
-//! Watches the themes and overlays folders and reloads what changed (debounced; editor
-//! temporary files ignored; a poll watcher for network drives where native events do not
-//! arrive).
-
-use std::path::Path;
-
-/// Files an editor writes beside the real one while saving (Vim, Emacs, JetBrains, Kate,
-/// macOS Finder): a change to one of these is not a change to the theme.
-pub fn ignored(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return true;
-    };
-    name.starts_with('.')
-        || name.starts_with('#')
-        || name.ends_with('~')
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.ends_with(".tmp")
-        || name.ends_with(".kate-swp")
-        || name.ends_with("___jb_old___")
-        || name.ends_with("___jb_tmp___")
-        || name.ends_with("___jb_bak___")
-        || name == "4913"
-}
+//! Watches the themes and overlays folders and tells its owner what changed, through a callback
+//! (debounced; editor temporary files ignored; a poll watcher for network drives where native
+//! events do not arrive).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -34,8 +13,24 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::config::Watcher;
+/// How the folders are watched (`[server] watcher`).
+#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Watcher {
+    /// The system's change events.
+    Native,
+    /// Scanning, for network drives where change events do not arrive.
+    Poll,
+}
+
+/// What changed on disk, told to the watcher's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A file of this theme.
+    Theme(String),
+    /// Something in the overlays folder.
+    Overlays,
+}
 
 /// Quiet time after the last change before reloading: editors write a file in several steps
 /// (truncate, write, rename); 40 ms joins those and keeps save-to-screen well under 150 ms.
@@ -43,11 +38,14 @@ const DEBOUNCE: Duration = Duration::from_millis(40);
 /// How often the poll watcher scans, for drives where change events do not arrive.
 const POLL_EVERY: Duration = Duration::from_millis(500);
 
-/// Starts watching the themes and overlays folders; the returned task applies changes until
-/// shutdown. Changed paths collect in a set (bounded by the number of files), so a burst of
-/// saves never queues more than one reload per theme.
+/// Starts watching the themes and overlays folders; the returned task calls `on_change` for
+/// what changed until shutdown. Changed paths collect in a set (bounded by the number of
+/// files), so a burst of saves never calls it more than once per theme.
 pub fn spawn(
-    app: Arc<App>,
+    themes_dir: PathBuf,
+    overlays_dir: PathBuf,
+    how: Watcher,
+    on_change: impl Fn(Changed) + Send + 'static,
     shutdown: CancellationToken,
 ) -> Result<impl Future<Output = ()> + Send + 'static, notify::Error> {
     let changed: Arc<Mutex<BTreeSet<PathBuf>>> = Arc::default();
@@ -69,7 +67,7 @@ pub fn spawn(
             {
                 let mut set = changed.lock();
                 for path in event.paths {
-                    if !ignored(&path) {
+                    if !super::ignored(&path) {
                         set.insert(path);
                     }
                 }
@@ -83,13 +81,11 @@ pub fn spawn(
             Err(e) => tracing::warn!("file watcher: {e}"),
         }
     };
-    let themes_dir = app.config.themes_dir.clone();
-    let overlays_dir = app.config.overlays_dir.clone();
     for dir in [&themes_dir, &overlays_dir] {
         // Watch folders that do not exist yet too: a theme author's first save creates them.
         let _ = std::fs::create_dir_all(dir);
     }
-    let mut watcher: Box<dyn notify::Watcher + Send> = match app.config.watcher {
+    let mut watcher: Box<dyn notify::Watcher + Send> = match how {
         Watcher::Native => Box::new(notify::recommended_watcher(handler)?),
         Watcher::Poll => Box::new(notify::PollWatcher::new(
             handler,
@@ -110,7 +106,6 @@ pub fn spawn(
                 _ = shutdown.cancelled() => return,
                 _ = wake.notified() => {}
             }
-            // Debounce: an editor's save is several events; take them together.
             tokio::time::sleep(DEBOUNCE).await;
             let paths = std::mem::take(&mut *changed.lock());
             let mut themes = BTreeSet::new();
@@ -132,11 +127,11 @@ pub fn spawn(
             }
             for theme in themes {
                 if super::valid_theme_name(&theme) {
-                    app.reload_theme(&theme);
+                    on_change(Changed::Theme(theme));
                 }
             }
             if overlays_changed {
-                app.apply_overlay_changes();
+                on_change(Changed::Overlays);
             }
         }
     })

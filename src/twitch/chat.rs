@@ -21,9 +21,11 @@ use twitch_irc::transport::Transport;
 use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
 use twitch_irc::{ClientConfig, TwitchIRCClient};
 
+use super::Handles;
+use super::auth::Auth;
 use super::emotes::ThirdParty;
 use super::irc::Mapper;
-use crate::app::App;
+use crate::source::Status;
 use twitch_irc::message::ServerMessage;
 
 const SOURCE: &str = "twitch-chat";
@@ -208,22 +210,8 @@ struct Badges {
 }
 
 impl Badges {
-    fn helix(app: &App) -> Option<(super::helix::Helix, String)> {
-        let token = app.auth.token()?;
-        let client_id = app
-            .config
-            .twitch
-            .client_id
-            .as_deref()
-            .filter(|c| !c.is_empty())?;
-        Some((
-            super::helix::Helix::new(&app.config.twitch.endpoints.helix, client_id),
-            token.access_token,
-        ))
-    }
-
-    async fn load_global(&self, app: &App) {
-        let Some((helix, token)) = Self::helix(app) else {
+    async fn load_global(&self, auth: &Auth) {
+        let Some((helix, token)) = auth.helix_with_token() else {
             return;
         };
         match helix.badges(&token, None).await {
@@ -232,9 +220,9 @@ impl Badges {
         }
     }
 
-    async fn load_room(&self, app: &App, room: &str) {
+    async fn load_room(&self, auth: &Auth, room: &str) {
         self.rooms.write().entry(room.to_string()).or_default();
-        let Some((helix, token)) = Self::helix(app) else {
+        let Some((helix, token)) = auth.helix_with_token() else {
             return;
         };
         match helix.badges(&token, Some(room)).await {
@@ -273,45 +261,47 @@ impl Badges {
     }
 }
 
-/// Runs until shutdown.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    match app.config.twitch.endpoints.irc.clone() {
+/// Reads chat of the channels in `twitch.sourced` until `shutdown`.
+pub async fn run(twitch: Handles, shutdown: CancellationToken) {
+    let status = twitch.publisher.status().clone();
+    match twitch.config.endpoints.irc.clone() {
         Some(addr) => {
             if let Ok(mut endpoint) = ENDPOINT.write() {
                 *endpoint = Some(addr.clone());
             }
-            app.sources
-                .set(SOURCE, "connecting", format!("plain TCP to {addr}"));
-            run_with::<TCPTransport<Endpoint>>(app, shutdown).await;
+            status.set(SOURCE, "connecting", format!("plain TCP to {addr}"));
+            run_with::<TCPTransport<Endpoint>>(twitch, shutdown).await;
         }
         None => {
-            app.sources
-                .set(SOURCE, "connecting", "irc.chat.twitch.tv (TLS)");
-            run_with::<TCPTransport<Secure>>(app, shutdown).await;
+            status.set(SOURCE, "connecting", "irc.chat.twitch.tv (TLS)");
+            run_with::<TCPTransport<Secure>>(twitch, shutdown).await;
         }
     }
+    status.set(SOURCE, "stopped", "shut down");
 }
 
-async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
-    let mut config = ClientConfig::new_simple(Credentials {
-        auth: app.auth.clone(),
-    });
+async fn run_with<T: Transport>(twitch: Handles, shutdown: CancellationToken) {
+    let Handles {
+        config: settings,
+        auth,
+        covered,
+        publisher,
+        sourced: mut wanted,
+    } = twitch;
+    let mut config = ClientConfig::new_simple(Credentials { auth: auth.clone() });
     // Reconnect promptly after a drop (the default waits 2 s between new connections).
     config.new_connection_every = Duration::from_millis(200);
     config.connect_timeout = Duration::from_secs(10);
     let (mut incoming, client) = TwitchIRCClient::<T, Credentials>::new(config);
-    let mut wanted = app.channels.sources();
     let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
-    let emotes = ThirdParty::new(app.config.twitch.emotes.clone());
+    let emotes = ThirdParty::new(settings.emotes.clone());
     let badges = Arc::new(Badges::default());
     {
-        let (b, a) = (badges.clone(), app.clone());
+        let (b, a) = (badges.clone(), auth.clone());
         tokio::spawn(async move { b.load_global(&a).await });
     }
-    let mut refresh = tokio::time::interval(Duration::from_secs(
-        app.config.twitch.emotes.refresh_s.max(60),
-    ));
+    let mut refresh = tokio::time::interval(Duration::from_secs(settings.emotes.refresh_s.max(60)));
     apply(&client, &wanted.borrow_and_update());
     loop {
         tokio::select! {
@@ -340,7 +330,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                 if let Some(room) = &room
                     && !badges.known(room)
                 {
-                    let (b, a, room) = (badges.clone(), app.clone(), room.clone());
+                    let (b, a, room) = (badges.clone(), auth.clone(), room.clone());
                     tokio::spawn(async move { b.load_room(&a, &room).await });
                 }
                 for mut event in mapper.map(&message, |room, els| emotes.apply(room, els)) {
@@ -348,7 +338,7 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     // of the same subs and raids would alert twice.
                     if !event.kind.is_chat()
                         && event.kind != crate::event::Kind::Announcement
-                        && app.covered_by_eventsub.read().contains(&event.channel)
+                        && covered.contains(&event.channel)
                     {
                         continue;
                     }
@@ -357,17 +347,19 @@ async fn run_with<T: Transport>(app: Arc<App>, shutdown: CancellationToken) {
                     {
                         badges.apply(room, &mut event);
                     }
-                    app.publish_or_log(event);
+                    publisher.publish_or_log(event);
                 }
             }
-            _ = status.tick() => report(&app, &client).await,
+            _ = status.tick() => {
+                let set = wanted.borrow().clone();
+                report(publisher.status(), set, &client).await;
+            }
             _ = refresh.tick(), if emotes.enabled() => {
                 let e = emotes.clone();
                 tokio::spawn(async move { e.refresh_global().await });
             }
         }
     }
-    app.sources.set(SOURCE, "stopped", "shut down");
 }
 
 fn apply<T: Transport>(
@@ -380,10 +372,14 @@ fn apply<T: Transport>(
     }
 }
 
-async fn report<T: Transport>(app: &App, client: &TwitchIRCClient<T, Credentials>) {
-    let wanted = app.channels.wanted();
+/// Tells `status` which of the `wanted` channels are joined.
+async fn report<T: Transport>(
+    status: &Status,
+    wanted: std::collections::BTreeSet<String>,
+    client: &TwitchIRCClient<T, Credentials>,
+) {
     if wanted.is_empty() {
-        app.sources.set(SOURCE, "idle", "no channel is wanted");
+        status.set(SOURCE, "idle", "no channel is wanted");
         return;
     }
     let mut joined = Vec::new();
@@ -393,13 +389,13 @@ async fn report<T: Transport>(app: &App, client: &TwitchIRCClient<T, Credentials
         }
     }
     if joined.len() == wanted.len() {
-        app.sources.set(
+        status.set(
             SOURCE,
             "connected",
             format!("reading {}", joined.join(", ")),
         );
     } else {
-        app.sources.set(
+        status.set(
             SOURCE,
             "connecting",
             format!("joined {} of {} channels", joined.len(), wanted.len()),

@@ -9,10 +9,9 @@
 //! - delivery is at-least-once: `message_id`s already seen are dropped, and so is anything
 //!   older than ten minutes (replay protection).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -22,95 +21,67 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+use super::Handles;
 use super::auth::Auth;
 use super::helix::{self, Helix};
-use crate::app::App;
-use crate::event::{Event, Kind};
+use super::notification::{TYPES, condition, map, parse_time, scope_of};
+use crate::event::{Event, Kind, Platform};
 use crate::seen::Seen;
+use crate::source::{Backoff, sleep_or_cancel};
 
 const SOURCE: &str = "twitch-eventsub";
 /// Twitch's replay-protection window.
 const MAX_AGE_MS: i64 = 10 * 60 * 1000;
 /// Message ids remembered for de-duplication: far more than arrive in the ten minutes a
 /// redelivery can take for one streamer.
-const SEEN: usize = 4096;
+pub const SEEN: usize = 4096;
 /// Slack on top of the keepalive window before a silent connection counts as dead.
 const KEEPALIVE_SLACK: Duration = Duration::from_secs(1);
 /// After moving to a new session, what the old socket already carried is still read for this
 /// long (then it is closed), so an event sent just before the switch is not lost.
 const DRAIN: Duration = Duration::from_secs(2);
+/// Between two tries for an app token (webhooks), when Twitch could not give one.
+const APP_TOKEN_RETRY: Duration = Duration::from_secs(30);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The scope (of the token's user, the broadcaster or a moderator) each type needs.
-pub fn scope_of(kind: &str) -> Option<&'static str> {
-    match kind {
-        "channel.follow" => Some("moderator:read:followers"),
-        "channel.subscribe" | "channel.subscription.gift" | "channel.subscription.message" => {
-            Some("channel:read:subscriptions")
-        }
-        "channel.cheer" => Some("bits:read"),
-        "channel.channel_points_custom_reward_redemption.add" => Some("channel:read:redemptions"),
-        k if k.starts_with("channel.hype_train.") => Some("channel:read:hype_train"),
-        _ => None,
-    }
-}
-
-/// The condition of a subscription of `kind` to `broadcaster`. Follows (v2) also name a
-/// moderator: the logged-in user, who is the broadcaster or one of their moderators. Raids
-/// are subscribed as *to* the channel (both directions in one condition is refused).
-fn condition(kind: &str, broadcaster: &str, me: &str) -> Value {
-    match kind {
-        "channel.follow" => json!({"broadcaster_user_id": broadcaster, "moderator_user_id": me}),
-        "channel.raid" => json!({"to_broadcaster_user_id": broadcaster}),
-        _ => json!({"broadcaster_user_id": broadcaster}),
-    }
-}
-
-/// The subscription types overlayd uses, with their versions.
-pub const TYPES: &[(&str, &str)] = &[
-    ("channel.follow", "2"),
-    ("channel.subscribe", "1"),
-    ("channel.subscription.gift", "1"),
-    ("channel.subscription.message", "1"),
-    ("channel.cheer", "1"),
-    ("channel.raid", "1"),
-    ("channel.channel_points_custom_reward_redemption.add", "1"),
-    ("stream.online", "1"),
-    ("stream.offline", "1"),
-    ("channel.hype_train.begin", "2"),
-    ("channel.hype_train.progress", "2"),
-    ("channel.hype_train.end", "2"),
-];
 
 struct Welcome {
     id: String,
     keepalive: Duration,
 }
 
-/// Runs sessions until shutdown, reconnecting with back-off.
-pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
-    let Some(client_id) = app
-        .config
-        .twitch
-        .client_id
-        .clone()
-        .filter(|c| !c.is_empty())
-    else {
+/// The back-off between sessions: 1 s doubling to a minute, starting over once a session
+/// has lasted `source::HEALTHY`.
+pub fn backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Where Twitch delivers: a WebSocket session of ours, or (with a public address) webhooks to
+/// `/eventsub/callback` signed with `secret`.
+#[derive(Clone)]
+pub enum Delivery {
+    WebSocket,
+    Webhook { public_url: String, secret: String },
+}
+
+/// Runs EventSub for the channels in `twitch.sourced` until shutdown, reconnecting with
+/// [`backoff`].
+pub async fn run(twitch: Handles, delivery: Delivery, shutdown: CancellationToken) {
+    let Some(helix) = twitch.auth.helix().cloned() else {
         return;
     };
-    let helix = Helix::new(&app.config.twitch.endpoints.helix, &client_id);
-    if let Some(public) = app.config.public_url.clone() {
-        webhooks(&app, &helix, &auth, &public, &shutdown).await;
+    if let Delivery::Webhook { public_url, secret } = delivery {
+        webhooks(&twitch, &helix, &public_url, &secret, &shutdown).await;
         return;
     }
+    let status = twitch.publisher.status().clone();
     let seen = Seen::new(SEEN);
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = backoff();
     let mut cleaned = false;
-    let mut auth_changed = auth.watch();
+    let mut auth_changed = twitch.auth.watch();
     loop {
-        if auth.token().is_none() {
-            app.sources.set(SOURCE, "waiting", "needs a Twitch login");
+        if twitch.auth.token().is_none() {
+            status.set(SOURCE, "waiting", "needs a Twitch login");
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = auth_changed.changed() => if r.is_err() { return },
@@ -119,19 +90,22 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
         }
         if !cleaned {
             cleaned = true;
-            clean_stale(&helix, &auth).await;
+            clean_stale(&helix, &twitch.auth).await;
         }
-        let url = app.config.twitch.endpoints.eventsub_ws.clone();
-        match session(&app, &helix, &auth, &url, &seen, &shutdown).await {
+        let url = twitch.config.endpoints.eventsub_ws.clone();
+        match session(&twitch, &helix, &url, &seen, &mut backoff, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
-                app.covered_by_eventsub.write().clear();
-                app.sources.set(SOURCE, "reconnecting", e);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                twitch.covered.clear();
+                let wait = backoff.fail();
+                status.set(
+                    SOURCE,
+                    "reconnecting",
+                    format!("{e}; again in {:.1}s", wait.as_secs_f64()),
+                );
+                if !sleep_or_cancel(wait, &shutdown).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
             }
         }
     }
@@ -140,25 +114,24 @@ pub async fn run(app: Arc<App>, auth: Arc<Auth>, shutdown: CancellationToken) {
 /// With a public address, Twitch delivers to `/eventsub/callback` instead of a WebSocket:
 /// subscriptions are made with an app token and follow the wanted channels the same way.
 async fn webhooks(
-    app: &Arc<App>,
+    twitch: &Handles,
     helix: &Helix,
-    auth: &Auth,
     public: &str,
+    secret: &str,
     shutdown: &CancellationToken,
 ) {
-    let Some(oauth) = auth.oauth.clone() else {
+    let Some(oauth) = twitch.auth.oauth.clone() else {
         return;
     };
+    let status = twitch.publisher.status();
     let callback = format!("{}/eventsub/callback", public.trim_end_matches('/'));
     let token = loop {
         match oauth.app_token().await {
             Ok(t) => break t.access_token,
             Err(e) => {
-                app.sources
-                    .set(SOURCE, "error", format!("no app token for webhooks: {e}"));
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                status.set(SOURCE, "error", format!("no app token for webhooks: {e}"));
+                if !sleep_or_cancel(APP_TOKEN_RETRY, shutdown).await {
+                    return;
                 }
             }
         }
@@ -175,54 +148,14 @@ async fn webhooks(
                 .await;
         }
     }
-    let me = auth.token().and_then(|t| t.user_id).unwrap_or_default();
-    let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
-    let mut wanted = app.channels.sources();
+    let transport = json!({"method": "webhook", "callback": callback, "secret": secret});
+    let mut subscriptions = Subscriptions::default();
+    let mut wanted = twitch.sourced.clone();
     loop {
         let set = wanted.borrow_and_update().clone();
-        for channel in set
-            .iter()
-            .filter(|c| !subscribed.contains_key(*c))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            let Ok(Some(user)) = helix.user(&token, &channel).await else {
-                tracing::warn!(channel, "cannot look up the channel for webhooks");
-                continue;
-            };
-            let transport =
-                json!({"method": "webhook", "callback": callback, "secret": app.webhook_secret});
-            let (ids, missing) =
-                subscribe_all(helix, &token, &channel, &user.id, &me, &transport).await;
-            let refused = if missing.is_empty() {
-                String::new()
-            } else {
-                format!("; not allowed: {}", missing.join("; "))
-            };
-            app.sources.set(
-                SOURCE,
-                "webhooks",
-                format!(
-                    "#{channel}: {} subscriptions to {callback}{refused}",
-                    ids.len()
-                ),
-            );
-            if !ids.is_empty() {
-                app.covered_by_eventsub.write().insert(channel.clone());
-            }
-            subscribed.insert(channel, ids);
-        }
-        for channel in subscribed
-            .keys()
-            .filter(|c| !set.contains(*c))
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            for id in subscribed.remove(&channel).unwrap_or_default() {
-                let _ = helix.unsubscribe(&token, &id).await;
-            }
-            app.covered_by_eventsub.write().remove(&channel);
-        }
+        subscriptions
+            .reconcile(twitch, helix, &token, &transport, &set)
+            .await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             r = wanted.changed() => if r.is_err() { return },
@@ -288,22 +221,26 @@ async fn connect(url: &str) -> Result<(Ws, Welcome), String> {
 type Pending = Pin<Box<dyn Future<Output = Result<(Ws, Welcome), String>> + Send>>;
 
 async fn session(
-    app: &Arc<App>,
+    twitch: &Handles,
     helix: &Helix,
-    auth: &Auth,
     url: &str,
     seen: &Seen,
+    backoff: &mut Backoff,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
+    let status = twitch.publisher.status();
     let (mut ws, welcome) = connect(url).await?;
+    backoff.up();
     let mut keepalive = welcome.keepalive;
     let session_id = welcome.id;
-    app.sources
-        .set(SOURCE, "connected", format!("session {session_id}"));
-    let mut wanted = app.channels.sources();
-    let mut subscribed: HashMap<String, Vec<String>> = HashMap::new();
+    status.set(SOURCE, "connected", format!("session {session_id}"));
+    let transport = json!({"method": "websocket", "session_id": session_id});
+    let mut wanted = twitch.sourced.clone();
+    let mut subscriptions = Subscriptions::default();
     let set = wanted.borrow_and_update().clone();
-    sync(app, helix, auth, &session_id, &set, &mut subscribed).await;
+    subscriptions
+        .reconcile_user(twitch, helix, &transport, &set)
+        .await;
     let mut pending: Option<Pending> = None;
     let mut draining: Option<(Ws, tokio::time::Instant)> = None;
     loop {
@@ -316,7 +253,7 @@ async fn session(
             }, if draining.is_some() => {
                 match old {
                     Ok(Some(Ok(Message::Text(t)))) => {
-                        handle(app, &t, seen);
+                        handle(twitch, &t, seen);
                     }
                     Ok(Some(Ok(_))) => {}
                     _ => {
@@ -339,7 +276,7 @@ async fn session(
                     Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
                     Ok(Some(Ok(_))) => continue,
                 };
-                if let Some(next) = handle(app, &text, seen) {
+                if let Some(next) = handle(twitch, &text, seen) {
                     tracing::info!("EventSub session moving to {next}");
                     pending = Some(Box::pin(async move { connect(&next).await }));
                 }
@@ -352,19 +289,19 @@ async fn session(
                 let old = std::mem::replace(&mut ws, new_ws);
                 draining = Some((old, tokio::time::Instant::now() + DRAIN));
                 keepalive = welcome.keepalive;
-                app.sources.set(SOURCE, "connected", format!("session {} (reconnected)", welcome.id));
+                status.set(SOURCE, "connected", format!("session {} (reconnected)", welcome.id));
             }
             changed = wanted.changed() => {
                 if changed.is_err() { return Ok(()) }
                 let set = wanted.borrow_and_update().clone();
-                sync(app, helix, auth, &session_id, &set, &mut subscribed).await;
+                subscriptions.reconcile_user(twitch, helix, &transport, &set).await;
             }
         }
     }
 }
 
 /// One text frame. Returns the reconnect URL when Twitch asks to move.
-fn handle(app: &App, text: &str, seen: &Seen) -> Option<String> {
+fn handle(twitch: &Handles, text: &str, seen: &Seen) -> Option<String> {
     let Ok(msg) = serde_json::from_str::<Value>(text) else {
         tracing::warn!("skipped a malformed EventSub frame: {text:.200}");
         return None;
@@ -385,9 +322,7 @@ fn handle(app: &App, text: &str, seen: &Seen) -> Option<String> {
             }
             let kind = meta["subscription_type"].as_str().unwrap_or_default();
             match map(kind, &msg["payload"]["event"]) {
-                Some(event) => {
-                    app.publish_or_log(event);
-                }
+                Some(event) => twitch.publisher.publish_or_log(event),
                 None => tracing::debug!(kind, "EventSub notification not shown by overlays"),
             }
             None
@@ -397,7 +332,7 @@ fn handle(app: &App, text: &str, seen: &Seen) -> Option<String> {
             .map(str::to_string),
         "revocation" => {
             let sub = &msg["payload"]["subscription"];
-            app.sources.set(
+            twitch.publisher.status().set(
                 SOURCE,
                 "revoked",
                 format!(
@@ -412,94 +347,112 @@ fn handle(app: &App, text: &str, seen: &Seen) -> Option<String> {
     }
 }
 
-fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
+/// The subscription ids of each channel subscribed over one transport (a WebSocket session,
+/// or the webhook callback).
+#[derive(Default)]
+struct Subscriptions(HashMap<String, Vec<String>>);
 
-/// Subscribes newly wanted channels and drops the subscriptions of channels nobody watches.
-async fn sync(
-    app: &App,
-    helix: &Helix,
-    auth: &Auth,
-    session_id: &str,
-    wanted: &std::collections::BTreeSet<String>,
-    subscribed: &mut HashMap<String, Vec<String>>,
-) {
-    let Some(token) = auth.token() else { return };
-    let me = token.user_id.clone().unwrap_or_default();
-    let new: Vec<String> = wanted
-        .iter()
-        .filter(|c| !subscribed.contains_key(*c))
-        .cloned()
-        .collect();
-    for channel in &new {
-        let user = match helix.user(&token.access_token, channel).await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
-                tracing::warn!(channel, "no such Twitch channel");
-                subscribed.insert(channel.clone(), Vec::new());
-                continue;
-            }
-            Err(e) => {
-                app.sources.set(SOURCE, "error", format!("#{channel}: {e}"));
-                continue;
-            }
+impl Subscriptions {
+    /// [`Subscriptions::reconcile`] with the logged-in user's token (WebSocket sessions).
+    async fn reconcile_user(
+        &mut self,
+        twitch: &Handles,
+        helix: &Helix,
+        transport: &Value,
+        wanted: &BTreeSet<String>,
+    ) {
+        let Some(token) = twitch.auth.token() else {
+            return;
         };
-        if !app.bus.has_history(channel) {
-            seed_followers(app, helix, &token.access_token, channel, &user.id).await;
-        }
-        let transport = json!({"method": "websocket", "session_id": session_id});
-        let (ids, missing) = subscribe_all(
-            helix,
-            &token.access_token,
-            channel,
-            &user.id,
-            &me,
-            &transport,
-        )
-        .await;
-        let live = match helix.stream(&token.access_token, channel).await {
-            Ok(Some(s)) => format!("live: {}", s["title"].as_str().unwrap_or_default()),
-            Ok(None) => "offline".to_string(),
-            Err(_) => "live status unknown".to_string(),
-        };
-        if missing.is_empty() {
-            app.sources.set(
-                SOURCE,
-                "connected",
-                format!("#{channel} ({live}): {} subscriptions", ids.len()),
-            );
-        } else {
-            // Most types need the broadcaster's own login (or a moderator's): say which scope.
-            app.sources.set(
-                SOURCE,
-                "partial",
-                format!(
-                    "#{channel} ({live}): {} subscriptions; not allowed: {}",
-                    ids.len(),
-                    missing.join("; ")
-                ),
-            );
-        }
-        if !ids.is_empty() {
-            app.covered_by_eventsub.write().insert(channel.clone());
-        }
-        subscribed.insert(channel.clone(), ids);
+        self.reconcile(twitch, helix, &token.access_token, transport, wanted)
+            .await;
     }
-    let gone: Vec<String> = subscribed
-        .keys()
-        .filter(|c| !wanted.contains(*c))
-        .cloned()
-        .collect();
-    for channel in gone {
-        for id in subscribed.remove(&channel).unwrap_or_default() {
-            if let Err(e) = helix.unsubscribe(&token.access_token, &id).await {
-                tracing::warn!(channel, "cannot unsubscribe: {e}");
+
+    /// Makes the subscriptions match `wanted`, the one algorithm of both transports: each newly
+    /// wanted channel is looked up, seeded with its recent followers when it has no history,
+    /// subscribed to every type (reporting the types Twitch refused and the scope each needs)
+    /// and marked covered; each channel no longer wanted is unsubscribed and unmarked. A
+    /// channel whose lookup failed is tried again on the next change.
+    async fn reconcile(
+        &mut self,
+        twitch: &Handles,
+        helix: &Helix,
+        token: &str,
+        transport: &Value,
+        wanted: &BTreeSet<String>,
+    ) {
+        let status = twitch.publisher.status();
+        let me = twitch
+            .auth
+            .token()
+            .and_then(|t| t.user_id)
+            .unwrap_or_default();
+        let webhook = transport["method"] == "webhook";
+        let new: Vec<String> = wanted
+            .iter()
+            .filter(|c| !self.0.contains_key(*c))
+            .cloned()
+            .collect();
+        for channel in &new {
+            let user = match helix.user(token, channel).await {
+                Ok(Some(u)) => u,
+                Ok(None) => {
+                    tracing::warn!(channel, "no such Twitch channel");
+                    self.0.insert(channel.clone(), Vec::new());
+                    continue;
+                }
+                Err(e) => {
+                    status.set(SOURCE, "error", format!("#{channel}: {e}"));
+                    continue;
+                }
+            };
+            if !twitch.publisher.bus().has_history(channel)
+                && let Some(user_token) = twitch.auth.token()
+            {
+                seed_followers(twitch, helix, &user_token.access_token, channel, &user.id).await;
             }
+            let (ids, missing) =
+                subscribe_all(helix, token, channel, &user.id, &me, transport).await;
+            let live = match helix.stream(token, channel).await {
+                Ok(Some(s)) => format!("live: {}", s["title"].as_str().unwrap_or_default()),
+                Ok(None) => "offline".to_string(),
+                Err(_) => "live status unknown".to_string(),
+            };
+            let over = if webhook {
+                format!(" to {}", transport["callback"].as_str().unwrap_or_default())
+            } else {
+                String::new()
+            };
+            let mut detail = format!("#{channel} ({live}): {} subscriptions{over}", ids.len());
+            let state = if !missing.is_empty() {
+                // Most types need the broadcaster's own login (or a moderator's): say which.
+                detail.push_str(&format!("; not allowed: {}", missing.join("; ")));
+                "partial"
+            } else if webhook {
+                "webhooks"
+            } else {
+                "connected"
+            };
+            status.set(SOURCE, state, detail);
+            if !ids.is_empty() {
+                twitch.covered.insert(channel);
+            }
+            self.0.insert(channel.clone(), ids);
         }
-        app.covered_by_eventsub.write().remove(&channel);
+        let gone: Vec<String> = self
+            .0
+            .keys()
+            .filter(|c| !wanted.contains(*c))
+            .cloned()
+            .collect();
+        for channel in gone {
+            for id in self.0.remove(&channel).unwrap_or_default() {
+                if let Err(e) = helix.unsubscribe(token, &id).await {
+                    tracing::warn!(channel, "cannot unsubscribe: {e}");
+                }
+            }
+            twitch.covered.remove(&channel);
+        }
     }
 }
 
@@ -507,7 +460,7 @@ async fn sync(
 /// followers from Helix, oldest first, marked as history (listed, never alerted). Later viewers
 /// find them in history and cause no call.
 async fn seed_followers(
-    app: &App,
+    twitch: &Handles,
     helix: &Helix,
     token: &str,
     channel: &str,
@@ -517,6 +470,7 @@ async fn seed_followers(
         Ok(list) => {
             for f in list.iter().rev() {
                 let mut event = Event::new(
+                    Platform::Twitch,
                     channel,
                     Kind::Follow,
                     json!({"user_name": f["user_name"], "user_login": f["user_login"], "user_id": f["user_id"], "followed_at": f["followed_at"]}),
@@ -525,7 +479,7 @@ async fn seed_followers(
                 if let Some(at) = f["followed_at"].as_str().and_then(parse_time) {
                     event.at = at.max(0) as u64;
                 }
-                app.publish_or_log(event);
+                twitch.publisher.publish_or_log(event);
             }
         }
         Err(e) => tracing::warn!(channel, "cannot fetch recent followers: {e}"),
@@ -562,213 +516,9 @@ async fn subscribe_all(
     (ids, missing)
 }
 
-/// An EventSub notification's event as our event. `None` for types overlays do not show.
-pub fn map(kind: &str, e: &Value) -> Option<Event> {
-    let s = |k: &str| e[k].clone();
-    let user = |prefix: &str| {
-        json!({
-            "user_name": e[format!("{prefix}user_name")], "user_login": e[format!("{prefix}user_login")],
-            "user_id": e[format!("{prefix}user_id")],
-        })
-    };
-    let merge = |mut a: Value, b: Value| {
-        if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
-            a.extend(b);
-        }
-        a
-    };
-    let (channel_key, kind, data) = match kind {
-        "channel.follow" => (
-            "broadcaster_user_login",
-            Kind::Follow,
-            merge(user(""), json!({"followed_at": s("followed_at")})),
-        ),
-        "channel.subscribe" => {
-            let gift = e["is_gift"].as_bool().unwrap_or(false);
-            // A gifted sub's alert is the gift's (channel.subscription.gift): mark it as part
-            // of one so it is listed but not alerted twice.
-            let bomb = if gift {
-                json!("eventsub-gift")
-            } else {
-                Value::Null
-            };
-            if gift {
-                (
-                    "broadcaster_user_login",
-                    Kind::SubGift,
-                    json!({
-                        "user_name": null, "user_login": null, "tier": s("tier"),
-                        "recipient_name": s("user_name"), "recipient_login": s("user_login"), "giftbomb_id": bomb,
-                    }),
-                )
-            } else {
-                (
-                    "broadcaster_user_login",
-                    Kind::Sub,
-                    merge(user(""), json!({"tier": s("tier"), "is_gift": false})),
-                )
-            }
-        }
-        "channel.subscription.gift" => {
-            let total = e["total"].as_u64().unwrap_or(1);
-            let anonymous = e["is_anonymous"].as_bool().unwrap_or(false);
-            let who = if anonymous {
-                json!({"user_name": null, "user_login": null})
-            } else {
-                user("")
-            };
-            if total > 1 {
-                (
-                    "broadcaster_user_login",
-                    Kind::GiftBomb,
-                    merge(
-                        who,
-                        json!({
-                            "tier": s("tier"), "total": total, "cumulative_total": s("cumulative_total"),
-                            "is_anonymous": anonymous, "giftbomb_id": null,
-                        }),
-                    ),
-                )
-            } else {
-                (
-                    "broadcaster_user_login",
-                    Kind::SubGift,
-                    merge(
-                        who,
-                        json!({
-                            "tier": s("tier"), "recipient_name": null, "recipient_login": null, "giftbomb_id": null,
-                        }),
-                    ),
-                )
-            }
-        }
-        "channel.subscription.message" => (
-            "broadcaster_user_login",
-            Kind::Resub,
-            merge(
-                user(""),
-                json!({
-                    "tier": s("tier"), "months": s("cumulative_months"), "streak_months": s("streak_months"),
-                    "message": e["message"]["text"],
-                }),
-            ),
-        ),
-        "channel.cheer" => {
-            let anonymous = e["is_anonymous"].as_bool().unwrap_or(false);
-            (
-                "broadcaster_user_login",
-                Kind::Cheer,
-                merge(
-                    user(""),
-                    json!({
-                        "bits": s("bits"), "message": s("message"), "is_anonymous": anonymous,
-                    }),
-                ),
-            )
-        }
-        "channel.raid" => (
-            "to_broadcaster_user_login",
-            Kind::Raid,
-            json!({
-                "user_name": s("from_broadcaster_user_name"), "user_login": s("from_broadcaster_user_login"),
-                "user_id": s("from_broadcaster_user_id"), "viewers": s("viewers"),
-            }),
-        ),
-        "channel.channel_points_custom_reward_redemption.add" => (
-            "broadcaster_user_login",
-            Kind::Redemption,
-            merge(
-                user(""),
-                json!({
-                    "reward": {"id": e["reward"]["id"], "title": e["reward"]["title"], "cost": e["reward"]["cost"]},
-                    "user_input": s("user_input"), "status": s("status"),
-                }),
-            ),
-        ),
-        "stream.online" => (
-            "broadcaster_user_login",
-            Kind::StreamOnline,
-            json!({"type": s("type"), "started_at": s("started_at")}),
-        ),
-        "stream.offline" => ("broadcaster_user_login", Kind::StreamOffline, json!({})),
-        "channel.hype_train.begin" | "channel.hype_train.progress" | "channel.hype_train.end" => {
-            let k = match kind {
-                "channel.hype_train.begin" => Kind::HypeTrainBegin,
-                "channel.hype_train.progress" => Kind::HypeTrainProgress,
-                _ => Kind::HypeTrainEnd,
-            };
-            (
-                "broadcaster_user_login",
-                k,
-                json!({
-                    "level": s("level"), "total": s("total"), "progress": s("progress"), "goal": s("goal"),
-                    "top_contributions": s("top_contributions"),
-                }),
-            )
-        }
-        _ => return None,
-    };
-    let channel = e[channel_key].as_str()?;
-    Some(Event::new(channel, kind, data))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/eventsub_payloads")
-            .join(name);
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
-    }
-
-    #[test]
-    fn every_fixture_maps_to_its_kind() {
-        for (file, kind, expected) in [
-            ("channel_follow_v2.json", "channel.follow", Kind::Follow),
-            ("channel_subscribe.json", "channel.subscribe", Kind::Sub),
-            (
-                "channel_subscription_gift.json",
-                "channel.subscription.gift",
-                Kind::GiftBomb,
-            ),
-            (
-                "channel_subscription_message.json",
-                "channel.subscription.message",
-                Kind::Resub,
-            ),
-            ("channel_cheer.json", "channel.cheer", Kind::Cheer),
-            ("channel_raid.json", "channel.raid", Kind::Raid),
-            (
-                "channel_points_redemption_add.json",
-                "channel.channel_points_custom_reward_redemption.add",
-                Kind::Redemption,
-            ),
-            ("stream_online.json", "stream.online", Kind::StreamOnline),
-            ("stream_offline.json", "stream.offline", Kind::StreamOffline),
-            (
-                "channel_hype_train_begin_v2.json",
-                "channel.hype_train.begin",
-                Kind::HypeTrainBegin,
-            ),
-            (
-                "channel_hype_train_progress_v2.json",
-                "channel.hype_train.progress",
-                Kind::HypeTrainProgress,
-            ),
-            (
-                "channel_hype_train_end_v2.json",
-                "channel.hype_train.end",
-                Kind::HypeTrainEnd,
-            ),
-        ] {
-            let payload = fixture(file);
-            let event = map(kind, &payload["event"]).unwrap_or_else(|| panic!("{file} maps"));
-            assert_eq!(event.kind, expected, "{file}");
-            assert!(!event.channel.is_empty(), "{file}");
-        }
-    }
 
     #[test]
     fn duplicates_are_seen_once() {

@@ -159,7 +159,7 @@ impl Mapper {
             ),
             _ => return None,
         };
-        let mut event = Event::new(&m.channel_login, kind, data);
+        let mut event = Event::new(crate::event::Platform::Twitch, &m.channel_login, kind, data);
         event.at = timestamp(&m.source).unwrap_or(event.at);
         Some(event)
     }
@@ -249,6 +249,7 @@ fn chat_message(
         sticker: None,
     };
     let mut event = Event::new(
+        crate::event::Platform::Twitch,
         &m.channel_login,
         Kind::ChatMessage,
         serde_json::to_value(message).unwrap_or_default(),
@@ -259,6 +260,7 @@ fn chat_message(
 
 fn chat_delete(m: &ClearMsgMessage) -> Event {
     let mut event = Event::new(
+        crate::event::Platform::Twitch,
         &m.channel_login,
         Kind::ChatDelete,
         json!({"message_id": m.message_id, "user_login": m.sender_login, "text": m.message_text}),
@@ -284,7 +286,12 @@ fn chat_clear(m: &ClearChatMessage) -> Event {
             "user_login": user_login, "user_id": user_id, "duration_s": timeout_length.as_secs(), "ban": false
         }),
     };
-    let mut event = Event::new(&m.channel_login, Kind::ChatClear, data);
+    let mut event = Event::new(
+        crate::event::Platform::Twitch,
+        &m.channel_login,
+        Kind::ChatClear,
+        data,
+    );
     event.at = m.server_timestamp.timestamp_millis().max(0) as u64;
     event
 }

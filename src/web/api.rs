@@ -11,18 +11,20 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{App, MAX_BODY, guard, json_reply, reject, with_app};
+use super::access::guard;
+use super::reply::{MAX_BODY, json_reply, reject};
+use super::state::{State, with_state};
 use crate::event::{Event, Kind, complete, normalize_channel, valid_channel};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    post_event(app.clone())
-        .or(channel_events(app.clone()))
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    post_event(state.clone())
+        .or(channel_events(state.clone()))
         .unify()
-        .or(channel_stats(app.clone()))
+        .or(channel_stats(state.clone()))
         .unify()
-        .or(health(app.clone()))
+        .or(health(state.clone()))
         .unify()
-        .or(overlays(app))
+        .or(overlays(state))
         .unify()
         .boxed()
 }
@@ -38,16 +40,16 @@ struct PostedEvent {
 }
 
 /// POST /api/events
-fn post_event(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn post_event(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "events")
         .and(warp::post())
-        .and(guard(app.clone()))
+        .and(guard(state.clone()))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .and(with_app(app))
-        .and_then(|body: Bytes, app: Arc<App>| async move {
-            let event = parse_posted(&body, &app.config.default_channel())?;
-            let (item, subscribers) = app.publish(event).map_err(|e| {
+        .and(with_state(state))
+        .and_then(|body: Bytes, state: Arc<State>| async move {
+            let event = parse_posted(&body, &state.config.default_channel())?;
+            let (item, subscribers) = state.publisher.publish(event).map_err(|e| {
                 reject(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("not stored, not sent: {e}"),
@@ -103,7 +105,12 @@ fn parse_posted(body: &[u8], default_channel: &str) -> Result<Event, warp::Rejec
         }
     };
     complete(kind, &mut data);
-    let mut event = Event::new(channel, kind, Value::Object(data));
+    let mut event = Event::new(
+        crate::event::Platform::Twitch,
+        channel,
+        kind,
+        Value::Object(data),
+    );
     if let Some(platform) = posted.platform {
         event.platform = platform;
     }
@@ -121,16 +128,16 @@ struct EventsQuery {
 const MAX_LIMIT: usize = 1000;
 
 /// GET /api/channels/{channel}/events?limit=N&before=ID
-fn channel_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn channel_events(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "channels" / String / "events")
         .and(warp::get())
         .and(warp::query::<EventsQuery>())
-        .and(with_app(app))
-        .map(|channel: String, q: EventsQuery, app: Arc<App>| {
+        .and(with_state(state))
+        .map(|channel: String, q: EventsQuery, state: Arc<State>| {
             let channel = normalize_channel(&channel);
             let limit = q.limit.unwrap_or(10).clamp(1, MAX_LIMIT);
             // From the durable log when there is one: the whole retained activity, paged.
-            let events: Vec<Event> = app.bus.history(&channel, limit, q.before);
+            let events: Vec<Event> = state.bus.history(&channel, limit, q.before);
             json_reply(
                 StatusCode::OK,
                 &json!({ "channel": channel, "events": events }),
@@ -140,36 +147,74 @@ fn channel_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
 }
 
 /// GET /api/channels/{channel}/stats
-fn channel_stats(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn channel_stats(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "channels" / String / "stats")
         .and(warp::get())
-        .and(with_app(app))
-        .map(|channel: String, app: Arc<App>| {
+        .and(with_state(state))
+        .map(|channel: String, state: Arc<State>| {
             let channel = normalize_channel(&channel);
             // With a shared store, the stats kept there.
-            app.bus.attach_channel(&channel);
-            let snapshot = app.overlays.shared.stats.snapshot(&channel, 10);
+            state.bus.attach_channel(&channel);
+            let snapshot = state.overlays.shared.stats.snapshot(&channel, 10);
             json_reply(StatusCode::OK, &json!(snapshot))
         })
         .boxed()
 }
 
 /// GET /health
-fn health(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn health(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("health")
         .and(warp::get())
-        .and(with_app(app))
-        .map(|app: Arc<App>| json_reply(StatusCode::OK, &app.health()))
+        .and(with_state(state))
+        .map(|state: Arc<State>| json_reply(StatusCode::OK, &health_of(&state)))
         .boxed()
 }
 
 /// GET /api/overlays
-fn overlays(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn overlays(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "overlays")
         .and(warp::get())
-        .and(with_app(app))
-        .map(|app: Arc<App>| json_reply(StatusCode::OK, &app.overlay_list()))
+        .and(with_state(state))
+        .map(|state: Arc<State>| json_reply(StatusCode::OK, &overlay_list(&state)))
         .boxed()
+}
+
+/// The body of `GET /health`: sources' connection state, counts, and every problem in the
+/// files right now.
+pub fn health_of(state: &State) -> Value {
+    json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "subscribers": state.bus.subscribers(),
+        "next_event_id": state.bus.next_id(),
+        "overlays": state.overlays.all().len(),
+        "frames_rendered": state.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
+        "sources": state.status.snapshot(),
+        "channels": state.channels.wanted(),
+        "sourced_here": state.channels.sourced(),
+        "theme_errors": state.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "overlay_errors": state.reloader.errors(),
+    })
+}
+
+/// The body of `GET /api/overlays`: every overlay with its URL and size, and the event kinds.
+pub fn overlay_list(state: &State) -> Value {
+    let list: Vec<Value> = state
+        .overlays
+        .all()
+        .iter()
+        .map(|o| {
+            let c = &o.config;
+            json!({
+                "name": c.name, "kind": c.kind.as_str(), "channel": c.channel, "theme": c.theme,
+                "title": c.title, "url": format!("/o/{}", c.name),
+                "width": c.size.0, "height": c.size.1,
+                "theme_error": state.themes.error(&c.theme).map(|e| e.to_string()),
+            })
+        })
+        .collect();
+    json!({ "overlays": list, "kinds": crate::event::Kind::ALL })
 }
 
 #[cfg(test)]
@@ -180,7 +225,7 @@ mod tests {
         match parse_posted(body.as_bytes(), "demo") {
             Ok(_) => "ok".into(),
             Err(r) => r
-                .find::<super::super::ApiError>()
+                .find::<crate::web::reply::ApiError>()
                 .map(|e| e.message.clone())
                 .unwrap_or_default(),
         }

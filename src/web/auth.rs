@@ -2,11 +2,8 @@
 //! and polls), and the browser flow (`/auth/login` → Twitch → `/auth/callback`, with a `state`
 //! check) when a client secret is configured.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
 use warp::Filter;
@@ -14,33 +11,25 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::{App, guard, json_reply, reject, with_app};
+use super::access::{guard, random_state};
+use super::reply::{json_reply, redirect, reject};
+use super::state::{State, with_state};
 
-/// How long a browser login may take between `/auth/login` and the callback.
-const STATE_TTL: Duration = Duration::from_secs(600);
-
-/// Logins in progress.
-#[derive(Default)]
-pub struct Pending {
-    device: Mutex<Option<serde_json::Value>>,
-    states: Mutex<HashMap<String, Instant>>,
-}
-
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    status(app.clone())
-        .or(device(app.clone()))
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    status(state.clone())
+        .or(device(state.clone()))
         .unify()
-        .or(logout(app.clone()))
+        .or(logout(state.clone()))
         .unify()
-        .or(login(app.clone()))
+        .or(login(state.clone()))
         .unify()
-        .or(callback(app))
+        .or(callback(state))
         .unify()
         .boxed()
 }
 
-fn oauth(app: &App) -> Result<crate::twitch::oauth::OAuth, warp::Rejection> {
-    app.auth.oauth.clone().ok_or_else(|| {
+fn oauth(state: &State) -> Result<crate::twitch::oauth::OAuth, warp::Rejection> {
+    state.auth.oauth.clone().ok_or_else(|| {
         reject(
             StatusCode::CONFLICT,
             "set [twitch] client_id in overlay.toml first (see the README: registering a Twitch application)",
@@ -49,21 +38,21 @@ fn oauth(app: &App) -> Result<crate::twitch::oauth::OAuth, warp::Rejection> {
 }
 
 /// GET /auth/status
-fn status(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn status(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "status")
         .and(warp::get())
-        .and(with_app(app))
-        .map(|app: Arc<App>| {
-            let token = app.auth.token();
+        .and(with_state(state))
+        .map(|state: Arc<State>| {
+            let token = state.auth.token();
             json_reply(
                 StatusCode::OK,
                 &json!({
-                    "configured": app.auth.oauth.is_some(),
-                    "browser_login": app.auth.oauth.as_ref().is_some_and(|o| o.has_secret()),
+                    "configured": state.auth.oauth.is_some(),
+                    "browser_login": state.auth.oauth.as_ref().is_some_and(|o| o.has_secret()),
                     "logged_in": token.is_some(),
                     "login": token.and_then(|t| t.login),
-                    "device": *app.auth_pending.device.lock(),
-                    "state": app.sources.snapshot().get("twitch-auth"),
+                    "device": *state.auth_pending.device.lock(),
+                    "state": state.status.get("twitch-auth"),
                 }),
             )
         })
@@ -71,26 +60,26 @@ fn status(app: Arc<App>) -> BoxedFilter<(Response,)> {
 }
 
 /// POST /auth/device — starts a device-code login; the dashboard shows the code.
-fn device(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn device(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "device")
         .and(warp::post())
-        .and(guard(app.clone()))
-        .and(with_app(app))
-        .and_then(|app: Arc<App>| async move {
-            let oauth = oauth(&app)?;
+        .and(guard(state.clone()))
+        .and(with_state(state))
+        .and_then(|state: Arc<State>| async move {
+            let oauth = oauth(&state)?;
             let code = oauth
                 .device_start()
                 .await
                 .map_err(|e| reject(StatusCode::BAD_GATEWAY, e.to_string()))?;
             let shown = json!({"user_code": code.user_code, "verification_uri": code.verification_uri, "expires_in": code.expires_in});
-            *app.auth_pending.device.lock() = Some(shown.clone());
-            let waiting = app.clone();
+            *state.auth_pending.device.lock() = Some(shown.clone());
+            let waiting = state.clone();
             tokio::spawn(async move {
                 let result = oauth.device_wait(&code, |_| {}).await;
                 *waiting.auth_pending.device.lock() = None;
                 match result {
                     Ok(token) => finish(&waiting, &oauth, token).await,
-                    Err(e) => waiting.sources.set("twitch-auth", "logged-out", format!("login did not finish: {e}")),
+                    Err(e) => waiting.status.set("twitch-auth", "logged-out", format!("login did not finish: {e}")),
                 }
             });
             Ok::<_, warp::Rejection>(json_reply(StatusCode::ACCEPTED, &shown))
@@ -100,7 +89,7 @@ fn device(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
 /// Fills in who the token belongs to and makes it the server's token.
 async fn finish(
-    app: &App,
+    state: &State,
     oauth: &crate::twitch::oauth::OAuth,
     mut token: crate::twitch::oauth::Token,
 ) {
@@ -108,9 +97,9 @@ async fn finish(
         Ok(v) => {
             token.login = v.login;
             token.user_id = v.user_id;
-            app.auth.set(Some(token));
+            state.auth.set(Some(token));
         }
-        Err(e) => app.sources.set(
+        Err(e) => state.status.set(
             "twitch-auth",
             "error",
             format!("new token did not validate: {e}"),
@@ -119,13 +108,13 @@ async fn finish(
 }
 
 /// POST /auth/logout
-fn logout(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn logout(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "logout")
         .and(warp::post())
-        .and(guard(app.clone()))
-        .and(with_app(app))
-        .and_then(|app: Arc<App>| async move {
-            app.auth.logout().await;
+        .and(guard(state.clone()))
+        .and(with_state(state))
+        .and_then(|state: Arc<State>| async move {
+            state.auth.logout().await;
             Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!({"logged_in": false})))
         })
         .boxed()
@@ -133,29 +122,25 @@ fn logout(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
 /// The callback address Twitch sends the browser back to: this server as the browser sees it
 /// (http://localhost:PORT is allowed by Twitch), or `public_url` for a hosted one.
-fn redirect_uri(app: &App, host: &str) -> String {
-    match &app.config.public_url {
+fn redirect_uri(state: &State, host: &str) -> String {
+    match &state.config.public_url {
         Some(url) => format!("{}/auth/callback", url.trim_end_matches('/')),
         None => format!("http://{host}/auth/callback"),
     }
 }
 
 /// GET /auth/login — sends the browser to Twitch.
-fn login(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn login(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "login")
         .and(warp::get())
         .and(warp::header::<String>("host"))
-        .and(with_app(app))
-        .and_then(|host: String, app: Arc<App>| async move {
-            let oauth = oauth(&app)?;
-            let state = super::random_state();
-            {
-                let mut states = app.auth_pending.states.lock();
-                states.retain(|_, at| at.elapsed() < STATE_TTL);
-                states.insert(state.clone(), Instant::now());
-            }
-            let url = oauth.authorize_url(&redirect_uri(&app, &host), &state);
-            Ok::<_, warp::Rejection>(super::redirect(&url))
+        .and(with_state(state))
+        .and_then(|host: String, state: Arc<State>| async move {
+            let oauth = oauth(&state)?;
+            let login = random_state();
+            state.auth_pending.states.insert(login.clone(), ());
+            let url = oauth.authorize_url(&redirect_uri(&state, &host), &login);
+            Ok::<_, warp::Rejection>(redirect(&url))
         })
         .boxed()
 }
@@ -169,13 +154,13 @@ struct Callback {
 }
 
 /// GET /auth/callback — Twitch sends the browser back here with a code and our `state`.
-fn callback(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn callback(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "callback")
         .and(warp::get())
         .and(warp::query::<Callback>())
         .and(warp::header::<String>("host"))
-        .and(with_app(app))
-        .and_then(|q: Callback, host: String, app: Arc<App>| async move {
+        .and(with_state(state))
+        .and_then(|q: Callback, host: String, state: Arc<State>| async move {
             if let Some(err) = q.error {
                 return Err(reject(
                     StatusCode::FORBIDDEN,
@@ -185,24 +170,24 @@ fn callback(app: Arc<App>) -> BoxedFilter<(Response,)> {
             let known = q
                 .state
                 .as_deref()
-                .and_then(|s| app.auth_pending.states.lock().remove(s))
-                .is_some_and(|at| at.elapsed() < STATE_TTL);
+                .and_then(|s| state.auth_pending.states.take(s))
+                .is_some();
             if !known {
                 return Err(reject(
                     StatusCode::FORBIDDEN,
                     "unknown or expired login state: start again at /auth/login",
                 ));
             }
-            let oauth = oauth(&app)?;
+            let oauth = oauth(&state)?;
             let code = q
                 .code
                 .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "no code from Twitch"))?;
             let token = oauth
-                .exchange_code(&code, &redirect_uri(&app, &host))
+                .exchange_code(&code, &redirect_uri(&state, &host))
                 .await
                 .map_err(|e| reject(StatusCode::BAD_GATEWAY, e.to_string()))?;
-            finish(&app, &oauth, token).await;
-            Ok(super::redirect("/"))
+            finish(&state, &oauth, token).await;
+            Ok(redirect("/"))
         })
         .boxed()
 }

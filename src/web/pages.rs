@@ -11,7 +11,9 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use super::{App, json_reply, reject, sse, with_app};
+use super::reply::{json_reply, reject};
+use super::sse;
+use super::state::{State, with_state};
 
 /// Client files compiled into the binary.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -58,23 +60,23 @@ const MAX_BACKLOG: usize = 200;
 /// Overlays one multiplexed stream may carry (a scene rarely has more than a dozen).
 const MAX_MULTIPLEX: usize = 64;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    overlay_page(app.clone())
-        .or(overlay_events(app.clone()))
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    overlay_page(state.clone())
+        .or(overlay_events(state.clone()))
         .unify()
-        .or(multiplexed_events(app.clone()))
+        .or(multiplexed_events(state.clone()))
         .unify()
-        .or(rerender(app.clone()))
+        .or(rerender(state.clone()))
         .unify()
-        .or(backlog(app.clone()))
+        .or(backlog(state.clone()))
         .unify()
         .or(assets())
         .unify()
-        .or(theme_asset(app.clone()))
+        .or(theme_asset(state.clone()))
         .unify()
-        .or(theme_sound(app.clone()))
+        .or(theme_sound(state.clone()))
         .unify()
-        .or(dashboard(app))
+        .or(dashboard(state))
         .unify()
         .boxed()
 }
@@ -98,13 +100,13 @@ fn no_overlay(name: &str) -> warp::Rejection {
 }
 
 /// GET /o/{name}
-fn overlay_page(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn overlay_page(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("o" / String)
         .and(warp::get())
-        .and(with_app(app))
-        .and_then(|name: String, app: Arc<App>| async move {
-            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
-            let error = app.themes.error(&overlay.config.theme);
+        .and(with_state(state))
+        .and_then(|name: String, state: Arc<State>| async move {
+            let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            let error = state.themes.error(&overlay.config.theme);
             Ok::<_, warp::Rejection>(html(crate::overlay::page::render(&overlay, error.as_ref())))
         })
         .boxed()
@@ -119,18 +121,18 @@ struct StreamQuery {
 }
 
 /// GET /o/{name}/events
-fn overlay_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn overlay_events(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("o" / String / "events")
         .and(warp::get())
         .and(warp::header::optional::<u64>("last-event-id"))
         .and(warp::query::<StreamQuery>())
-        .and(with_app(app))
+        .and(with_state(state))
         .and_then(
-            |name: String, last: Option<u64>, q: StreamQuery, app: Arc<App>| async move {
-                let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            |name: String, last: Option<u64>, q: StreamQuery, state: Arc<State>| async move {
+                let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
                 // The header wins: a browser reconnecting sends it, and the URL still carries
                 // the `since` of the first connection.
-                Ok::<_, warp::Rejection>(event_stream(app, vec![overlay], last.or(q.since)))
+                Ok::<_, warp::Rejection>(event_stream(state, vec![overlay], last.or(q.since)))
             },
         )
         .boxed()
@@ -139,14 +141,14 @@ fn overlay_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
 /// GET /events?o=a,b,c — several overlays on one connection. Browsers allow six HTTP/1.1
 /// connections per host and OBS sources share one profile, so a scene with many overlays
 /// multiplexes them here (https://crbug.com/275955).
-fn multiplexed_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn multiplexed_events(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("events")
         .and(warp::get())
         .and(warp::header::optional::<u64>("last-event-id"))
         .and(warp::query::<StreamQuery>())
-        .and(with_app(app))
+        .and(with_state(state))
         .and_then(
-            |last: Option<u64>, q: StreamQuery, app: Arc<App>| async move {
+            |last: Option<u64>, q: StreamQuery, state: Arc<State>| async move {
                 let names = q.o.unwrap_or_default();
                 let mut overlays = Vec::new();
                 for name in names
@@ -154,7 +156,7 @@ fn multiplexed_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     .filter(|n| !n.is_empty())
                     .take(MAX_MULTIPLEX)
                 {
-                    overlays.push(app.overlays.get(name).ok_or_else(|| no_overlay(name))?);
+                    overlays.push(state.overlays.get(name).ok_or_else(|| no_overlay(name))?);
                 }
                 if overlays.is_empty() {
                     return Err(reject(
@@ -162,27 +164,23 @@ fn multiplexed_events(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         "name the overlays: /events?o=chat,alerts",
                     ));
                 }
-                Ok(event_stream(app, overlays, last.or(q.since)))
+                Ok(event_stream(state, overlays, last.or(q.since)))
             },
         )
         .boxed()
 }
 
 pub fn event_stream(
-    app: Arc<App>,
+    state: Arc<State>,
     overlays: Vec<Arc<crate::overlay::Overlay>>,
     since: Option<u64>,
 ) -> Response {
-    let body = sse::stream(app, overlays, since);
+    let body = sse::stream(state.feed(overlays, since));
     let mut res = warp::reply::Reply::into_response(warp::reply::stream(body));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Tells a reverse proxy in front of a hosted instance not to buffer the stream.
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    for (name, value) in crate::frame::HEADERS {
+        res.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
     res
 }
 
@@ -194,33 +192,35 @@ struct RenderQuery {
 
 /// GET /o/{name}/render?ids=1,2,3 — the current theme's HTML for events still in history, so
 /// a page can redraw what it shows after a theme edit without reloading.
-fn rerender(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn rerender(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("o" / String / "render")
         .and(warp::get())
         .and(warp::query::<RenderQuery>())
-        .and(with_app(app))
-        .and_then(|name: String, q: RenderQuery, app: Arc<App>| async move {
-            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
-            let wanted: Vec<u64> = q
-                .ids
-                .split(',')
-                .filter_map(|s| s.parse().ok())
-                .take(500)
-                .collect();
-            let mut out = BTreeMap::new();
-            for item in app
-                .bus
-                .recent(&overlay.config.channel, app.config.history, None)
-            {
-                if wanted.contains(&item.event.id) {
-                    out.insert(
-                        item.event.id.to_string(),
-                        overlay.html(&item.event, &app.overlays.shared),
-                    );
+        .and(with_state(state))
+        .and_then(
+            |name: String, q: RenderQuery, state: Arc<State>| async move {
+                let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+                let wanted: Vec<u64> = q
+                    .ids
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .take(500)
+                    .collect();
+                let mut out = BTreeMap::new();
+                for item in state
+                    .bus
+                    .recent(&overlay.config.channel, state.config.history, None)
+                {
+                    if wanted.contains(&item.event.id) {
+                        out.insert(
+                            item.event.id.to_string(),
+                            overlay.html(&item.event, &state.overlays.shared),
+                        );
+                    }
                 }
-            }
-            Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
-        })
+                Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
+            },
+        )
         .boxed()
 }
 
@@ -233,41 +233,44 @@ struct BacklogQuery {
 /// GET /o/{name}/backlog?since=ID — the frames an overlay would have been sent after `since`
 /// that history still holds (at most [`MAX_BACKLOG`], the newest), as a JSON array. A page on
 /// the shared multiplexed stream catches up with this in one short request.
-fn backlog(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn backlog(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("o" / String / "backlog")
         .and(warp::get())
         .and(warp::query::<BacklogQuery>())
-        .and(with_app(app))
-        .and_then(|name: String, q: BacklogQuery, app: Arc<App>| async move {
-            let overlay = app.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
-            let mut frames: Vec<bytes::Bytes> = app
-                .bus
-                .recent(&overlay.config.channel, app.config.history, None)
-                .iter()
-                .filter(|i| i.event.id > q.since && overlay.wants(&i.event))
-                .take(MAX_BACKLOG)
-                .map(|i| overlay.frame(i, &app.overlays.shared))
-                .collect();
-            frames.reverse();
-            let mut body = Vec::from(&b"["[..]);
-            for (n, frame) in frames.iter().enumerate() {
-                // A frame is `id: …\nevent: …\ndata: {json}\n\n`: its JSON is already made.
-                let text = std::str::from_utf8(frame).unwrap_or_default();
-                if let Some(json) = text.split("\ndata: ").nth(1) {
+        .and(with_state(state))
+        .and_then(
+            |name: String, q: BacklogQuery, state: Arc<State>| async move {
+                let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+                let mut frames: Vec<bytes::Bytes> = state
+                    .bus
+                    .recent(&overlay.config.channel, state.config.history, None)
+                    .iter()
+                    .filter(|i| i.event.id > q.since && overlay.wants(&i.event))
+                    .take(MAX_BACKLOG)
+                    .map(|i| overlay.frame(i, &state.overlays.shared))
+                    .collect();
+                frames.reverse();
+                let mut body = Vec::from(&b"["[..]);
+                // Each frame's JSON is already made: the backlog is those, in a list.
+                for (n, json) in frames
+                    .iter()
+                    .filter_map(|f| crate::frame::json_of(f))
+                    .enumerate()
+                {
                     if n > 0 {
                         body.push(b',');
                     }
-                    body.extend_from_slice(json.trim_end().as_bytes());
+                    body.extend_from_slice(json);
                 }
-            }
-            body.push(b']');
-            let mut res = Response::new(body.into());
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok::<_, warp::Rejection>(res)
-        })
+                body.push(b']');
+                let mut res = Response::new(body.into());
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Ok::<_, warp::Rejection>(res)
+            },
+        )
         .boxed()
 }
 
@@ -291,17 +294,17 @@ fn assets() -> BoxedFilter<(Response,)> {
 }
 
 /// GET /themes/{theme}/static/{path..}
-fn theme_asset(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn theme_asset(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path("themes")
         .and(warp::path::param::<String>())
         .and(warp::path("static"))
         .and(warp::path::tail())
         .and(warp::get())
-        .and(with_app(app))
+        .and(with_state(state))
         .and_then(
-            |theme: String, tail: warp::path::Tail, app: Arc<App>| async move {
+            |theme: String, tail: warp::path::Tail, state: Arc<State>| async move {
                 let path = percent_decode(tail.as_str());
-                let asset = app
+                let asset = state
                     .themes
                     .asset(&theme, &path)
                     .ok_or_else(warp::reject::not_found)?;
@@ -319,22 +322,24 @@ fn theme_asset(app: Arc<App>) -> BoxedFilter<(Response,)> {
 }
 
 /// GET /themes/{theme}/sound/{kind} — the alert sound for an event kind, in one request.
-fn theme_sound(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn theme_sound(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("themes" / String / "sound" / String)
         .and(warp::get())
-        .and(with_app(app))
-        .and_then(|theme: String, kind: String, app: Arc<App>| async move {
-            let asset = app
-                .themes
-                .sound(&theme, &kind)
-                .ok_or_else(warp::reject::not_found)?;
-            let mut res = Response::new(asset.bytes.into());
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(asset.content_type),
-            );
-            Ok::<_, warp::Rejection>(res)
-        })
+        .and(with_state(state))
+        .and_then(
+            |theme: String, kind: String, state: Arc<State>| async move {
+                let asset = state
+                    .themes
+                    .sound(&theme, &kind)
+                    .ok_or_else(warp::reject::not_found)?;
+                let mut res = Response::new(asset.bytes.into());
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                );
+                Ok::<_, warp::Rejection>(res)
+            },
+        )
         .boxed()
 }
 
@@ -360,22 +365,22 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// GET /
-fn dashboard(app: Arc<App>) -> BoxedFilter<(Response,)> {
+fn dashboard(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path::end()
         .and(warp::get())
-        .and(with_app(app))
-        .map(|app: Arc<App>| html(app.dashboard_html()))
+        .and(with_state(state))
+        .map(|state: Arc<State>| html(dashboard_page(&state)))
         .boxed()
 }
 
 /// The dashboard at `/`: every overlay with its OBS URL and size, a live preview, test buttons
 /// and the state of every source and theme.
-pub fn dashboard_page(app: &App) -> String {
+pub fn dashboard_page(state: &State) -> String {
     use crate::theme::helpers::escape;
     let mut cards = String::new();
-    for o in app.overlays.all() {
+    for o in state.overlays.all() {
         let c = &o.config;
-        let error = app
+        let error = state
             .themes
             .error(&c.theme)
             .map(|e| {
@@ -407,7 +412,7 @@ pub fn dashboard_page(app: &App) -> String {
         .iter()
         .map(|k| format!(r#"<button class="test" data-kind="{k}">{k}</button>"#))
         .collect();
-    let channels: String = app
+    let channels: String = state
         .overlays
         .channels()
         .iter()

@@ -1,21 +1,17 @@
-//! SSE framing and the per-client stream. A client's stream reads the bus, keeps the events its
-//! overlays want, and writes each event's shared frame bytes; when several frames are ready
-//! at once they go out in one write. The stream ends when the bus closes (shutdown).
+//! The per-client event stream. A client's stream reads the bus, keeps the events its overlays
+//! want, and writes each event's shared frame bytes (made in [`crate::frame`]); when several
+//! frames are ready at once they go out in one write. The stream ends when the bus closes
+//! (shutdown).
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-use crate::bus::{Message, Next, Subscription};
-use crate::overlay::Overlay;
-use crate::web::App;
-
-/// Sent first: how soon a browser should reconnect after a drop (ms), and a comment that
-/// tells the client the subscription is registered (a `200` alone does not).
-pub const PREAMBLE: &[u8] = b"retry: 1000\n: ok\n\n";
-const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
-const RESYNC: &[u8] = b"event: resync\ndata: {\"reason\":\"lagged\"}\n\n";
+use crate::bus::{Bus, Message, Next, Subscription};
+use crate::channels::{Channels, Lease};
+use crate::frame::{KEEP_ALIVE, PREAMBLE, RESYNC};
+use crate::overlay::{Overlay, Overlays};
 /// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
 const MAX_BATCH: usize = 64 * 1024;
 
@@ -28,15 +24,11 @@ struct Views {
 
 impl Views {
     /// Refreshes the cached overlays if any changed; `false` once none of them exist.
-    fn refresh(&mut self, app: &App) -> bool {
-        let version = app.overlays.version();
+    fn refresh(&mut self, registry: &Overlays) -> bool {
+        let version = registry.version();
         if version != self.version {
             self.version = version;
-            self.overlays = self
-                .names
-                .iter()
-                .filter_map(|n| app.overlays.get(n))
-                .collect();
+            self.overlays = self.names.iter().filter_map(|n| registry.get(n)).collect();
         }
         !self.overlays.is_empty()
     }
@@ -45,10 +37,11 @@ impl Views {
 /// One client's feed: its subscription, the overlays it shows, and what keeps their channels'
 /// sources running. Turns bus messages into the bytes to write.
 pub struct Feed {
-    app: Arc<App>,
+    bus: Arc<Bus>,
+    registry: Arc<Overlays>,
     sub: Subscription,
     /// Keeps the channels' sources running while this client watches.
-    _lease: crate::channels::Lease,
+    _lease: Lease,
     views: Views,
     ended: bool,
 }
@@ -64,20 +57,24 @@ pub enum Ready {
 }
 
 impl Feed {
-    /// Subscribes to the channels of `overlays`, replaying what came after `since`.
-    pub fn new(app: Arc<App>, overlays: Vec<Arc<Overlay>>, since: Option<u64>) -> Feed {
-        let mut channels: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
-        channels.sort();
-        channels.dedup();
-        let lease = app.channels.lease(&channels);
-        let sub = app.bus.subscribe(channels, since);
+    /// Subscribes to the channels of `overlays` (taken from `registry`, whose changes the
+    /// feed follows), replaying what came after `since`; `lease` keeps their sources running.
+    pub fn new(
+        bus: Arc<Bus>,
+        registry: Arc<Overlays>,
+        lease: Lease,
+        overlays: Vec<Arc<Overlay>>,
+        since: Option<u64>,
+    ) -> Feed {
+        let sub = bus.subscribe(lease.channels().to_vec(), since);
         let views = Views {
             names: overlays.iter().map(|o| o.config.name.clone()).collect(),
-            version: app.overlays.version(),
+            version: registry.version(),
             overlays,
         };
         Feed {
-            app,
+            bus,
+            registry,
             sub,
             _lease: lease,
             views,
@@ -113,7 +110,7 @@ impl Feed {
     /// The next bytes to write, waiting for them; `None` once the stream has ended.
     pub async fn next(&mut self) -> Option<Bytes> {
         while !self.ended {
-            let first = self.sub.next(&self.app.bus).await;
+            let first = self.sub.next(&self.bus).await;
             let mut batch = Batch::default();
             let mut unlimited = u64::MAX;
             if self.add(first, &mut batch) {
@@ -129,7 +126,7 @@ impl Feed {
 
     fn drain(&mut self, batch: &mut Batch, budget: &mut u64) -> Drained {
         while batch.len < MAX_BATCH {
-            let next = self.sub.try_next_within(&self.app.bus, budget);
+            let next = self.sub.try_next_within(&self.bus, budget);
             if matches!(next, Next::Empty) {
                 return Drained::Empty;
             }
@@ -145,13 +142,13 @@ impl Feed {
     fn add(&mut self, next: Next, batch: &mut Batch) -> bool {
         match next {
             Next::Message(Message::Event(item)) => {
-                if !self.views.refresh(&self.app) {
+                if !self.views.refresh(&self.registry) {
                     self.ended = true;
                     return false;
                 }
                 for overlay in &self.views.overlays {
                     if overlay.wants(&item.event) {
-                        batch.push(overlay.frame(&item, &self.app.overlays.shared));
+                        batch.push(overlay.frame(&item, &self.registry.shared));
                     }
                 }
                 true
@@ -197,11 +194,8 @@ enum Drained {
 /// The body of `GET /o/<name>/events` (one name) or `GET /events?o=a,b` (several), through
 /// hyper: the preamble, then the feed.
 pub fn stream(
-    app: Arc<App>,
-    overlays: Vec<Arc<Overlay>>,
-    since: Option<u64>,
+    feed: Feed,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let feed = Feed::new(app, overlays, since);
     let preamble = futures_util::stream::once(async { Ok(Bytes::from_static(PREAMBLE)) });
     let rest = futures_util::stream::unfold(feed, |mut feed| async move {
         feed.next().await.map(|bytes| (Ok(bytes), feed))
@@ -244,7 +238,10 @@ impl Batch {
     }
 }
 
-/// A control frame (no id: it is not part of history).
-pub fn control(event: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+/// Leases the channels `overlays` show, each once.
+pub fn lease(channels: &Arc<Channels>, overlays: &[Arc<Overlay>]) -> Lease {
+    let mut names: Vec<String> = overlays.iter().map(|o| o.config.channel.clone()).collect();
+    names.sort();
+    names.dedup();
+    channels.lease(&names)
 }

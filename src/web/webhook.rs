@@ -9,7 +9,8 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use super::{App, reject, with_app};
+use super::reply::reject;
+use super::state::{State, with_state};
 use crate::twitch::webhook::{Refused, verify};
 
 /// Twitch's notification bodies are a few KiB.
@@ -22,7 +23,7 @@ fn status(code: StatusCode) -> Response {
 }
 
 /// POST /eventsub/callback
-pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("eventsub" / "callback")
         .and(warp::post())
         .and(warp::header::optional::<String>(
@@ -42,7 +43,7 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
         ))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .and(with_app(app))
+        .and(with_state(state))
         .and_then(
             |id: Option<String>,
              ts: Option<String>,
@@ -50,7 +51,7 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
              kind: Option<String>,
              sub: Option<String>,
              body: Bytes,
-             app: Arc<App>| async move {
+             state: Arc<State>| async move {
                 let (Some(id), Some(ts), Some(sig), Some(kind)) = (id, ts, sig, kind) else {
                     return Err(reject(
                         StatusCode::FORBIDDEN,
@@ -58,7 +59,7 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     ));
                 };
                 verify(
-                    app.webhook_secret.as_bytes(),
+                    state.webhook_secret.as_bytes(),
                     &id,
                     &ts,
                     &body,
@@ -83,7 +84,7 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     }
                     "revocation" => {
                         let s = &msg["subscription"];
-                        app.sources.set(
+                        state.status.set(
                             "twitch-webhook",
                             "revoked",
                             format!(
@@ -97,21 +98,21 @@ pub fn route(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     "notification" => {
                         // Redelivered ids are acknowledged (or Twitch retries) but not shown twice,
                         // whichever instance of a shared store a redelivery reaches.
-                        let shared = app.bus.shared_log();
-                        let first = app.webhook_seen.first_time(&id)
+                        let shared = state.bus.shared_log();
+                        let first = state.webhook_seen.first_time(&id)
                             && shared
                                 .as_ref()
                                 .is_none_or(|r| r.first_delivery(&id).unwrap_or(true));
                         if first
-                            && let Some(event) = crate::twitch::eventsub::map(
+                            && let Some(event) = crate::twitch::notification::map(
                                 sub.as_deref().unwrap_or_default(),
                                 &msg["event"],
                             )
-                            && let Err(e) = app.publish(event)
+                            && let Err(e) = state.publisher.publish(event)
                         {
                             // Twitch retries a failed delivery: let it, and handle the retry,
                             // rather than lose the event.
-                            app.webhook_seen.forget(&id);
+                            state.webhook_seen.forget(&id);
                             if let Some(r) = &shared {
                                 let _ = r.forget_delivery(&id);
                             }

@@ -1,0 +1,514 @@
+//! `overlays/<name>.toml`: one overlay instance each (kind, channel, theme, filter, options),
+//! parsed with `file:line` errors, and the options each kind takes, with their defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{ConfigError, find_key_line, line_of, toml_error};
+use crate::event::{Kind, KindSet, normalize_channel, valid_channel};
+
+/// What an overlay shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlayKind {
+    Chat,
+    Alerts,
+    Events,
+    Stats,
+    Goal,
+}
+
+impl OverlayKind {
+    pub const ALL: [OverlayKind; 5] = [
+        OverlayKind::Chat,
+        OverlayKind::Alerts,
+        OverlayKind::Events,
+        OverlayKind::Stats,
+        OverlayKind::Goal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverlayKind::Chat => "chat",
+            OverlayKind::Alerts => "alerts",
+            OverlayKind::Events => "events",
+            OverlayKind::Stats => "stats",
+            OverlayKind::Goal => "goal",
+        }
+    }
+
+    /// The event kinds an overlay of this kind shows when its file lists none.
+    pub fn default_kinds(self) -> KindSet {
+        use Kind::*;
+        match self {
+            OverlayKind::Chat | OverlayKind::Stats => {
+                [ChatMessage, ChatDelete, ChatClear].into_iter().collect()
+            }
+            OverlayKind::Alerts => [
+                Follow,
+                Sub,
+                Resub,
+                SubGift,
+                GiftBomb,
+                Cheer,
+                Raid,
+                Redemption,
+                HypeTrainBegin,
+                HypeTrainEnd,
+            ]
+            .into_iter()
+            .collect(),
+            OverlayKind::Events => Kind::ALL.into_iter().filter(|k| !k.is_chat()).collect(),
+            OverlayKind::Goal => [Follow, Sub, Resub, SubGift, GiftBomb, Cheer]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The size a browser source of this kind usually wants (the dashboard suggests it).
+    pub fn suggested_size(self) -> (u32, u32) {
+        match self {
+            OverlayKind::Chat => (400, 600),
+            OverlayKind::Alerts => (800, 600),
+            OverlayKind::Events => (320, 480),
+            OverlayKind::Stats => (320, 240),
+            OverlayKind::Goal => (600, 120),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverlayFile {
+    kind: OverlayKind,
+    channel: Option<Spanned<String>>,
+    theme: Option<Spanned<String>>,
+    kinds: Option<Vec<Spanned<String>>>,
+    platforms: Option<Vec<Spanned<String>>>,
+    title: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    #[serde(default)]
+    options: toml::Table,
+}
+
+/// One overlay instance: `overlays/<name>.toml`, served at `/o/<name>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverlayConfig {
+    pub name: String,
+    pub kind: OverlayKind,
+    pub channel: String,
+    pub theme: String,
+    pub kinds: KindSet,
+    /// The platforms whose events it shows; empty for all (Twitch, YouTube, Kick).
+    pub platforms: Vec<String>,
+    pub title: String,
+    pub size: (u32, u32),
+    pub options: serde_json::Value,
+}
+
+/// The platforms events come from.
+pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
+
+impl OverlayConfig {
+    /// The overlay of `kind` that exists with no files at all.
+    pub fn builtin(kind: OverlayKind, channel: &str) -> OverlayConfig {
+        OverlayConfig {
+            name: kind.as_str().to_string(),
+            kind,
+            channel: channel.to_string(),
+            theme: crate::theme::DEFAULT_THEME.to_string(),
+            kinds: kind.default_kinds(),
+            platforms: Vec::new(),
+            title: kind.as_str().to_string(),
+            size: kind.suggested_size(),
+            options: options::defaults(kind),
+        }
+    }
+
+    /// Parses `overlays/<name>.toml`. `themes` are the theme names that exist.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        default_channel: &str,
+        themes: &[String],
+    ) -> Result<OverlayConfig, ConfigError> {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let located = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: Some(line_of(text, span.start)),
+            message,
+        };
+        if !valid_overlay_name(&name) {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                message: format!(
+                    "\"{name}\" cannot be an overlay name (it is the URL /o/<name>): use letters, digits, - and _"
+                ),
+            });
+        }
+        let file: OverlayFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let channel = match file.channel {
+            Some(c) => {
+                let normalized = normalize_channel(c.get_ref());
+                if !valid_channel(&normalized) {
+                    return Err(located(
+                        c.span(),
+                        format!(
+                            "channel = \"{}\" is not a Twitch login (1-25 of a-z, 0-9, _)",
+                            c.get_ref()
+                        ),
+                    ));
+                }
+                normalized
+            }
+            None => default_channel.to_string(),
+        };
+        let theme = match file.theme {
+            Some(t) => {
+                if !themes.iter().any(|name| name == t.get_ref()) {
+                    return Err(located(
+                        t.span(),
+                        format!(
+                            "unknown theme \"{}\"; themes found: {}",
+                            t.get_ref(),
+                            themes.join(", ")
+                        ),
+                    ));
+                }
+                t.into_inner()
+            }
+            None => crate::theme::DEFAULT_THEME.to_string(),
+        };
+        let kinds = match file.kinds {
+            Some(list) => {
+                let mut set = KindSet::NONE;
+                for k in list {
+                    let kind: Kind = k
+                        .get_ref()
+                        .parse()
+                        .map_err(|e: crate::event::UnknownKind| located(k.span(), e.to_string()))?;
+                    set = set.with(kind);
+                }
+                set
+            }
+            None => file.kind.default_kinds(),
+        };
+        let mut platforms = Vec::new();
+        for p in file.platforms.unwrap_or_default() {
+            if !PLATFORMS.contains(&p.get_ref().as_str()) {
+                return Err(located(
+                    p.span(),
+                    format!(
+                        "unknown platform \"{}\"; platforms are {}",
+                        p.get_ref(),
+                        PLATFORMS.join(", ")
+                    ),
+                ));
+            }
+            platforms.push(p.into_inner());
+        }
+        let options = options::validate(file.kind, file.options).map_err(|message| {
+            let line = message
+                .key
+                .as_deref()
+                .and_then(|k| find_key_line(text, k))
+                .or_else(|| find_key_line(text, "[options]"));
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                message: message.text,
+            }
+        })?;
+        Ok(OverlayConfig {
+            title: file.title.unwrap_or_else(|| name.clone()),
+            size: (
+                file.width.unwrap_or(file.kind.suggested_size().0),
+                file.height.unwrap_or(file.kind.suggested_size().1),
+            ),
+            name,
+            kind: file.kind,
+            channel,
+            theme,
+            kinds,
+            platforms,
+            options,
+        })
+    }
+}
+
+/// Overlay names become URL path segments: keep them to a safe alphabet.
+pub fn valid_overlay_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Loads every `*.toml` in `dir`, collecting all errors. A missing folder is no overlays.
+pub fn load_overlays(
+    dir: &Path,
+    default_channel: &str,
+    themes: &[String],
+) -> (BTreeMap<String, OverlayConfig>, Vec<ConfigError>) {
+    let mut overlays = BTreeMap::new();
+    let mut errors = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (overlays, errors);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let result = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError {
+                file: path.clone(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            })
+            .and_then(|text| OverlayConfig::parse(&path, &text, default_channel, themes));
+        match result {
+            Ok(o) => {
+                overlays.insert(o.name.clone(), o);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (overlays, errors)
+}
+
+/// The overlay behind the viewer page of `channel`: the recent-events list.
+impl OverlayConfig {
+    pub fn viewer(channel: &str) -> OverlayConfig {
+        let mut c = OverlayConfig::builtin(OverlayKind::Events, channel);
+        c.name = format!("_c_{channel}");
+        c.title = format!("#{channel}");
+        c
+    }
+}
+
+pub mod options {
+    //! Per-kind overlay options: defaults, and a strict check of what a file sets.
+
+    use serde_json::{Value, json};
+
+    use crate::event::Kind;
+    use crate::overlay::file::OverlayKind;
+
+    pub struct OptionError {
+        pub key: Option<String>,
+        pub text: String,
+    }
+
+    /// Every option of `kind` with its default value.
+    pub fn defaults(kind: OverlayKind) -> Value {
+        match kind {
+            OverlayKind::Chat => json!({
+                "max_messages": 30, "fade_after_s": 0, "hide_commands": true,
+                "hide_users": [], "show_badges": true, "show_platform": true
+            }),
+            OverlayKind::Alerts => json!({
+                "duration_s": 6.0, "durations": {}, "sound": true, "volume": 0.6,
+                "min_bits": 1, "min_viewers": 1, "min_gifts": 1,
+                "variations": []
+            }),
+            OverlayKind::Events => json!({"limit": 10}),
+            OverlayKind::Stats => json!({"top": 5}),
+            OverlayKind::Goal => {
+                json!({"goal": "follow", "target": 100, "start": 0, "label": "Follower goal"})
+            }
+        }
+    }
+
+    /// Merges `set` over the defaults, refusing unknown keys and values of the wrong type.
+    pub fn validate(kind: OverlayKind, set: toml::Table) -> Result<Value, OptionError> {
+        let mut merged = defaults(kind);
+        let known: Vec<String> = merged
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for (key, value) in set {
+            let Some(default) = merged.get(&key) else {
+                return Err(OptionError {
+                    text: format!(
+                        "unknown option `{key}` for an overlay of kind {}; options are: {}",
+                        kind.as_str(),
+                        known.join(", ")
+                    ),
+                    key: Some(key),
+                });
+            };
+            let value = serde_json::to_value(&value).map_err(|e| OptionError {
+                key: Some(key.clone()),
+                text: format!("option `{key}`: {e}"),
+            })?;
+            let same_type = match (default, &value) {
+                (Value::Number(_), Value::Number(n)) => n.as_f64().is_some_and(|f| f >= 0.0),
+                (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+            };
+            if !same_type {
+                return Err(OptionError {
+                    text: format!(
+                        "option `{key}` must be {} like the default {default}, not {value}",
+                        type_name(default)
+                    ),
+                    key: Some(key),
+                });
+            }
+            check(kind, &key, &value).map_err(|text| OptionError {
+                key: Some(key.clone()),
+                text,
+            })?;
+            merged[&key] = value;
+        }
+        Ok(merged)
+    }
+
+    fn check(kind: OverlayKind, key: &str, value: &Value) -> Result<(), String> {
+        match (kind, key) {
+            (OverlayKind::Alerts, "durations") => {
+                for k in value.as_object().into_iter().flat_map(|o| o.keys()) {
+                    k.parse::<Kind>().map_err(|e| format!("durations: {e}"))?;
+                }
+            }
+            (OverlayKind::Goal, "goal") => {
+                let goal = value.as_str().unwrap_or_default();
+                if !["follow", "sub", "bits"].contains(&goal) {
+                    return Err(format!(
+                        "goal = \"{goal}\": allowed values are \"follow\", \"sub\", \"bits\""
+                    ));
+                }
+            }
+            (OverlayKind::Alerts, "variations") => {
+                for v in value.as_array().into_iter().flatten() {
+                    let ok = v
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k.parse::<Kind>().is_ok())
+                        && v.get("min").is_some_and(Value::is_number)
+                        && v.get("template").and_then(Value::as_str).is_some_and(|t| {
+                            !t.is_empty()
+                                && t.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+                                })
+                        });
+                    if !ok {
+                        return Err("each variation is { kind = \"cheer\", min = 1000, template = \"cheer-big\" }".into());
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn type_name(v: &Value) -> &'static str {
+        match v {
+            Value::Bool(_) => "true or false",
+            Value::Number(_) => "a non-negative number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "a table",
+            Value::Null => "empty",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn themes() -> Vec<String> {
+        vec!["default".into(), "neon".into()]
+    }
+
+    #[test]
+    fn overlay_with_missing_theme_lists_themes() {
+        let text = "kind = \"chat\"\nchannel = \"foo\"\ntheme = \"neno\"\n";
+        let e = OverlayConfig::parse(Path::new("overlays/chat.toml"), text, "x", &themes())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "overlays/chat.toml:3: unknown theme \"neno\"; themes found: default, neon"
+        );
+    }
+
+    #[test]
+    fn overlay_with_unknown_kind_value() {
+        let text = "kind = \"chatbox\"\n";
+        let s = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            s.starts_with("overlays/a.toml:1:") && s.contains("chat"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn overlay_platforms_are_checked() {
+        let text = "kind = \"chat\"\nplatforms = [\"youtube\", \"kick\"]\n";
+        let o = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .expect("valid");
+        assert_eq!(o.platforms, ["youtube", "kick"]);
+        let text = "kind = \"chat\"\n\nplatforms = [\"tiktok\"]\n";
+        let s = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            s,
+            "overlays/a.toml:3: unknown platform \"tiktok\"; platforms are twitch, youtube, kick"
+        );
+    }
+
+    #[test]
+    fn overlay_with_unknown_event_kind() {
+        let text = "kind = \"alerts\"\nkinds = [\"follow\", \"folow\"]\n";
+        let s = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            s.starts_with("overlays/a.toml:2:") && s.contains("\"folow\""),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn overlay_option_errors_point_at_the_option() {
+        let text = "kind = \"chat\"\n[options]\nmax_messages = 10\nmax_msgs = 3\n";
+        let s = OverlayConfig::parse(Path::new("overlays/c.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            s.starts_with("overlays/c.toml:4: unknown option `max_msgs`"),
+            "{s}"
+        );
+        let text = "kind = \"chat\"\n[options]\nmax_messages = \"ten\"\n";
+        let s = OverlayConfig::parse(Path::new("overlays/c.toml"), text, "x", &themes())
+            .unwrap_err()
+            .to_string();
+        assert!(s.starts_with("overlays/c.toml:3:"), "{s}");
+    }
+
+    #[test]
+    fn overlay_defaults_and_options_merge() {
+        let text = "kind = \"chat\"\nchannel = \"#Foo\"\n[options]\nmax_messages = 5\n";
+        let o = OverlayConfig::parse(Path::new("overlays/chat.toml"), text, "x", &themes())
+            .expect("valid");
+        assert_eq!(o.channel, "foo");
+        assert_eq!(o.options["max_messages"], 5);
+        assert_eq!(o.options["hide_commands"], true);
+        assert!(o.kinds.contains(Kind::ChatMessage));
+        assert!(!o.kinds.contains(Kind::Follow));
+    }
+}

@@ -1,0 +1,56 @@
+//! What the bus needs from a durable log, and the error a log answers with; the logs
+//! themselves are its siblings.
+
+use crate::event::Event;
+
+/// A store that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("event store {place}: {message}")]
+pub struct StoreError {
+    /// The file or server.
+    pub place: String,
+    pub message: String,
+}
+
+/// The rows of a query for "the newest `limit` + 1 after an id, newest first" as a page:
+/// oldest first, at most `limit`, and whether older ones were left out.
+pub(crate) fn page_after(mut newest_first: Vec<Event>, limit: usize) -> (Vec<Event>, bool) {
+    let cut = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    newest_first.reverse();
+    (newest_first, cut)
+}
+
+/// What the bus needs from a log.
+pub trait EventLog: Send + Sync {
+    /// Writes one event. A log private to this instance gets it stamped by the bus; a shared
+    /// log stamps the id itself. An error means the event is refused, never silently dropped.
+    fn append(&self, event: &mut Event) -> Result<(), StoreError>;
+
+    /// The highest id stored, and the lowest.
+    fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError>;
+
+    /// Events of `channel`, newest first, before id `before`.
+    fn recent(
+        &self,
+        channel: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Events of `channel` after `after`, oldest first, at most `limit` (the newest of them),
+    /// and `true` with them when older ones were left out.
+    fn after(
+        &self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, bool), StoreError>;
+
+    /// Whether something of `channel` after `id` was pruned (a gap for a client resuming from
+    /// `id`).
+    fn pruned_after(&self, channel: &str, id: u64) -> bool;
+
+    /// Every channel with events.
+    fn channels(&self) -> Vec<String>;
+}
