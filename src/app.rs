@@ -96,6 +96,7 @@ fn build(config: Config) -> Result<Arc<State>, crate::store::StoreError> {
     }
     let fanout = crate::web::fanout::Fanout::new(bus.pulse().clone());
     Ok(Arc::new(State {
+        access: Arc::new(crate::web::access::Access::new(&config)),
         channels: Channels::new(
             &config.twitch.channels,
             Duration::from_secs(config.twitch.part_grace_s),

@@ -62,9 +62,9 @@ struct FileConfig {
     #[serde(default)]
     store: StoreConfig,
     #[serde(default)]
-    youtube: crate::platforms::YoutubeConfig,
+    youtube: crate::platforms::settings::YoutubeConfig,
     #[serde(default)]
-    kick: crate::platforms::KickConfig,
+    kick: crate::platforms::settings::KickConfig,
 }
 
 /// Where events are kept.
@@ -119,6 +119,9 @@ struct ServerSection {
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run:
     /// otherwise every proxied request would look like it came from this machine).
     trust_forwarded: bool,
+    /// Names this server is reached by besides loopback ones, the bind address and
+    /// `public_url` (e.g. a LAN name): a state change addressed to any other is refused.
+    hosts: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -135,6 +138,7 @@ impl Default for ServerSection {
             public_url: None,
             watcher: Watcher::Native,
             trust_forwarded: false,
+            hosts: Vec::new(),
         }
     }
 }
@@ -245,10 +249,11 @@ pub struct Config {
     pub public_url: Option<String>,
     pub watcher: Watcher,
     pub trust_forwarded: bool,
+    pub hosts: Vec<String>,
     pub twitch: TwitchConfig,
     pub store: StoreConfig,
-    pub youtube: crate::platforms::YoutubeConfig,
-    pub kick: crate::platforms::KickConfig,
+    pub youtube: crate::platforms::settings::YoutubeConfig,
+    pub kick: crate::platforms::settings::KickConfig,
 }
 
 impl Config {
@@ -354,7 +359,7 @@ impl Config {
             ));
         }
         let (mut youtube, mut kick) = (file.youtube, file.kick);
-        crate::platforms::check(&mut youtube, &mut kick)
+        crate::platforms::settings::check(&mut youtube, &mut kick)
             .map_err(|(key, message)| err(key, message))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -371,6 +376,7 @@ impl Config {
             public_url: file.server.public_url,
             watcher: file.server.watcher,
             trust_forwarded: file.server.trust_forwarded,
+            hosts: file.server.hosts,
             twitch,
             store,
             youtube,

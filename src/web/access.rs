@@ -1,22 +1,180 @@
-//! Who may change state: the one access rule of every path that changes something.
+//! Who may change state: the one access rule of every path that changes something (HTTP
+//! routes, WebSocket upgrades, the dashboard's forms), written once here as [`Access::allow`].
+//!
+//! A request may change state when it carries the admin token, or when it comes from this
+//! machine, addressed to a name the server is reached by (`Host`), and not sent by a page of
+//! another site (`Origin`). The `Host` check stops DNS rebinding: a page whose own name
+//! resolves to 127.0.0.1 sends its own name as `Host`, which is none of ours.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use warp::Filter;
 use warp::http::StatusCode;
 
 use super::reply::reject;
-use super::state::State;
+use crate::config::Config;
 
 /// The peer address of a connection, put on every request by the accept loop.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-/// Lets a state-changing request through when it comes from this machine, or carries the
-/// admin token. A browser page from another site is refused even on loopback (its `Origin`
-/// is not ours), so a web page cannot fake alerts through the streamer's browser.
-pub fn guard(state: Arc<State>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+/// The access rule, with what it needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Access {
+    admin_token: Option<String>,
+    /// Behind a reverse proxy of the user's: the client is the address the proxy appended to
+    /// `X-Forwarded-For` (its last entry), never one the client wrote itself.
+    trust_forwarded: bool,
+    /// Names the server is reached by besides loopback ones (lowercase `host` or `host:port`).
+    hosts: Vec<String>,
+}
+
+/// Who is asking, as the connection and its headers say.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Caller<'a> {
+    pub peer: Option<IpAddr>,
+    pub forwarded: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub host: Option<&'a str>,
+}
+
+/// Why a change was refused, each with what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("requests from {origin} may not change state; use the dashboard at http://{host}/")]
+    ForeignOrigin { origin: String, host: String },
+    #[error(
+        "this server is not reached as \"{0}\"; use http://127.0.0.1 or http://localhost, or add the name to [server] hosts in overlay.toml"
+    )]
+    UnknownHost(String),
+    #[error("send a Host header")]
+    NoHost,
+    #[error(
+        "changes are allowed from this machine only; set [server] admin_token in overlay.toml to allow others"
+    )]
+    NotLocal,
+    #[error("send the admin token as 'Authorization: Bearer <admin_token>'")]
+    NoToken,
+    #[error("the admin token does not match")]
+    WrongToken,
+}
+
+impl Refused {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refused::NoToken => StatusCode::UNAUTHORIZED,
+            Refused::NoHost => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl Access {
+    pub fn new(config: &Config) -> Access {
+        let mut hosts: Vec<String> = config
+            .hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        hosts.push(config.bind.to_string());
+        if let Some(host) = config
+            .public_url
+            .as_deref()
+            .and_then(|u| u.split("://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+        {
+            hosts.push(host.to_ascii_lowercase());
+        }
+        Access {
+            admin_token: config.admin_token.clone(),
+            trust_forwarded: config.trust_forwarded,
+            hosts,
+        }
+    }
+
+    /// Whether `caller` may change state.
+    pub fn allow(&self, caller: &Caller) -> Result<(), Refused> {
+        if let Some(token) = &self.admin_token
+            && let Some(given) = caller.authorization.and_then(|a| a.strip_prefix("Bearer "))
+        {
+            return if constant_eq(given.trim().as_bytes(), token.as_bytes()) {
+                Ok(())
+            } else {
+                Err(Refused::WrongToken)
+            };
+        }
+        let host = caller.host.map(str::trim).ok_or(Refused::NoHost)?;
+        if !self.reached_as(host) {
+            return Err(Refused::UnknownHost(host.to_string()));
+        }
+        if let Some(origin) = caller.origin {
+            let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+            if !origin_host.eq_ignore_ascii_case(host) {
+                return Err(Refused::ForeignOrigin {
+                    origin: origin.to_string(),
+                    host: host.to_string(),
+                });
+            }
+        }
+        if self.client(caller).is_some_and(|ip| ip.is_loopback()) {
+            return Ok(());
+        }
+        Err(match (&self.admin_token, caller.authorization) {
+            (None, _) => Refused::NotLocal,
+            (Some(_), None) => Refused::NoToken,
+            (Some(_), Some(_)) => Refused::WrongToken,
+        })
+    }
+
+    /// Whether a WebSocket upgrade may be opened at all: a browser page of another site may
+    /// not open one (browsers send `Origin` on every upgrade; tools that send none are fine).
+    pub fn allow_socket(&self, caller: &Caller) -> Result<(), Refused> {
+        let Some(origin) = caller.origin else {
+            return Ok(());
+        };
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        match caller.host {
+            Some(host) if origin_host.eq_ignore_ascii_case(host.trim()) => Ok(()),
+            _ => Err(Refused::ForeignOrigin {
+                origin: origin.to_string(),
+                host: caller.host.unwrap_or("127.0.0.1:7878").to_string(),
+            }),
+        }
+    }
+
+    /// The client's address: the peer, or behind a trusted proxy the entry it appended.
+    fn client(&self, caller: &Caller) -> Option<IpAddr> {
+        match (caller.forwarded, self.trust_forwarded) {
+            (Some(list), true) => list
+                .rsplit(',')
+                .next()
+                .and_then(|ip| ip.trim().parse::<IpAddr>().ok()),
+            _ => caller.peer,
+        }
+    }
+
+    /// Whether `host` (a `Host` header: name or address, maybe with a port) is one of ours.
+    fn reached_as(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n),
+        };
+        let loopback = name == "localhost"
+            || name.ends_with(".localhost")
+            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        loopback
+            || self
+                .hosts
+                .iter()
+                .any(|h| *h == host || h.rsplit_once(':').is_none() && h == name)
+    }
+}
+
+/// Lets a state-changing request through when [`Access::allow`] does.
+pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::ext::optional::<Peer>()
         .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(warp::header::optional::<String>("authorization"))
@@ -25,53 +183,21 @@ pub fn guard(state: Arc<State>) -> impl Filter<Extract = (), Error = warp::Rejec
         .and_then(
             move |peer: Option<Peer>,
                   forwarded: Option<String>,
-                  auth: Option<String>,
+                  authorization: Option<String>,
                   origin: Option<String>,
                   host: Option<String>| {
-                let state = state.clone();
+                let access = access.clone();
                 async move {
-                    let token_ok = match (&state.config.admin_token, &auth) {
-                        (Some(token), Some(auth)) => auth
-                            .strip_prefix("Bearer ")
-                            .is_some_and(|given| constant_eq(given.as_bytes(), token.as_bytes())),
-                        _ => false,
+                    let caller = Caller {
+                        peer: peer.map(|p| p.0.ip()),
+                        forwarded: forwarded.as_deref(),
+                        authorization: authorization.as_deref(),
+                        origin: origin.as_deref(),
+                        host: host.as_deref(),
                     };
-                    if token_ok {
-                        return Ok(());
-                    }
-                    if let (Some(origin), Some(host)) = (&origin, &host) {
-                        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-                        if origin_host != host {
-                            return Err(reject(
-                                StatusCode::FORBIDDEN,
-                                format!("requests from {origin} may not change state; use the dashboard at http://{host}/"),
-                            ));
-                        }
-                    }
-                    let client = match (&forwarded, state.config.trust_forwarded) {
-                        (Some(list), true) => list
-                            .split(',')
-                            .next()
-                            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok()),
-                        _ => peer.map(|p| p.0.ip()),
-                    };
-                    let local = client.is_some_and(|ip| ip.is_loopback());
-                    if local {
-                        return Ok(());
-                    }
-                    Err(match (&state.config.admin_token, auth) {
-                        (None, _) => reject(
-                            StatusCode::FORBIDDEN,
-                            "changes are allowed from this machine only; set [server] admin_token in overlay.toml to allow others",
-                        ),
-                        (Some(_), None) => reject(
-                            StatusCode::UNAUTHORIZED,
-                            "send the admin token as 'Authorization: Bearer <admin_token>'",
-                        ),
-                        (Some(_), Some(_)) => {
-                            reject(StatusCode::FORBIDDEN, "the admin token does not match")
-                        }
-                    })
+                    access
+                        .allow(&caller)
+                        .map_err(|why| reject(why.status(), why.to_string()))
                 }
             },
         )
@@ -88,4 +214,100 @@ pub fn random_state() -> String {
 /// Compares in time independent of where the first difference is.
 pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(token: Option<&str>, trust: bool) -> Access {
+        Access {
+            admin_token: token.map(str::to_string),
+            trust_forwarded: trust,
+            hosts: vec!["127.0.0.1:7878".into(), "overlays.example.com".into()],
+        }
+    }
+
+    fn local<'a>(host: &'a str) -> Caller<'a> {
+        Caller {
+            peer: Some("127.0.0.1".parse().expect("ip")),
+            host: Some(host),
+            ..Caller::default()
+        }
+    }
+
+    #[test]
+    fn this_machine_may_change_state_by_any_name_it_is_reached_by() {
+        let a = access(None, false);
+        for host in [
+            "127.0.0.1:7878",
+            "localhost:9000",
+            "[::1]:7878",
+            "obs.localhost",
+            "OVERLAYS.example.com",
+        ] {
+            assert_eq!(a.allow(&local(host)), Ok(()), "{host}");
+        }
+        let same_origin = Caller {
+            origin: Some("http://localhost:7878"),
+            ..local("localhost:7878")
+        };
+        assert_eq!(a.allow(&same_origin), Ok(()));
+    }
+
+    #[test]
+    fn rebinding_and_foreign_pages_are_refused() {
+        let a = access(None, false);
+        // A page on evil.example whose name resolves to 127.0.0.1: Host and Origin agree.
+        let rebound = Caller {
+            origin: Some("http://evil.example:7878"),
+            ..local("evil.example:7878")
+        };
+        assert!(matches!(a.allow(&rebound), Err(Refused::UnknownHost(_))));
+        let foreign = Caller {
+            origin: Some("https://evil.example"),
+            ..local("127.0.0.1:7878")
+        };
+        assert!(matches!(
+            a.allow(&foreign),
+            Err(Refused::ForeignOrigin { .. })
+        ));
+        assert!(a.allow_socket(&foreign).is_err());
+        assert_eq!(
+            a.allow(&Caller {
+                host: None,
+                ..local("")
+            }),
+            Err(Refused::NoHost)
+        );
+    }
+
+    #[test]
+    fn others_need_the_token_and_a_forged_forwarded_entry_does_not_help() {
+        let remote = Caller {
+            peer: Some("10.0.0.5".parse().expect("ip")),
+            host: Some("127.0.0.1:7878"),
+            ..Caller::default()
+        };
+        assert_eq!(access(None, false).allow(&remote), Err(Refused::NotLocal));
+        let a = access(Some("s3cret"), true);
+        assert_eq!(a.allow(&remote), Err(Refused::NoToken));
+        let with = |auth| Caller {
+            authorization: Some(auth),
+            ..remote
+        };
+        assert_eq!(a.allow(&with("Bearer s3cret")), Ok(()));
+        assert_eq!(a.allow(&with("Bearer nope")), Err(Refused::WrongToken));
+        // Behind the proxy, the client wrote "127.0.0.1" first; the proxy appended its address.
+        let forged = Caller {
+            forwarded: Some("127.0.0.1, 203.0.113.9"),
+            ..remote
+        };
+        assert_eq!(a.allow(&forged), Err(Refused::NoToken));
+        let proxied_local = Caller {
+            forwarded: Some("203.0.113.9, 127.0.0.1"),
+            ..remote
+        };
+        assert_eq!(a.allow(&proxied_local), Ok(()));
+    }
 }

@@ -43,7 +43,7 @@ struct PostedEvent {
 fn post_event(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "events")
         .and(warp::post())
-        .and(guard(state.clone()))
+        .and(guard(state.access.clone()))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
         .and(with_state(state))

@@ -63,7 +63,7 @@ fn status(state: Arc<State>) -> BoxedFilter<(Response,)> {
 fn device(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "device")
         .and(warp::post())
-        .and(guard(state.clone()))
+        .and(guard(state.access.clone()))
         .and(with_state(state))
         .and_then(|state: Arc<State>| async move {
             let oauth = oauth(&state)?;
@@ -111,7 +111,7 @@ async fn finish(
 fn logout(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("auth" / "logout")
         .and(warp::post())
-        .and(guard(state.clone()))
+        .and(guard(state.access.clone()))
         .and(with_state(state))
         .and_then(|state: Arc<State>| async move {
             state.auth.logout().await;

@@ -16,11 +16,14 @@ use crate::seen::Seen;
 use crate::source::{Publisher, Status};
 use crate::theme;
 use crate::twitch::auth::Auth;
+use crate::web::access::Access;
 use crate::web::fanout::Fanout;
 use crate::web::sessions::{Pending, Sessions};
 
 pub struct State {
     pub config: Config,
+    /// The one rule for every state change.
+    pub access: Arc<Access>,
     pub bus: Arc<Bus>,
     /// How the emulate API and the webhook callback publish, like any source.
     pub publisher: Publisher,

@@ -37,6 +37,8 @@ pub struct YoutubeState {
     pub script: VecDeque<Answer>,
     /// Each poll: when, the continuation sent, the key in the query.
     pub polls: Vec<(Instant, String, Option<String>)>,
+    /// When each poll came, on the runtime's clock (paused or not).
+    pub paused_polls: Vec<tokio::time::Instant>,
     pub page_views: usize,
     /// Serve the cookie-consent page to the first page view without a consent cookie.
     pub consent_first: bool,
@@ -110,6 +112,7 @@ impl FakeYoutube {
                         .to_string();
                     st.polls
                         .push((Instant::now(), continuation, q.get("key").cloned()));
+                    st.paused_polls.push(tokio::time::Instant::now());
                     let n = st.polls.len();
                     let answer = st
                         .script

@@ -24,6 +24,8 @@ pub struct State {
     pub sockets: Vec<mpsc::UnboundedSender<Option<String>>>,
     /// keepalive_timeout_seconds for the next connections (default 10).
     pub keepalive: Vec<u64>,
+    /// When each WebSocket connection was accepted, on the runtime's clock (paused or not).
+    pub accepted: Vec<tokio::time::Instant>,
 }
 
 pub struct FakeTwitch {
@@ -149,6 +151,7 @@ impl FakeTwitch {
                 let (n, keepalive) = {
                     let mut st = st.lock().expect("state");
                     st.sockets.push(tx);
+                    st.accepted.push(tokio::time::Instant::now());
                     let keepalive = if st.keepalive.is_empty() {
                         10
                     } else {

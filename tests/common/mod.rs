@@ -259,3 +259,115 @@ pub fn overlay(kind: &str, channel: &str) -> String {
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
 }
+
+/// How long a test waits for a headless browser to show something (it starts slower than a
+/// socket answers).
+pub const BROWSER_WAIT: Duration = Duration::from_secs(15);
+
+/// Polls `check` until it gives `Some`, at most `deadline`; the one polling loop of the tests.
+/// Panics with `what` when the deadline passes.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Server {
+    /// `/health` as JSON.
+    pub async fn health(&self) -> Value {
+        let (status, health) = self.get_json("/health").await;
+        assert_eq!(status, 200, "{health}");
+        health
+    }
+
+    /// A source's `(state, detail)` from `/health` (empty strings before it reports).
+    pub async fn source_state(&self, source: &str) -> (String, String) {
+        let health = self.health().await;
+        let s = &health["sources"][source];
+        (
+            s["state"].as_str().unwrap_or_default().to_string(),
+            s["detail"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// Waits until `source` reports `state`; its detail.
+    pub async fn wait_source(&self, source: &str, state: &str) -> String {
+        eventually(&format!("{source} {state}"), WAIT, || async {
+            let (s, detail) = self.source_state(source).await;
+            (s == state).then_some(detail)
+        })
+        .await
+    }
+}
+
+/// A source run on its own: a bare bus and a publisher onto it, no HTTP server.
+pub struct Bare {
+    pub bus: std::sync::Arc<overlayd::bus::Bus>,
+    pub status: std::sync::Arc<overlayd::source::Status>,
+    pub publisher: overlayd::source::Publisher,
+    pub shutdown: CancellationToken,
+}
+
+impl Bare {
+    pub fn new() -> Bare {
+        let bus = std::sync::Arc::new(overlayd::bus::Bus::new(1000));
+        let status = overlayd::source::Status::new();
+        Bare {
+            publisher: overlayd::source::Publisher::bare(bus.clone(), status.clone()),
+            bus,
+            status,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The next `n` events published on `channel` (waiting at most [`WAIT`] for them).
+    pub async fn events(
+        &self,
+        sub: &mut overlayd::bus::Subscription,
+        n: usize,
+    ) -> Vec<overlayd::event::Event> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let next = tokio::time::timeout(WAIT, sub.next(&self.bus))
+                .await
+                .unwrap_or_else(|_| panic!("{} of {n} events came", out.len()));
+            match next {
+                overlayd::bus::Next::Message(overlayd::bus::Message::Event(item)) => {
+                    out.push(item.event.clone())
+                }
+                overlayd::bus::Next::Closed => panic!("the bus closed"),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Waits until `source` reports `state`; its detail.
+    pub async fn wait_source(&self, source: &str, state: &str) -> String {
+        eventually(&format!("{source} {state}"), WAIT, || async {
+            self.status
+                .get(source)
+                .filter(|s| s.state == state)
+                .map(|s| s.detail)
+        })
+        .await
+    }
+}
+
+impl Drop for Bare {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
