@@ -15,7 +15,7 @@ use browser::{Browser, Tab};
 use common::Server;
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(15);
+use common::BROWSER_WAIT as WAIT;
 
 fn chat_overlay(theme: &str) -> String {
     format!("kind = \"chat\"\nchannel = \"alpha\"\ntheme = \"{theme}\"\n")

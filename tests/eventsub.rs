@@ -162,12 +162,9 @@ async fn subscriptions_follow_the_welcome_and_notifications_become_frames() {
         f.event, "cheer",
         "the duplicate and the stale follow were dropped"
     );
-    let (_, health) = server.get_json("/health").await;
-    assert_eq!(health["sources"]["twitch-auth"]["state"], "ok", "{health}");
-    let detail = health["sources"]["twitch-eventsub"]["detail"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(detail.contains("live: Testing overlays"), "{health}");
+    assert_eq!(server.source_state("twitch-auth").await.0, "ok");
+    let (_, detail) = server.source_state("twitch-eventsub").await;
+    assert!(detail.contains("live: Testing overlays"), "{detail}");
     server.stop().await;
 }
 
@@ -275,13 +272,10 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
         KINDS.len() - 1,
         "one set for four streams of three overlays"
     );
-    let (_, health) = server.get_json("/health").await;
-    let detail = health["sources"]["twitch-eventsub"]["detail"]
-        .as_str()
-        .unwrap_or_default();
+    let (_, detail) = server.source_state("twitch-eventsub").await;
     assert!(
         detail.contains("channel.subscription.gift needs channel:read:subscriptions"),
-        "the missing scope is named: {health}"
+        "the missing scope is named: {detail}"
     );
     drop(streams);
     // Released one grace period (1 s here) after the last stream closed.

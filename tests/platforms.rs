@@ -6,9 +6,7 @@ mod common;
 #[path = "common/fake_platforms.rs"]
 mod fake_platforms;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, Sse, WAIT, overlay};
+use common::{Server, Sse, overlay};
 use fake_platforms::{
     Answer, FakeKick, FakeYoutube, KickMode, as_centrifugo_push, fixture, recorded, with_actions,
 };
@@ -24,27 +22,6 @@ async fn events(sse: &mut Sse, n: usize) -> Vec<Value> {
         }
     }
     out
-}
-
-async fn source_state(server: &Server, name: &str) -> (String, String) {
-    let (_, health) = server.get_json("/health").await;
-    let s = &health["sources"][name];
-    (
-        s["state"].as_str().unwrap_or_default().to_string(),
-        s["detail"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-async fn wait_state(server: &Server, name: &str, want: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (state, detail) = source_state(server, name).await;
-        if state == want {
-            return detail;
-        }
-        assert!(Instant::now() < deadline, "{name} stayed {state}: {detail}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +111,7 @@ async fn youtube_chat_is_read_at_the_asked_pace_deduplicated_and_backed_off() {
     );
 
     // The end of the stream is reported, and the page is looked at again.
-    let detail = wait_state(&server, "youtube:@fixture", "ended").await;
+    let detail = server.wait_source("youtube:@fixture", "ended").await;
     assert!(detail.contains("looking again"), "{detail}");
     // The 429 is still shown as the last error after the source recovered.
     let (_, health) = server.get_json("/health").await;
@@ -185,7 +162,7 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let mut sse = server.sse("/o/chat/events", None).await;
-    let detail = wait_state(&server, "youtube:@later", "upcoming").await;
+    let detail = server.wait_source("youtube:@later", "upcoming").await;
     assert!(detail.contains("looking again every 1s"), "{detail}");
     assert!(
         yt.polls().is_empty(),
@@ -200,11 +177,11 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     yt.state.lock().expect("state").page = "live".into();
     let frames = events(&mut sse, 1).await;
     assert_eq!(frames[0]["data"]["message_id"], "first");
-    wait_state(&server, "youtube:@later", "connected").await;
+    server.wait_source("youtube:@later", "connected").await;
     // The overlay closes and opens again: the source restarts, and YouTube's first answer
     // repeats the last seconds of chat. What was shown is not shown twice.
     drop(sse);
-    wait_state(&server, "youtube:@later", "idle").await;
+    server.wait_source("youtube:@later", "idle").await;
     yt.push(Answer::Json(recorded(
         "get_live_chat.normal.json",
         "first",
@@ -226,7 +203,9 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let _sse = server.sse("/o/chat/events", None).await;
-    let detail = wait_state(&server, "youtube:UCz4FjAv44II95JampuGwDTg", "error").await;
+    let detail = server
+        .wait_source("youtube:UCz4FjAv44II95JampuGwDTg", "error")
+        .await;
     assert!(
         detail.contains("/channel/UCz4FjAv44II95JampuGwDTg/live answered 4"),
         "{detail}"
@@ -325,7 +304,7 @@ async fn kick_chat_over_pusher() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     // Nothing is read while no overlay of the channel is open.
-    assert_eq!(source_state(&server, "kick:fixture").await.0, "idle");
+    assert_eq!(server.source_state("kick:fixture").await.0, "idle");
     let mut sse = server.sse("/o/chat/events", None).await;
     // A second overlay page shares the same source: one socket.
     let second = server.sse("/o/chat/events", None).await;
@@ -356,12 +335,12 @@ async fn kick_chat_over_pusher() {
         s.received.iter().any(|t| t.contains("pusher:pong"))
     })
     .await;
-    assert_eq!(source_state(&server, "kick:fixture").await.0, "connected");
+    assert_eq!(server.source_state("kick:fixture").await.0, "connected");
     assert_eq!(kick.state.lock().expect("state").origins.len(), 1);
     // The last page closes: the source stops and its socket is closed.
     drop(sse);
     drop(second);
-    wait_state(&server, "kick:fixture", "idle").await;
+    server.wait_source("kick:fixture", "idle").await;
     kick.wait_for("the socket closed", |s| s.closed == 1).await;
     server.stop().await;
 }
@@ -451,7 +430,7 @@ async fn a_failing_platform_does_not_stop_the_others() {
     kick.send(&kick_frames()[0]);
     let frames = events(&mut sse, 1).await;
     assert_eq!(frames[0]["platform"], "kick");
-    let detail = wait_state(&server, "youtube:@gone", "error").await;
+    let detail = server.wait_source("youtube:@gone", "error").await;
     assert!(detail.contains("trying again"), "{detail}");
     server.stop().await;
 }

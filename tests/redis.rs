@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, WAIT, overlay};
+use common::{Server, WAIT, eventually, overlay};
 use serde_json::{Value, json};
 
 /// A `redis-server` of this test's own, stopped when dropped.
@@ -218,14 +218,11 @@ async fn chat_stats_are_shared_and_survive_every_instance_restarting() {
     for (server, login) in [(&a, "ann"), (&b, "bob"), (&a, "ann"), (&b, "ann")] {
         post(server, chat(login)).await;
     }
-    let deadline = Instant::now() + WAIT;
-    let stats = loop {
+    let stats = eventually("four messages counted", WAIT, || async {
         let (_, stats) = b.get_json("/api/channels/shared/stats").await;
-        if stats["messages"] == 4 || Instant::now() > deadline {
-            break stats;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (stats["messages"] == 4).then_some(stats)
+    })
+    .await;
     assert_eq!(stats["messages"], 4, "{stats}");
     assert_eq!(stats["chatters"], 2, "{stats}");
     assert_eq!(stats["top"][0]["login"], "ann", "{stats}");
@@ -238,16 +235,12 @@ async fn chat_stats_are_shared_and_survive_every_instance_restarting() {
     assert_eq!(stats["messages"], 4, "{stats}");
     assert_eq!(stats["top"][0]["count"], 3, "{stats}");
     post(&c, chat("cy")).await;
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let stats = eventually("stats counting on", WAIT, || async {
         let (_, stats) = c.get_json("/api/channels/shared/stats").await;
-        if stats["messages"] == 5 {
-            assert_eq!(stats["chatters"], 3, "{stats}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "stats did not count on: {stats}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (stats["messages"] == 5).then_some(stats)
+    })
+    .await;
+    assert_eq!(stats["chatters"], 3, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,18 +302,11 @@ async fn a_redis_that_restarts_empty_is_refused_meanwhile_and_then_used_again() 
     );
     // It comes back empty: ids continue upwards, and instance B's reader finds it again.
     redis.restart();
-    let deadline = Instant::now() + WAIT;
-    let after = loop {
+    let after = eventually("posts accepted after Redis came back", WAIT, || async {
         let (status, reply) = a.post_event(follow(2)).await;
-        if status == 202 {
-            break reply["id"].as_u64().expect("id");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "posts refused after Redis came back: {reply}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (status == 202).then(|| reply["id"].as_u64().expect("id"))
+    })
+    .await;
     assert!(after > before, "ids went back: {before} then {after}");
     let frames = on_b.events(1).await;
     assert_eq!(seqs(&frames), [2]);
@@ -379,18 +365,11 @@ async fn one_instance_reads_a_channel_for_all_and_another_takes_over_when_it_sto
         b.stop().await;
         (a, on_a)
     };
-    let deadline = Instant::now() + WAIT;
-    while irc.joined("dup") != 1
-        || stays.get_json("/health").await.1["sourced_here"] != json!(["dup"])
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the channel was not taken over: joined {} {}",
-            irc.joined("dup"),
-            stays.get_json("/health").await.1
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the channel taken over", WAIT, || async {
+        (irc.joined("dup") == 1 && stays.health().await["sourced_here"] == json!(["dup"]))
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         irc.send("dup", &fake_irc::fixture("privmsg_basic.txt", "dup")),
         1
@@ -458,11 +437,10 @@ async fn a_webhook_redelivered_to_another_instance_is_shown_once_and_a_refused_o
     redis.stop();
     assert_eq!(webhook(&a, "w-2", "Retried").await, 503);
     redis.restart();
-    let deadline = Instant::now() + WAIT;
-    while webhook(&b, "w-2", "Retried").await != 204 {
-        assert!(Instant::now() < deadline, "the retry was refused");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the retry accepted", WAIT, || async {
+        (webhook(&b, "w-2", "Retried").await == 204).then_some(())
+    })
+    .await;
     let frames = sse.events(1).await;
     assert_eq!(frames[0].data["data"]["user_name"], "Retried");
     assert!(

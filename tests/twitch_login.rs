@@ -199,18 +199,11 @@ async fn server_with(
 }
 
 async fn wait_status(server: &common::Server, check: impl Fn(&Value) -> bool) -> Value {
-    let start = std::time::Instant::now();
-    loop {
+    common::eventually("the login status", common::WAIT, || async {
         let (_, s) = server.get_json("/auth/status").await;
-        if check(&s) {
-            return s;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
-            "status stayed {s}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        check(&s).then_some(s)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::log::{EventLog, StoreError, page_after};
+use crate::backoff::Backoff;
 use crate::event::{Event, Kind};
 use crate::stats::StatsSeed;
 
@@ -311,7 +312,8 @@ impl Redis {
         shutdown: &CancellationToken,
     ) {
         let mut cursors: HashMap<String, u64> = HashMap::new();
-        let mut backoff = Duration::from_millis(200);
+        // Quick at first: the store is usually back within a second.
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             let connected = async {
                 let config = ::redis::AsyncConnectionConfig::new().set_response_timeout(None);
@@ -334,14 +336,13 @@ impl Redis {
                         state("error", self.error(e).to_string());
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(backoff.fail()) => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
                         continue;
                     }
                 }
             };
-            backoff = Duration::from_millis(200);
+            backoff.up();
             state("connected", format!("reading {}", self.shown));
             loop {
                 for (channel, start) in wanted() {

@@ -335,6 +335,12 @@ pub fn safe_relative(path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// A template's text and where it came from (a file, or the built-in theme), for errors.
+struct Source {
+    text: String,
+    origin: String,
+}
+
 /// Builds theme `name`: bundled default files, then the bundled theme's, then its folder's.
 fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
     let error = |file: String, message: String| ThemeError {
@@ -344,14 +350,19 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
         column: None,
         message,
     };
-    // template name -> (source text, where it came from)
-    let mut templates: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut templates: BTreeMap<String, Source> = BTreeMap::new();
     let mut theme_toml: Option<(String, String)> = None;
     for theme in [DEFAULT_THEME, name] {
         for (path, text) in builtin::files(theme) {
             let origin = format!("(built-in) {theme}/{path}");
             if let Some(t) = template_name(path) {
-                templates.insert(t, (text.to_string(), origin));
+                templates.insert(
+                    t,
+                    Source {
+                        text: text.to_string(),
+                        origin,
+                    },
+                );
             } else if *path == "theme.toml" && theme == name {
                 theme_toml = Some((text.to_string(), origin));
             }
@@ -371,7 +382,13 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
             };
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| error(file.display().to_string(), format!("cannot read: {e}")))?;
-            templates.insert(t, (text, file.display().to_string()));
+            templates.insert(
+                t,
+                Source {
+                    text,
+                    origin: file.display().to_string(),
+                },
+            );
         }
         let toml_path = root.join("theme.toml");
         if let Ok(text) = std::fs::read_to_string(&toml_path) {
@@ -398,7 +415,7 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
     hbs.set_strict_mode(true);
     helpers::register(&mut hbs);
     let mut sources = BTreeMap::new();
-    for (template, (text, origin)) in templates {
+    for (template, Source { text, origin }) in templates {
         hbs.register_template_string(&template, &text)
             .map_err(|e| ThemeError {
                 theme: name.to_string(),

@@ -29,7 +29,7 @@ const SLICE: usize = 64;
 
 /// The writers of one server, started by the first stream that parks.
 pub struct Fanout {
-    /// The bus's.
+    /// Beats once per message the bus sends: a writer's cue to read its parked feeds.
     pulse: Arc<Pulse>,
     shards: std::sync::OnceLock<Vec<Arc<Shard>>>,
     next: AtomicUsize,

@@ -564,8 +564,8 @@ mod tests {
 
     #[test]
     fn gifted_memberships() {
-        // No recording of these exists in the fixtures; the shapes are YTLiveChat's and
-        // chat-downloader's parsers' (see ../shared/notes/multiplatform.md).
+        // No recording of these exists in the fixtures; the shapes are those the YTLiveChat
+        // and chat-downloader parsers read.
         let purchase = json!({"addChatItemAction": {"item": {"liveChatSponsorshipsGiftPurchaseAnnouncementRenderer": {
             "id": "gift-1", "timestampUsec": "1700000000000000", "authorExternalChannelId": "UCgifter",
             "header": {"liveChatSponsorshipsHeaderRenderer": {
