@@ -21,6 +21,10 @@ use crate::theme;
 use crate::twitch::eventsub::Delivery;
 use crate::web::State;
 
+/// Platform chats read at once for tools that asked (the chat socket) and no overlay names:
+/// each is a reader polling or holding a socket to a platform.
+const ON_DEMAND_CHATS: usize = 32;
+
 /// Message ids of EventSub webhooks remembered, as for the WebSocket transport.
 const WEBHOOK_SEEN: usize = crate::twitch::eventsub::SEEN;
 
@@ -46,7 +50,10 @@ fn bus(config: &Config) -> Result<Bus, crate::store::StoreError> {
 
 /// Loads themes and overlays and builds the state the routes share. Broken overlay files are
 /// reported, not fatal: the others run.
-fn build(config: Config) -> Result<Arc<State>, crate::store::StoreError> {
+fn build(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<Arc<State>, crate::store::StoreError> {
     let themes = Arc::new(theme::Registry::new(&config.themes_dir));
     let bus = Arc::new(bus(&config)?);
     let overlays = Arc::new(Overlays::new(themes.clone()));
@@ -111,6 +118,8 @@ fn build(config: Config) -> Result<Arc<State>, crate::store::StoreError> {
         webhook_seen: crate::seen::Seen::new(WEBHOOK_SEEN),
         started: std::time::Instant::now(),
         fanout,
+        links: crate::platforms::Links::new(&config.youtube, &config.kick, ON_DEMAND_CHATS),
+        shutdown,
         bus,
         publisher,
         status,
@@ -128,7 +137,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener address")?;
-    let state = build(config)?;
+    let state = build(config, shutdown.clone())?;
     let config = &state.config;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(state.bus.clone().keep_alive(shutdown.clone()));
@@ -204,8 +213,10 @@ pub async fn run(
     tasks.spawn(crate::platforms::run(
         config.youtube.clone(),
         config.kick.clone(),
+        state.links.clone(),
         state.publisher.clone(),
         state.channels.sourced_rx(),
+        state.channels.wanted_rx(),
         shutdown.clone(),
     ));
     let reloader = state.reloader.clone();

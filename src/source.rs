@@ -18,9 +18,19 @@ use crate::store::StoreError;
 
 /// Connection state of each event source, for `/health` and the dashboard. Every change is
 /// logged once, so the log reads as a timeline of the sources.
-#[derive(Default)]
 pub struct Status {
     states: RwLock<BTreeMap<String, SourceState>>,
+    /// Bumped on every change, for those who follow a source (the chat socket).
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            states: RwLock::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -34,6 +44,9 @@ pub struct SourceState {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error_ms: Option<u64>,
+    /// What the source reads right now, when it has a name (YouTube's live video id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
 }
 
 impl Status {
@@ -52,6 +65,7 @@ impl Status {
         if !changed {
             return;
         }
+        let live = states.get(source).and_then(|s| s.live.clone());
         tracing::info!(source, state, "{detail}");
         let now = crate::event::now_ms();
         let (mut last_error, mut last_error_ms) = states
@@ -70,8 +84,24 @@ impl Status {
                 since_ms: now,
                 last_error,
                 last_error_ms,
+                live,
             },
         );
+        drop(states);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Names what `source` reads now (or `None` once it reads nothing).
+    pub fn set_live(&self, source: &str, live: Option<String>) {
+        if let Some(s) = self.states.write().get_mut(source) {
+            s.live = live;
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever any source's state does.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// One source's state, if it ever reported.

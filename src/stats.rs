@@ -36,6 +36,8 @@ struct ChannelStats {
 struct Chatter {
     display_name: String,
     count: u64,
+    id: String,
+    roles: ChatterRoles,
 }
 
 /// A snapshot for the API and the stats overlay.
@@ -54,6 +56,19 @@ pub struct TopChatter {
     pub login: String,
     pub display_name: String,
     pub count: u64,
+    /// The platform's user id, as of their last message (empty when not known).
+    pub id: String,
+    pub platform: String,
+    pub roles: ChatterRoles,
+}
+
+/// A chatter's roles as of their last message.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct ChatterRoles {
+    pub broadcaster: bool,
+    pub moderator: bool,
+    pub subscriber: bool,
+    pub verified: bool,
 }
 
 #[derive(Default)]
@@ -103,9 +118,20 @@ impl Stats {
         let chatter = stats.chatters.entry(key).or_insert(Chatter {
             display_name: display.clone(),
             count: 0,
+            id: String::new(),
+            roles: ChatterRoles::default(),
         });
         chatter.count += 1;
         chatter.display_name = display;
+        let author = &event.data["author"];
+        let flag = |k: &str| author["roles"][k].as_bool().unwrap_or(false);
+        chatter.id = author["id"].as_str().unwrap_or_default().to_string();
+        chatter.roles = ChatterRoles {
+            broadcaster: flag("broadcaster"),
+            moderator: flag("moderator"),
+            subscriber: flag("subscriber"),
+            verified: flag("verified"),
+        };
     }
 
     /// Replaces `channel`'s counts with ones kept elsewhere (a shared store), so this
@@ -123,6 +149,8 @@ impl Stats {
                 Chatter {
                     display_name: display_name.clone(),
                     count: *count,
+                    id: String::new(),
+                    roles: ChatterRoles::default(),
                 },
             );
         }
@@ -130,6 +158,11 @@ impl Stats {
     }
 
     pub fn snapshot(&self, channel: &str, top: usize) -> Snapshot {
+        self.snapshot_of(channel, None, top)
+    }
+
+    /// [`Stats::snapshot`] of one platform's chat only (`None`: every platform's).
+    pub fn snapshot_of(&self, channel: &str, platform: Option<&str>, top: usize) -> Snapshot {
         let channels = self.channels.lock();
         let Some(stats) = channels.get(channel) else {
             return Snapshot {
@@ -141,21 +174,31 @@ impl Stats {
         let mut list: Vec<TopChatter> = stats
             .chatters
             .iter()
-            .map(|(key, c)| TopChatter {
-                login: key
-                    .split_once(':')
-                    .map_or(key.as_str(), |(_, l)| l)
-                    .to_string(),
-                display_name: c.display_name.clone(),
-                count: c.count,
+            .filter_map(|(key, c)| {
+                let (from, login) = key.split_once(':').unwrap_or(("", key.as_str()));
+                platform.is_none_or(|p| p == from).then(|| TopChatter {
+                    login: login.to_string(),
+                    display_name: c.display_name.clone(),
+                    count: c.count,
+                    id: c.id.clone(),
+                    platform: from.to_string(),
+                    roles: c.roles,
+                })
             })
             .collect();
+        let (messages, chatters) = match platform {
+            None => (stats.messages, stats.chatters.len()),
+            Some(p) => (
+                stats.per_platform.get(p).copied().unwrap_or_default(),
+                list.len(),
+            ),
+        };
         list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.login.cmp(&b.login)));
         list.truncate(top);
         Snapshot {
             channel: channel.to_string(),
-            messages: stats.messages,
-            chatters: stats.chatters.len(),
+            messages,
+            chatters,
             per_minute: stats
                 .recent
                 .iter()
@@ -230,6 +273,8 @@ mod tests {
                 let c = Chatter {
                     display_name: format!("c{i}"),
                     count: i % 5,
+                    id: String::new(),
+                    roles: ChatterRoles::default(),
                 };
                 (format!("c{i}"), c)
             })

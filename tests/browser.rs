@@ -590,3 +590,31 @@ async fn one_chat_overlay_shows_twitch_youtube_and_kick_in_arrival_order() {
     assert_eq!(tab.eval(marks).await, json!("twitch,kick,youtube"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_socket_test_page_shows_the_demo_chat_and_its_stats() {
+    let server = Server::start("[server]\ndemo = true\ndemo_rate = 30\n", &[]).await;
+    let browser = Browser::launch().await;
+    let tab = browser
+        .open(
+            &server.url("/test?platform=twitch&identifier=demo&connect=1"),
+            1000,
+            700,
+        )
+        .await;
+    // Chat lines with their badges, an emote image, and the stats panel counting them.
+    tab.wait_for(
+        "document.querySelectorAll('#chat li.message').length >= 5 \
+         && document.querySelector('#chat li.message .badge') \
+         && document.querySelector('#chat img.emote') \
+         && Number(document.getElementById('total').textContent) >= 1 \
+         && document.querySelectorAll('#top li').length >= 1",
+        WAIT,
+    )
+    .await;
+    let started = tab
+        .eval("[...document.querySelectorAll('#chat li.status')].some(l => l.textContent.includes('started demo'))")
+        .await;
+    assert_eq!(started, json!(true));
+    server.stop().await;
+}

@@ -235,7 +235,9 @@ async fn youtube_reads_the_fake_onto_a_bare_bus() {
     tokio::spawn(overlayd::platforms::run(
         config.youtube.clone(),
         config.kick.clone(),
+        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
         bare.publisher.clone(),
+        sourced.clone(),
         sourced,
         bare.shutdown.clone(),
     ));
@@ -266,7 +268,9 @@ async fn youtube_backs_off_and_starts_over_after_a_healthy_stretch() {
     tokio::spawn(overlayd::platforms::run(
         config.youtube.clone(),
         config.kick.clone(),
+        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
         bare.publisher.clone(),
+        sourced.clone(),
         sourced,
         bare.shutdown.clone(),
     ));
@@ -311,7 +315,9 @@ async fn kick_reads_the_fake_onto_a_bare_bus() {
     tokio::spawn(overlayd::platforms::run(
         config.youtube.clone(),
         config.kick.clone(),
+        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
         bare.publisher.clone(),
+        sourced.clone(),
         sourced,
         bare.shutdown.clone(),
     ));

@@ -35,7 +35,7 @@ impl Default for YoutubeConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct YoutubeLink {
     pub channel: String,
@@ -77,7 +77,7 @@ impl Default for KickConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KickLink {
     pub channel: String,

@@ -34,6 +34,11 @@ impl Source {
         self.publisher.status().set(&self.name, state, detail);
     }
 
+    /// Names what the source reads now (a live video's id), or nothing.
+    pub fn live(&self, id: Option<String>) {
+        self.publisher.status().set_live(&self.name, id);
+    }
+
     /// Counts a failure, reports it as `state` with `why` and the wait, and returns the wait.
     pub fn retry(&self, backoff: &mut Backoff, state: &str, why: &str) -> Duration {
         let wait = backoff.fail();

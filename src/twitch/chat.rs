@@ -366,7 +366,12 @@ fn apply<T: Transport>(
     client: &TwitchIRCClient<T, Credentials>,
     wanted: &std::collections::BTreeSet<String>,
 ) {
-    let set: HashSet<String> = wanted.iter().cloned().collect();
+    // Chats of other platforms read on demand have channels of their own (`kick.slug`).
+    let set: HashSet<String> = wanted
+        .iter()
+        .filter(|c| crate::event::valid_channel(c))
+        .cloned()
+        .collect();
     if let Err(e) = client.set_wanted_channels(set) {
         tracing::warn!("cannot join chat: {e}");
     }
@@ -378,6 +383,10 @@ async fn report<T: Transport>(
     wanted: std::collections::BTreeSet<String>,
     client: &TwitchIRCClient<T, Credentials>,
 ) {
+    let wanted: Vec<String> = wanted
+        .into_iter()
+        .filter(|c| crate::event::valid_channel(c))
+        .collect();
     if wanted.is_empty() {
         status.set(SOURCE, "idle", "no channel is wanted");
         return;

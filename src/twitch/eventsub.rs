@@ -390,7 +390,7 @@ impl Subscriptions {
         let webhook = transport["method"] == "webhook";
         let new: Vec<String> = wanted
             .iter()
-            .filter(|c| !self.0.contains_key(*c))
+            .filter(|c| crate::event::valid_channel(c) && !self.0.contains_key(*c))
             .cloned()
             .collect();
         for channel in &new {

@@ -173,34 +173,62 @@ impl Access {
     }
 }
 
-/// Lets a state-changing request through when [`Access::allow`] does.
-pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+/// [`Caller`]'s parts as a request brought them, for a route that decides later (a socket
+/// decides per message).
+#[derive(Debug, Clone, Default)]
+pub struct Asking {
+    pub peer: Option<IpAddr>,
+    pub forwarded: Option<String>,
+    pub authorization: Option<String>,
+    pub origin: Option<String>,
+    pub host: Option<String>,
+}
+
+impl Asking {
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            peer: self.peer,
+            forwarded: self.forwarded.as_deref(),
+            authorization: self.authorization.as_deref(),
+            origin: self.origin.as_deref(),
+            host: self.host.as_deref(),
+        }
+    }
+}
+
+/// Who asks, as this request says.
+pub fn asking() -> impl Filter<Extract = (Asking,), Error = warp::Rejection> + Clone {
     warp::ext::optional::<Peer>()
         .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("host"))
-        .and_then(
-            move |peer: Option<Peer>,
-                  forwarded: Option<String>,
-                  authorization: Option<String>,
-                  origin: Option<String>,
-                  host: Option<String>| {
-                let access = access.clone();
-                async move {
-                    let caller = Caller {
-                        peer: peer.map(|p| p.0.ip()),
-                        forwarded: forwarded.as_deref(),
-                        authorization: authorization.as_deref(),
-                        origin: origin.as_deref(),
-                        host: host.as_deref(),
-                    };
-                    access
-                        .allow(&caller)
-                        .map_err(|why| reject(why.status(), why.to_string()))
-                }
+        .map(
+            |peer: Option<Peer>,
+             forwarded: Option<String>,
+             authorization: Option<String>,
+             origin: Option<String>,
+             host: Option<String>| Asking {
+                peer: peer.map(|p| p.0.ip()),
+                forwarded,
+                authorization,
+                origin,
+                host,
             },
         )
+}
+
+/// Lets a state-changing request through when [`Access::allow`] does.
+pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    asking()
+        .and_then(move |asking: Asking| {
+            let access = access.clone();
+            async move {
+                access
+                    .allow(&asking.caller())
+                    .map_err(|why| reject(why.status(), why.to_string()))
+            }
+        })
         .untuple_one()
 }
 

@@ -64,6 +64,12 @@ fn post_event(state: Arc<State>) -> BoxedFilter<(Response,)> {
 
 /// Turns a posted body into an event, or a 400 that says exactly what is wrong.
 fn parse_posted(body: &[u8], default_channel: &str) -> Result<Event, warp::Rejection> {
+    parse_event(body, default_channel).map_err(|e| reject(StatusCode::BAD_REQUEST, e))
+}
+
+/// Turns `{"channel", "kind", "data"}` into an event (fields a kind needs filled in, unknown
+/// ones kept), or says exactly what is wrong. The events socket's `publish` uses it too.
+pub fn parse_event(body: &[u8], default_channel: &str) -> Result<Event, String> {
     let posted: PostedEvent = serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "invalid event",
@@ -71,37 +77,30 @@ fn parse_posted(body: &[u8], default_channel: &str) -> Result<Event, warp::Rejec
         };
         let full = e.to_string();
         let reason = full.split(" at line ").next().unwrap_or(&full);
-        reject(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "{what} at line {}, column {}: {reason}; send {{\"channel\", \"kind\", \"data\"}}",
-                e.line(),
-                e.column()
-            ),
+        format!(
+            "{what} at line {}, column {}: {reason}; send {{\"channel\", \"kind\", \"data\"}}",
+            e.line(),
+            e.column()
         )
     })?;
     let kind: Kind = posted
         .kind
         .parse()
-        .map_err(|e: crate::event::UnknownKind| reject(StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(|e: crate::event::UnknownKind| e.to_string())?;
     let channel = posted
         .channel
         .map(|c| normalize_channel(&c))
         .unwrap_or_else(|| default_channel.to_string());
     if !valid_channel(&channel) {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            format!("channel \"{channel}\" is not a Twitch login (1-25 of a-z, 0-9, _)"),
+        return Err(format!(
+            "channel \"{channel}\" is not a Twitch login (1-25 of a-z, 0-9, _)"
         ));
     }
     let mut data = match posted.data {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(map)) => map,
         Some(other) => {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                format!("\"data\" must be an object, not {other}"),
-            ));
+            return Err(format!("\"data\" must be an object, not {other}"));
         }
     };
     complete(kind, &mut data);
@@ -193,6 +192,8 @@ pub fn health_of(state: &State) -> Value {
         "sources": state.status.snapshot(),
         "channels": state.channels.wanted(),
         "sourced_here": state.channels.sourced(),
+        "activeStreams": state.links.active(&state.channels.sourced())
+            + state.channels.sourced().iter().filter(|c| crate::event::valid_channel(c)).count(),
         "theme_errors": state.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "overlay_errors": state.reloader.errors(),
     })

@@ -4,10 +4,12 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod chat_protocol;
 pub mod fanout;
 pub mod pages;
 pub mod reply;
 pub mod sessions;
+pub mod sockets;
 pub mod sse;
 pub mod state;
 pub mod viewer;
@@ -24,7 +26,11 @@ pub use state::State;
 
 /// Every route.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    pages::routes(state.clone())
+    // The sockets first: a WebSocket upgrade of `/` is the chat protocol, a plain GET the
+    // dashboard.
+    sockets::routes(state.clone())
+        .or(pages::routes(state.clone()))
+        .unify()
         .or(api::routes(state.clone()))
         .unify()
         .or(auth::routes(state.clone()))

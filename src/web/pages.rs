@@ -76,8 +76,19 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(theme_sound(state.clone()))
         .unify()
+        .or(chat_test())
+        .unify()
         .or(dashboard(state))
         .unify()
+        .boxed()
+}
+
+/// GET /test — the chat socket's test page: pick a platform and a channel, watch its chat and
+/// stats (`?platform=twitch&identifier=demo&connect=1` connects at once).
+fn chat_test() -> BoxedFilter<(Response,)> {
+    warp::path!("test")
+        .and(warp::get())
+        .map(|| html(include_str!("assets/chat-test.html").to_string()))
         .boxed()
 }
 

@@ -46,6 +46,10 @@ pub struct State {
     pub started: Instant,
     /// Writes events to the parked event streams.
     pub fanout: Fanout,
+    /// The platform chats that run: overlay.toml's, and those tools asked for.
+    pub links: Arc<crate::platforms::Links>,
+    /// Ends the sockets (streams end when the bus closes).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl State {

@@ -80,21 +80,32 @@ impl FakeYoutube {
         let page = warp::get()
             .and(warp::path!(String / "live"))
             .and(warp::header::optional::<String>("cookie"))
-            .map(move |_handle: String, cookie: Option<String>| {
+            .map(move |handle: String, cookie: Option<String>| {
                 let mut st = s.lock().expect("state");
+                // As YouTube answers a handle nobody has.
+                if handle.starts_with("@nosuch") {
+                    return warp::reply::with_status(
+                        warp::reply::html("<html>404 Not Found</html>".to_string()),
+                        warp::http::StatusCode::NOT_FOUND,
+                    );
+                }
                 st.page_views += 1;
                 let consented = cookie.is_some_and(|c| c.contains("SOCS="));
                 if st.consent_first && !consented {
                     st.consent_first = false;
-                    return warp::reply::html(CONSENT_PAGE.to_string());
+                    return warp::reply::with_status(
+                        warp::reply::html(CONSENT_PAGE.to_string()),
+                        warp::http::StatusCode::OK,
+                    );
                 }
-                match st.page.as_str() {
+                let page = match st.page.as_str() {
                     "upcoming" => warp::reply::html(
                         r#"<html><link rel="canonical" href="https://www.youtube.com/watch?v=fakelive001"><script>var ytInitialPlayerResponse = {"videoDetails":{"videoId":"fakelive001","isUpcoming":true}};</script></html>"#.to_string(),
                     ),
                     "offline" => warp::reply::html("<html><title>A channel</title></html>".to_string()),
                     _ => warp::reply::html(watch_page("fakelive001")),
-                }
+                };
+                warp::reply::with_status(page, warp::http::StatusCode::OK)
             });
         let s = state.clone();
         let poll = warp::post()

@@ -22,6 +22,9 @@ use super::settings::{KickConfig, KickLink, KickTransport};
 use super::source::{Source, failed};
 use crate::source::sleep_or_cancel;
 
+/// How a slug kick.com does not know is told (the state is then "not-found").
+const NOT_FOUND: &str = "there is no Kick channel";
+
 /// The feeds a channel's chat and alerts arrive on.
 fn feeds(channel_id: u64, chatroom_id: u64) -> Vec<String> {
     vec![
@@ -102,6 +105,9 @@ pub async fn run(
                 );
                 Duration::from_secs(300)
             }
+            End::Failed(why) if why.starts_with(NOT_FOUND) => {
+                source.retry(&mut failures, "not-found", &why)
+            }
             End::Failed(why) => source.retry(&mut failures, "error", &why),
         };
         if !sleep_or_cancel(wait, &token).await {
@@ -144,7 +150,7 @@ async fn lookup(http: &reqwest::Client, api_base: &str, slug: &str) -> Result<(u
         .await
         .map_err(|e| failed(&url, &e))?;
     if r.status() == reqwest::StatusCode::NOT_FOUND {
-        return Err(format!("there is no Kick channel \"{slug}\""));
+        return Err(format!("{NOT_FOUND} \"{slug}\""));
     }
     if !r.status().is_success() {
         return Err(refused());

@@ -21,6 +21,9 @@ use super::source::{Source, failed, why};
 use crate::event::Platform;
 use crate::source::sleep_or_cancel;
 
+/// How a page that does not exist is told (the state is then "not-found").
+const NOT_FOUND: &str = "no such YouTube channel or video";
+
 /// How a poll sequence ended.
 enum PollEnd {
     /// The chat ended (no continuation, or the video is gone).
@@ -48,6 +51,8 @@ pub async fn run(
         let wait = match resolve(&http, &config.base_url, &target).await {
             Ok(page) if page.state == Liveness::Live && page.continuation.is_some() => {
                 failures.up();
+                // Named before "connected" is told, so whoever follows the state sees both.
+                source.live(page.video_id.clone());
                 source.set(
                     "connected",
                     format!(
@@ -55,7 +60,9 @@ pub async fn run(
                         page.video_id.as_deref().unwrap_or("?")
                     ),
                 );
-                match poll(&source, &http, &config, &page, &token).await {
+                let end = poll(&source, &http, &config, &page, &token).await;
+                source.live(None);
+                match end {
                     PollEnd::Cancelled => return,
                     PollEnd::Reresolve => Duration::ZERO,
                     PollEnd::Ended => {
@@ -81,6 +88,7 @@ pub async fn run(
                 );
                 recheck
             }
+            Err(e) if e.starts_with(NOT_FOUND) => source.retry(&mut failures, "not-found", &e),
             Err(e) => source.retry(&mut failures, "error", &e),
         };
         if !sleep_or_cancel(wait, &token).await {
@@ -121,6 +129,9 @@ async fn get_page(
     let body = r.text().await.map_err(|e| failed(url, &e))?;
     if consent {
         return Ok("Before you continue to YouTube".into());
+    }
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(format!("{NOT_FOUND} at {url}"));
     }
     if !status.is_success() {
         return Err(format!("{url} answered {status}"));

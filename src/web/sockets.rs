@@ -1,0 +1,520 @@
+//! WebSockets for other tools: the chat protocol (see [`super::chat_protocol`]) on `/` and
+//! `/ws`, and overlayd's own events socket on `/api/ws`.
+//!
+//! Reading is as open as the overlay streams. What changes state (publishing, commands) follows
+//! the one access rule, decided at the upgrade from the request's `Host`, `Origin`, peer and
+//! token: a page of another site can open a socket and read, never publish. Every socket ends
+//! at shutdown; frames over [`MAX_FRAME`] close it, malformed ones get an `error`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::filters::ws::{Message, WebSocket, Ws};
+use warp::reply::Response;
+
+use super::access::{Asking, asking};
+use super::chat_protocol::{self as proto, Code, IdentifierType, Request};
+use super::state::{State, with_state};
+use crate::bus::{self, Next, Subscription};
+use crate::channels::Lease;
+use crate::event::{Event, KindSet, Platform, normalize_channel, valid_channel};
+use crate::platforms::Link;
+use crate::platforms::youtube::page::Target;
+
+/// Largest frame a client may send: commands and published events are small.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// Chats one connection may follow at once.
+pub const MAX_CHATS: usize = 8;
+/// How often at most a chat's stats are pushed (when they changed).
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    chat(state.clone()).or(events(state)).unify().boxed()
+}
+
+/// GET / and GET /ws with `Upgrade: websocket` — the chat protocol.
+fn chat(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    warp::path::end()
+        .or(warp::path!("ws"))
+        .unify()
+        .and(warp::ws())
+        .and(with_state(state))
+        .map(|ws: Ws, state: Arc<State>| {
+            let reply = ws
+                .max_message_size(MAX_FRAME)
+                .max_frame_size(MAX_FRAME)
+                .on_upgrade(move |socket| chat_session(socket, state));
+            warp::reply::Reply::into_response(reply)
+        })
+        .boxed()
+}
+
+/// GET /api/ws with `Upgrade: websocket` — overlayd's events socket.
+fn events(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "ws")
+        .and(warp::ws())
+        .and(asking())
+        .and(with_state(state))
+        .map(|ws: Ws, asking: Asking, state: Arc<State>| {
+            let may_change = state.access.allow(&asking.caller()).is_ok();
+            let reply = ws
+                .max_message_size(MAX_FRAME)
+                .max_frame_size(MAX_FRAME)
+                .on_upgrade(move |socket| events_session(socket, state, may_change));
+            warp::reply::Reply::into_response(reply)
+        })
+        .boxed()
+}
+
+/// Sends `value` as a text frame; `false` once the client is gone.
+async fn send(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, value: &Value) -> bool {
+    tx.send(Message::text(value.to_string())).await.is_ok()
+}
+
+/// One chat a chat-protocol connection follows.
+struct Chat {
+    platform: Platform,
+    identifier: String,
+    /// Our channel its messages are published on.
+    channel: String,
+    /// Its reader's name on the status board (none for Twitch: one reader reads every chat).
+    source: Option<String>,
+    _lease: Lease,
+    started: bool,
+    told: Option<&'static str>,
+    stats_sent: Option<u64>,
+}
+
+/// What a chat-protocol client asked to follow, as a chat; or the error to answer.
+async fn open_chat(
+    state: &State,
+    identifier: &str,
+    kind: IdentifierType,
+    platform: &str,
+) -> Result<Chat, Value> {
+    let not_found = |why: String| proto::error(Code::StreamNotFound, &why, Some(identifier));
+    let full =
+        |e: crate::platforms::DemandError| proto::error(Code::TooManyChats, &e.to_string(), None);
+    let (platform, link): (Platform, Option<Link>) = match platform {
+        "twitch" => {
+            let login = normalize_channel(identifier.trim_start_matches('@'));
+            if !valid_channel(&login) {
+                return Err(not_found(format!("\"{identifier}\" is not a Twitch login")));
+            }
+            if state.auth.channel_exists(&login).await == Some(false) {
+                return Err(not_found(format!("Twitch has no channel \"{login}\"")));
+            }
+            let lease = state.channels.lease(std::slice::from_ref(&login));
+            return Ok(Chat {
+                platform: Platform::Twitch,
+                identifier: login.clone(),
+                channel: login,
+                source: None,
+                _lease: lease,
+                started: false,
+                told: None,
+                stats_sent: None,
+            });
+        }
+        "youtube" => {
+            let target = match kind {
+                IdentifierType::Username => format!("@{}", identifier.trim_start_matches('@')),
+                IdentifierType::ChannelId | IdentifierType::LiveId => identifier.to_string(),
+            };
+            if Target::parse(&target).is_none() {
+                return Err(not_found(format!(
+                    "\"{identifier}\" is not a YouTube {}",
+                    match kind {
+                        IdentifierType::Username => "handle",
+                        IdentifierType::ChannelId => "channel id (UC…)",
+                        IdentifierType::LiveId => "video id",
+                    }
+                )));
+            }
+            (Platform::Youtube, Some(state.links.youtube(&target)))
+        }
+        "kick" => {
+            let slug = identifier.trim().to_ascii_lowercase();
+            if slug.is_empty()
+                || !slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(not_found(format!("\"{identifier}\" is not a Kick channel")));
+            }
+            (Platform::Kick, Some(state.links.kick(&slug)))
+        }
+        "tiktok" => {
+            return Err(proto::error(
+                Code::UnsupportedPlatform,
+                "TikTok is not read by this server yet; platforms are twitch, youtube, kick",
+                Some(platform),
+            ));
+        }
+        other => {
+            return Err(proto::error(
+                Code::UnsupportedPlatform,
+                "platforms are twitch, youtube, kick",
+                Some(other),
+            ));
+        }
+    };
+    let link = link.expect("youtube and kick have a link");
+    let channel = link.channel().to_string();
+    // Leased first: a link whose channel nobody wants is forgotten at once.
+    let lease = state.channels.lease(std::slice::from_ref(&channel));
+    state.links.start(&link).map_err(full)?;
+    Ok(Chat {
+        platform,
+        identifier: identifier.to_string(),
+        _lease: lease,
+        channel,
+        source: Some(link.source()),
+        started: false,
+        told: None,
+        stats_sent: None,
+    })
+}
+
+/// What a chat's reader state means for its client: a status or an error to send (once per
+/// change), and whether the chat is over.
+fn reader_news(state: &State, chat: &mut Chat) -> (Option<Value>, bool) {
+    let Some(source) = &chat.source else {
+        if chat.started {
+            return (None, false);
+        }
+        chat.started = true;
+        return (Some(proto::started(&chat.channel)), false);
+    };
+    let Some(s) = state.status.get(source) else {
+        return (None, false);
+    };
+    let news = match s.state.as_str() {
+        "connected" if !chat.started => {
+            chat.started = true;
+            chat.told = None;
+            let live = s.live.clone().unwrap_or_else(|| chat.identifier.clone());
+            return (Some(proto::started(&live)), false);
+        }
+        "connected" => None,
+        "offline" | "upcoming" => Some((Code::StreamNotLive, "the stream is not live")),
+        "ended" => Some((Code::StreamEnded, "the stream ended")),
+        "not-found" => {
+            return (
+                Some(proto::error(
+                    Code::StreamNotFound,
+                    &s.detail,
+                    Some(&chat.identifier),
+                )),
+                true,
+            );
+        }
+        _ => None,
+    };
+    match news {
+        Some((code, text)) if chat.told != Some(code.as_str()) => {
+            chat.told = Some(code.as_str());
+            chat.started = false;
+            (Some(proto::error(code, text, Some(&s.detail))), false)
+        }
+        _ => (None, false),
+    }
+}
+
+/// A subscription to the channels of `chats`, going on after `last` (nothing lost or repeated
+/// when the set changes).
+fn resubscribe(state: &State, chats: &[Chat], last: u64) -> Option<Subscription> {
+    let channels: BTreeSet<String> = chats.iter().map(|c| c.channel.clone()).collect();
+    (!channels.is_empty()).then(|| {
+        state
+            .bus
+            .subscribe(channels.into_iter().collect(), Some(last))
+    })
+}
+
+async fn chat_session(socket: WebSocket, state: Arc<State>) {
+    let (mut tx, mut rx) = socket.split();
+    let mut chats: Vec<Chat> = Vec::new();
+    let mut sub: Option<Subscription> = None;
+    let mut last = state.bus.next_id().saturating_sub(1);
+    let mut status = state.status.watch();
+    let mut tick = tokio::time::interval(STATS_EVERY);
+    loop {
+        let next = async {
+            match sub.as_mut() {
+                Some(s) => s.next(&state.bus).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            frame = rx.next() => {
+                let text = match frame {
+                    Some(Ok(m)) if m.is_text() => m.to_str().unwrap_or_default().to_string(),
+                    Some(Ok(m)) if m.is_close() => break,
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                };
+                let request = match proto::parse(&text) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if !send(&mut tx, &e).await { break }
+                        continue;
+                    }
+                };
+                let mut out = Vec::new();
+                match request {
+                    Request::Subscribe { identifier, identifier_type, platform } => {
+                        if chats.len() >= MAX_CHATS {
+                            out.push(proto::error(Code::TooManySubscriptions, &format!("one connection follows at most {MAX_CHATS} chats; unsubscribe first"), None));
+                        } else {
+                            match open_chat(&state, &identifier, identifier_type, &platform).await {
+                                Ok(mut chat) => {
+                                    out.push(proto::subscribed(&chat.identifier));
+                                    if let (Some(news), _) = reader_news(&state, &mut chat) {
+                                        out.push(news);
+                                    }
+                                    chats.push(chat);
+                                    sub = resubscribe(&state, &chats, last);
+                                }
+                                Err(e) => out.push(e),
+                            }
+                        }
+                    }
+                    Request::Unsubscribe => match chats.pop() {
+                        Some(_) => {
+                            sub = resubscribe(&state, &chats, last);
+                            out.push(proto::unsubscribed());
+                        }
+                        None => out.push(no_chat()),
+                    },
+                    Request::GetStats => match chats.last_mut() {
+                        Some(chat) => out.push(chat_stats(&state, chat)),
+                        None => out.push(no_chat()),
+                    },
+                }
+                for v in &out {
+                    if !send(&mut tx, v).await { return }
+                }
+            }
+            next = next => match next {
+                Next::Message(bus::Message::Event(item)) => {
+                    last = item.event.id;
+                    let e = &item.event;
+                    if chats.iter().any(|c| c.channel == e.channel && c.platform.as_str() == e.platform)
+                        && let Some(m) = proto::chat(e)
+                        && !send(&mut tx, &m).await
+                    {
+                        break;
+                    }
+                }
+                Next::Closed => break,
+                _ => {}
+            },
+            changed = status.changed() => {
+                if changed.is_err() { break }
+                let mut out = Vec::new();
+                chats.retain_mut(|chat| {
+                    let (news, over) = reader_news(&state, chat);
+                    out.extend(news);
+                    !over
+                });
+                sub = resubscribe(&state, &chats, last);
+                for v in &out {
+                    if !send(&mut tx, v).await { return }
+                }
+            }
+            _ = tick.tick() => {
+                for chat in chats.iter_mut() {
+                    let snapshot = state.overlays.shared.stats.snapshot_of(&chat.channel, Some(chat.platform.as_str()), proto::MAX_USERS);
+                    if chat.stats_sent != Some(snapshot.messages) && snapshot.messages > 0 {
+                        chat.stats_sent = Some(snapshot.messages);
+                        if !send(&mut tx, &proto::stats(&snapshot)).await { return }
+                    }
+                }
+            }
+        }
+    }
+    let _ = tx.close().await;
+}
+
+fn no_chat() -> Value {
+    proto::error(
+        Code::NoActiveChat,
+        "no chat on this connection; subscribe first",
+        None,
+    )
+}
+
+fn chat_stats(state: &State, chat: &mut Chat) -> Value {
+    let snapshot = state.overlays.shared.stats.snapshot_of(
+        &chat.channel,
+        Some(chat.platform.as_str()),
+        proto::MAX_USERS,
+    );
+    chat.stats_sent = Some(snapshot.messages);
+    proto::stats(&snapshot)
+}
+
+/// What an events-socket client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EventsRequest {
+    /// Follow these channels (only these kinds, when given), after `since` when given.
+    Subscribe {
+        channels: Vec<String>,
+        #[serde(default)]
+        kinds: Option<Vec<String>>,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    /// Publish an event, as `POST /api/events` does; `ref` comes back with the answer.
+    Publish {
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+        #[serde(flatten)]
+        event: serde_json::Map<String, Value>,
+    },
+    Ping,
+}
+
+fn events_error(code: &str, text: &str) -> Value {
+    json!({"type": "error", "code": code, "error": text})
+}
+
+/// An event as the events socket sends it: the SSE frame's JSON without the overlay's HTML.
+pub fn event_message(e: &Event) -> Value {
+    let mut v = json!({
+        "type": "event", "id": e.id, "kind": e.kind, "channel": e.channel,
+        "platform": e.platform, "at": e.at, "data": e.data,
+    });
+    if e.history {
+        v["history"] = json!(true);
+    }
+    v
+}
+
+async fn events_session(socket: WebSocket, state: Arc<State>, may_change: bool) {
+    let (mut tx, mut rx) = socket.split();
+    let mut sub: Option<(Subscription, Option<KindSet>)> = None;
+    loop {
+        let next = async {
+            match sub.as_mut() {
+                Some((s, _)) => s.next(&state.bus).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            frame = rx.next() => {
+                let text = match frame {
+                    Some(Ok(m)) if m.is_text() => m.to_str().unwrap_or_default().to_string(),
+                    Some(Ok(m)) if m.is_close() => break,
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                };
+                let answer = match serde_json::from_str::<EventsRequest>(&text) {
+                    Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish and ping")),
+                    Ok(EventsRequest::Ping) => json!({"type": "pong"}),
+                    Ok(EventsRequest::Subscribe { channels, kinds, since }) => {
+                        match subscription(&state, channels, kinds, since) {
+                            Ok((s, kinds, answer)) => {
+                                sub = Some((s, kinds));
+                                answer
+                            }
+                            Err(e) => e,
+                        }
+                    }
+                    Ok(EventsRequest::Publish { reference, event }) => {
+                        let mut answer = publish(&state, may_change, event);
+                        if let Some(r) = reference {
+                            answer["ref"] = r;
+                        }
+                        answer
+                    }
+                };
+                if !send(&mut tx, &answer).await { break }
+            }
+            next = next => {
+                let out = match next {
+                    Next::Message(bus::Message::Event(item)) => {
+                        let wanted = sub.as_ref().is_some_and(|(_, k)| {
+                            k.as_ref().is_none_or(|k| k.contains(item.event.kind))
+                        });
+                        wanted.then(|| event_message(&item.event))
+                    }
+                    Next::Resync => Some(json!({"type": "resync", "reason": "lagged"})),
+                    Next::Closed => break,
+                    _ => None,
+                };
+                if let Some(v) = out
+                    && !send(&mut tx, &v).await
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = tx.close().await;
+}
+
+type Subscribed = (Subscription, Option<KindSet>, Value);
+
+fn subscription(
+    state: &State,
+    channels: Vec<String>,
+    kinds: Option<Vec<String>>,
+    since: Option<u64>,
+) -> Result<Subscribed, Value> {
+    let channels: Vec<String> = channels.iter().map(|c| normalize_channel(c)).collect();
+    if channels.is_empty() || channels.len() > 64 {
+        return Err(events_error(
+            "BAD_MESSAGE",
+            "subscribe names 1 to 64 channels",
+        ));
+    }
+    let kinds = match kinds {
+        None => None,
+        Some(list) => {
+            let mut set = KindSet::NONE;
+            for k in &list {
+                let kind = k.parse().map_err(|e: crate::event::UnknownKind| {
+                    events_error("BAD_MESSAGE", &e.to_string())
+                })?;
+                set = set.with(kind);
+            }
+            Some(set)
+        }
+    };
+    let next_id = state.bus.next_id();
+    let sub = state.bus.subscribe(channels.clone(), since);
+    Ok((
+        sub,
+        kinds,
+        json!({"type": "subscribed", "channels": channels, "next_id": next_id}),
+    ))
+}
+
+fn publish(state: &State, may_change: bool, mut event: serde_json::Map<String, Value>) -> Value {
+    if !may_change {
+        return events_error(
+            "FORBIDDEN",
+            "this socket may read only: publish from this machine (no foreign Origin) or send the admin token with the upgrade",
+        );
+    }
+    event.remove("type");
+    let body = Value::Object(event).to_string();
+    match super::api::parse_event(body.as_bytes(), &state.config.default_channel()) {
+        Err(e) => events_error("BAD_EVENT", &e),
+        Ok(event) => match state.publisher.publish(event) {
+            Ok((item, _)) => json!({"type": "published", "id": item.event.id}),
+            Err(e) => events_error("NOT_STORED", &format!("not stored, not sent: {e}")),
+        },
+    }
+}
