@@ -119,6 +119,7 @@ fn build(
         started: std::time::Instant::now(),
         fanout,
         links: crate::platforms::Links::new(&config.youtube, &config.kick, ON_DEMAND_CHATS),
+        chat_stats: Default::default(),
         shutdown,
         bus,
         publisher,

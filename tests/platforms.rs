@@ -195,7 +195,7 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     let mut sse = server.sse("/o/chat/events", None).await;
     let frames = events(&mut sse, 1).await;
     assert_eq!(frames[0]["data"]["message_id"], "second");
-    // A channel id's /live page the fake does not know is refused: an error, backed off.
+    // A channel id YouTube does not know: told as not found, and looked at again, backed off.
     server.stop().await;
     let config = format!(
         "[youtube]\nbase_url = \"{}\"\n[[youtube.channels]]\nchannel = \"multi\"\ntarget = \"UCz4FjAv44II95JampuGwDTg\"\n",
@@ -204,10 +204,11 @@ async fn a_youtube_stream_that_is_not_live_yet_is_reported_and_rechecked() {
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let _sse = server.sse("/o/chat/events", None).await;
     let detail = server
-        .wait_source("youtube:UCz4FjAv44II95JampuGwDTg", "error")
+        .wait_source("youtube:UCz4FjAv44II95JampuGwDTg", "not-found")
         .await;
     assert!(
-        detail.contains("/channel/UCz4FjAv44II95JampuGwDTg/live answered 4"),
+        detail.contains("no such YouTube channel or video at")
+            && detail.contains("/channel/UCz4FjAv44II95JampuGwDTg/live"),
         "{detail}"
     );
     assert!(detail.contains("trying again in"), "{detail}");

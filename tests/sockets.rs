@@ -241,6 +241,26 @@ async fn youtube_chats_on_demand_are_shared_and_their_state_is_told() {
     }
     // Two clients, one reader.
     assert_eq!(yt.state.lock().expect("state").page_views, 1);
+    // A channel id and a video id are read too (each its own chat).
+    for (identifier, kind) in [
+        (fake_platforms::FAKE_CHANNEL_ID, "channelId"),
+        ("fakelive001", "liveId"),
+    ] {
+        say(
+            &mut b,
+            json!({"type": "subscribe", "identifier": identifier, "identifierType": kind}),
+        )
+        .await;
+        assert_eq!(
+            hear_kind(&mut b, "status").await,
+            json!({"type": "status", "status": "subscribed", "identifier": identifier})
+        );
+        assert_eq!(
+            hear_kind(&mut b, "status").await,
+            json!({"type": "status", "status": "started", "liveId": "fakelive001"}),
+            "{kind}"
+        );
+    }
     // A handle YouTube does not know.
     say(
         &mut a,

@@ -7,15 +7,55 @@
 //! URLs that pass [`safe_image_url`], and `uniqueUsers` lists the most active chatters first,
 //! at most [`MAX_USERS`] of them (a raid of 50,000 must not make every stats message huge).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::event::{Event, Kind};
-use crate::stats::Snapshot;
+use crate::stats::{Snapshot, Stats};
 use crate::theme::helpers::escape;
 
 /// Chatters listed in a stats message.
 pub const MAX_USERS: usize = 100;
+
+/// The render key of the chat protocol's message in a bus item's frame cache: made once per
+/// event however many clients follow the chat (overlays' keys count up from 1).
+pub const FRAME_KEY: u64 = u64::MAX;
+
+/// A chat's stats message made at most once per [`StatsCache::FRESH`] for every client of
+/// the chat, with the message count it was made at.
+#[derive(Default)]
+pub struct StatsCache {
+    made: parking_lot::Mutex<HashMap<(String, String), Made>>,
+}
+
+/// When a stats message was made, at which message count, and its text.
+type Made = (Instant, u64, Arc<str>);
+
+impl StatsCache {
+    /// How long a made stats message is served as it is.
+    pub const FRESH: Duration = Duration::from_millis(900);
+
+    /// The stats message of `platform`'s chat on `channel`, and its message count.
+    pub fn get(&self, stats: &Stats, channel: &str, platform: &str) -> (u64, Arc<str>) {
+        let key = (channel.to_string(), platform.to_string());
+        if let Some((at, n, text)) = self.made.lock().get(&key)
+            && at.elapsed() < Self::FRESH
+        {
+            return (*n, text.clone());
+        }
+        let snapshot = stats.snapshot_of(channel, Some(platform), MAX_USERS);
+        let text: Arc<str> = self::stats(&snapshot).to_string().into();
+        let mut made = self.made.lock();
+        // Bounded by the chats followed; forget the ones nobody asked about for a while.
+        made.retain(|_, (at, _, _)| at.elapsed() < Duration::from_secs(60));
+        made.insert(key, (Instant::now(), snapshot.messages, text.clone()));
+        (snapshot.messages, text)
+    }
+}
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq)]

@@ -307,11 +307,17 @@ async fn chat_session(socket: WebSocket, state: Arc<State>) {
                 Next::Message(bus::Message::Event(item)) => {
                     last = item.event.id;
                     let e = &item.event;
-                    if chats.iter().any(|c| c.channel == e.channel && c.platform.as_str() == e.platform)
-                        && let Some(m) = proto::chat(e)
-                        && !send(&mut tx, &m).await
+                    if e.kind == crate::event::Kind::ChatMessage
+                        && chats.iter().any(|c| c.channel == e.channel && c.platform.as_str() == e.platform)
                     {
-                        break;
+                        // Made once per event for every client of the chat.
+                        let frame = item.frame(proto::FRAME_KEY, |e| {
+                            proto::chat(e).map(|m| m.to_string().into()).unwrap_or_default()
+                        });
+                        let text = std::str::from_utf8(&frame).unwrap_or_default();
+                        if tx.send(Message::text(text)).await.is_err() {
+                            break;
+                        }
                     }
                 }
                 Next::Closed => break,
@@ -332,10 +338,10 @@ async fn chat_session(socket: WebSocket, state: Arc<State>) {
             }
             _ = tick.tick() => {
                 for chat in chats.iter_mut() {
-                    let snapshot = state.overlays.shared.stats.snapshot_of(&chat.channel, Some(chat.platform.as_str()), proto::MAX_USERS);
-                    if chat.stats_sent != Some(snapshot.messages) && snapshot.messages > 0 {
-                        chat.stats_sent = Some(snapshot.messages);
-                        if !send(&mut tx, &proto::stats(&snapshot)).await { return }
+                    let (messages, text) = state.chat_stats.get(&state.overlays.shared.stats, &chat.channel, chat.platform.as_str());
+                    if chat.stats_sent != Some(messages) && messages > 0 {
+                        chat.stats_sent = Some(messages);
+                        if tx.send(Message::text(&*text)).await.is_err() { return }
                     }
                 }
             }

@@ -48,6 +48,8 @@ pub struct State {
     pub fanout: Fanout,
     /// The platform chats that run: overlay.toml's, and those tools asked for.
     pub links: Arc<crate::platforms::Links>,
+    /// Chat-socket stats messages, made once a second per chat for all its clients.
+    pub chat_stats: crate::web::chat_protocol::StatsCache,
     /// Ends the sockets (streams end when the bus closes).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -67,6 +67,9 @@ fn watch_page(video: &str) -> String {
     )
 }
 
+/// The channel id whose live page the fake serves.
+pub const FAKE_CHANNEL_ID: &str = "UCfakelivechannel0000000";
+
 const CONSENT_PAGE: &str = "<html><body><h1>Before you continue to YouTube</h1><form action=\"https://consent.youtube.com/save\"></form></body></html>";
 
 impl FakeYoutube {
@@ -107,6 +110,32 @@ impl FakeYoutube {
                 };
                 warp::reply::with_status(page, warp::http::StatusCode::OK)
             });
+        // The live page of the one channel id the fake knows, and the live video's watch page;
+        // any other is a 404, as YouTube answers a channel nobody has.
+        let by_id = warp::get()
+            .and(
+                warp::path!("channel" / String / "live")
+                    .map(|id: String| id == FAKE_CHANNEL_ID)
+                    .or(warp::path!("watch")
+                        .and(warp::query::<std::collections::HashMap<String, String>>())
+                        .map(|q: std::collections::HashMap<String, String>| {
+                            q.get("v").map(String::as_str) == Some("fakelive001")
+                        }))
+                    .unify(),
+            )
+            .map(|known: bool| {
+                if known {
+                    warp::reply::with_status(
+                        warp::reply::html(watch_page("fakelive001")),
+                        warp::http::StatusCode::OK,
+                    )
+                } else {
+                    warp::reply::with_status(
+                        warp::reply::html("<html>404 Not Found</html>".to_string()),
+                        warp::http::StatusCode::NOT_FOUND,
+                    )
+                }
+            });
         let s = state.clone();
         let poll = warp::post()
             .and(warp::path!(
@@ -145,7 +174,11 @@ impl FakeYoutube {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(warp::serve(page.or(poll)).incoming(listener).run());
+        tokio::spawn(
+            warp::serve(page.or(by_id).or(poll))
+                .incoming(listener)
+                .run(),
+        );
         FakeYoutube { addr, state }
     }
 
