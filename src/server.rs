@@ -92,6 +92,16 @@ async fn connection(
         direct::serve(stream, request, state, shutdown).await;
         return;
     }
+    // A WebSocket of ours (the chat protocol, the events socket): the handshake reads the
+    // head again from the front of the stream.
+    if let Some(up) = crate::web::sockets::upgrade(&head, peer.ip()) {
+        let io = Rewind {
+            prefix: Bytes::from(head),
+            inner: stream,
+        };
+        crate::web::sockets::serve(io, up, state).await;
+        return;
+    }
     let io = Rewind {
         prefix: Bytes::from(head),
         inner: stream,

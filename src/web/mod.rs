@@ -26,11 +26,7 @@ pub use state::State;
 
 /// Every route.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    // The sockets first: a WebSocket upgrade of `/` is the chat protocol, a plain GET the
-    // dashboard.
-    sockets::routes(state.clone())
-        .or(pages::routes(state.clone()))
-        .unify()
+    pages::routes(state.clone())
         .or(api::routes(state.clone()))
         .unify()
         .or(auth::routes(state.clone()))

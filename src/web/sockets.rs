@@ -1,6 +1,10 @@
 //! WebSockets for other tools: the chat protocol (see [`super::chat_protocol`]) on `/` and
 //! `/ws`, and overlayd's own events socket on `/api/ws`.
 //!
+//! The accept loop hands an upgrade of these paths here with the request head it read
+//! ([`upgrade`]); the handshake and the socket are tungstenite's with a small read buffer (the
+//! default 128 KiB per connection would be most of an idle client's cost).
+//!
 //! Reading is as open as the overlay streams. What changes state (publishing, commands) follows
 //! the one access rule, decided at the upgrade from the request's `Host`, `Origin`, peer and
 //! token: a page of another site can open a socket and read, never publish. Every socket ends
@@ -10,17 +14,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use warp::Filter;
-use warp::filters::BoxedFilter;
-use warp::filters::ws::{Message, WebSocket, Ws};
-use warp::reply::Response;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::access::{Asking, asking};
+use super::access::Asking;
 use super::chat_protocol::{self as proto, Code, IdentifierType, Request};
-use super::state::{State, with_state};
+use super::state::State;
 use crate::bus::{self, Next, Subscription};
 use crate::channels::Lease;
 use crate::event::{Event, KindSet, Platform, normalize_channel, valid_channel};
@@ -31,50 +37,104 @@ use crate::platforms::youtube::page::Target;
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Chats one connection may follow at once.
 pub const MAX_CHATS: usize = 8;
+/// Bytes a client may have queued unread before it is dropped (it stopped reading).
+const MAX_QUEUED: usize = 1024 * 1024;
+/// A client has this long to finish the WebSocket handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 /// How often at most a chat's stats are pushed (when they changed).
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
-pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    chat(state.clone()).or(events(state)).unify().boxed()
+/// Which of our sockets an upgrade asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Chat,
+    Events,
 }
 
-/// GET / and GET /ws with `Upgrade: websocket` — the chat protocol.
-fn chat(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    warp::path::end()
-        .or(warp::path!("ws"))
-        .unify()
-        .and(warp::ws())
-        .and(with_state(state))
-        .map(|ws: Ws, state: Arc<State>| {
-            let reply = ws
-                .max_message_size(MAX_FRAME)
-                .max_frame_size(MAX_FRAME)
-                .on_upgrade(move |socket| chat_session(socket, state));
-            warp::reply::Reply::into_response(reply)
-        })
-        .boxed()
+/// A WebSocket upgrade of one of our paths, with who asks.
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    pub wanted: Wanted,
+    pub asking: Asking,
 }
 
-/// GET /api/ws with `Upgrade: websocket` — overlayd's events socket.
-fn events(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "ws")
-        .and(warp::ws())
-        .and(asking())
-        .and(with_state(state))
-        .map(|ws: Ws, asking: Asking, state: Arc<State>| {
-            let may_change = state.access.allow(&asking.caller()).is_ok();
-            let reply = ws
-                .max_message_size(MAX_FRAME)
-                .max_frame_size(MAX_FRAME)
-                .on_upgrade(move |socket| events_session(socket, state, may_change));
-            warp::reply::Reply::into_response(reply)
-        })
-        .boxed()
+/// The upgrade a request head asks for: `GET /`, `/ws` or `/api/ws` (any query) with
+/// `Upgrade: websocket`. Anything else is for the HTTP routes.
+pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) || req.method != Some("GET") {
+        return None;
+    }
+    let path = req.path?.split('?').next()?;
+    let wanted = match path {
+        "/" | "/ws" => Wanted::Chat,
+        "/api/ws" => Wanted::Events,
+        _ => return None,
+    };
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::to_string)
+    };
+    if !header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return None;
+    }
+    Some(Upgrade {
+        wanted,
+        asking: Asking {
+            peer: Some(peer),
+            forwarded: header("x-forwarded-for"),
+            authorization: header("authorization"),
+            origin: header("origin"),
+            host: header("host"),
+        },
+    })
 }
+
+/// Completes the handshake on `stream` (which starts with the request head) and serves the
+/// socket until the client leaves or shutdown.
+pub async fn serve<S>(stream: S, up: Upgrade, state: Arc<State>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_QUEUED)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(config));
+    let Ok(Ok(socket)) = tokio::time::timeout(HANDSHAKE, handshake).await else {
+        return;
+    };
+    match up.wanted {
+        Wanted::Chat => chat_session(socket, state).await,
+        Wanted::Events => {
+            let may_change = state.access.allow(&up.asking.caller()).is_ok();
+            events_session(socket, state, may_change).await;
+        }
+    }
+}
+
+type Sink<S> = futures_util::stream::SplitSink<WebSocketStream<S>, Message>;
 
 /// Sends `value` as a text frame; `false` once the client is gone.
-async fn send(tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, value: &Value) -> bool {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(tx: &mut Sink<S>, value: &Value) -> bool {
     tx.send(Message::text(value.to_string())).await.is_ok()
+}
+
+/// The text of a client's frame; `None` when the socket is over (closed, failed, too big).
+fn text_of(
+    frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+) -> Option<Option<String>> {
+    match frame {
+        Some(Ok(Message::Text(t))) => Some(Some(t.to_string())),
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => None,
+        Some(Ok(_)) => Some(None),
+    }
 }
 
 /// One chat a chat-protocol connection follows.
@@ -238,7 +298,10 @@ fn resubscribe(state: &State, chats: &[Chat], last: u64) -> Option<Subscription>
     })
 }
 
-async fn chat_session(socket: WebSocket, state: Arc<State>) {
+async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    socket: WebSocketStream<S>,
+    state: Arc<State>,
+) {
     let (mut tx, mut rx) = socket.split();
     let mut chats: Vec<Chat> = Vec::new();
     let mut sub: Option<Subscription> = None;
@@ -255,11 +318,10 @@ async fn chat_session(socket: WebSocket, state: Arc<State>) {
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
             frame = rx.next() => {
-                let text = match frame {
-                    Some(Ok(m)) if m.is_text() => m.to_str().unwrap_or_default().to_string(),
-                    Some(Ok(m)) if m.is_close() => break,
-                    Some(Ok(_)) => continue,
-                    _ => break,
+                let text = match text_of(frame) {
+                    Some(Some(t)) => t,
+                    Some(None) => continue,
+                    None => break,
                 };
                 let request = match proto::parse(&text) {
                     Ok(r) => r,
@@ -314,8 +376,9 @@ async fn chat_session(socket: WebSocket, state: Arc<State>) {
                         let frame = item.frame(proto::FRAME_KEY, |e| {
                             proto::chat(e).map(|m| m.to_string().into()).unwrap_or_default()
                         });
-                        let text = std::str::from_utf8(&frame).unwrap_or_default();
-                        if tx.send(Message::text(text)).await.is_err() {
+                        // The shared bytes, not a copy per client.
+                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                        if tx.send(Message::Text(text)).await.is_err() {
                             break;
                         }
                     }
@@ -341,7 +404,7 @@ async fn chat_session(socket: WebSocket, state: Arc<State>) {
                     let (messages, text) = state.chat_stats.get(&state.overlays.shared.stats, &chat.channel, chat.platform.as_str());
                     if chat.stats_sent != Some(messages) && messages > 0 {
                         chat.stats_sent = Some(messages);
-                        if tx.send(Message::text(&*text)).await.is_err() { return }
+                        if tx.send(Message::text(text.to_string())).await.is_err() { return }
                     }
                 }
             }
@@ -406,7 +469,11 @@ pub fn event_message(e: &Event) -> Value {
     v
 }
 
-async fn events_session(socket: WebSocket, state: Arc<State>, may_change: bool) {
+async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    socket: WebSocketStream<S>,
+    state: Arc<State>,
+    may_change: bool,
+) {
     let (mut tx, mut rx) = socket.split();
     let mut sub: Option<(Subscription, Option<KindSet>)> = None;
     loop {
@@ -419,11 +486,10 @@ async fn events_session(socket: WebSocket, state: Arc<State>, may_change: bool) 
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
             frame = rx.next() => {
-                let text = match frame {
-                    Some(Ok(m)) if m.is_text() => m.to_str().unwrap_or_default().to_string(),
-                    Some(Ok(m)) if m.is_close() => break,
-                    Some(Ok(_)) => continue,
-                    _ => break,
+                let text = match text_of(frame) {
+                    Some(Some(t)) => t,
+                    Some(None) => continue,
+                    None => break,
                 };
                 let answer = match serde_json::from_str::<EventsRequest>(&text) {
                     Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish and ping")),
@@ -522,5 +588,32 @@ fn publish(state: &State, may_change: bool, mut event: serde_json::Map<String, V
             Ok((item, _)) => json!({"type": "published", "id": item.event.id}),
             Err(e) => events_error("NOT_STORED", &format!("not stored, not sent: {e}")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_upgrades_of_our_socket_paths_are_taken() {
+        let peer: IpAddr = "127.0.0.1".parse().expect("ip");
+        let head = |path: &str, upgrade: &str| {
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nUpgrade: {upgrade}\r\nConnection: Upgrade\r\nOrigin: http://x.example\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+        };
+        let up = upgrade(head("/", "websocket").as_bytes(), peer).expect("chat");
+        assert_eq!(up.wanted, Wanted::Chat);
+        assert_eq!(up.asking.origin.as_deref(), Some("http://x.example"));
+        assert_eq!(up.asking.host.as_deref(), Some("127.0.0.1:7878"));
+        let up = upgrade(head("/api/ws?x=1", "WebSocket").as_bytes(), peer).expect("events");
+        assert_eq!(up.wanted, Wanted::Events);
+        assert!(upgrade(head("/ws", "h2c").as_bytes(), peer).is_none());
+        assert!(upgrade(head("/o/chat", "websocket").as_bytes(), peer).is_none());
+        assert!(
+            upgrade(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", peer).is_none(),
+            "the dashboard"
+        );
     }
 }
