@@ -287,14 +287,6 @@ async fn check_kick_events(server: &Server, sse: &mut Sse) {
     assert_eq!(frames[7]["data"]["monetary"]["currency"], "KICKS");
 }
 
-/// Waits until the source subscribed to its four feeds (frames containing `marker`).
-async fn wait_subscribed(kick: &FakeKick, marker: &str) {
-    kick.wait_for("subscribed to every feed", |s| {
-        s.received.iter().filter(|t| t.contains(marker)).count() == 4
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_chat_over_pusher() {
     let kick = FakeKick::start(KickMode::Pusher).await;
@@ -309,7 +301,7 @@ async fn kick_chat_over_pusher() {
     let mut sse = server.sse("/o/chat/events", None).await;
     // A second overlay page shares the same source: one socket.
     let second = server.sse("/o/chat/events", None).await;
-    wait_subscribed(&kick, "pusher:subscribe").await;
+    kick.wait_subscribed("pusher:subscribe").await;
     let subscribed: Vec<String> = kick
         .received()
         .iter()
@@ -356,7 +348,7 @@ async fn kick_chat_over_centrifugo_after_looking_the_channel_up() {
     );
     let server = Server::start(&config, &[("chat", &overlay("chat", "multi"))]).await;
     let mut sse = server.sse("/o/chat/events", None).await;
-    wait_subscribed(&kick, "\"subscribe\"").await;
+    kick.wait_subscribed("\"subscribe\"").await;
     {
         let st = kick.state.lock().expect("state");
         assert_eq!(st.lookups, ["ac7ionman"]);

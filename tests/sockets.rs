@@ -309,14 +309,7 @@ async fn kick_chats_on_demand_and_unknown_slugs() {
     )
     .await;
     assert_eq!(hear(&mut ws).await["status"], "subscribed");
-    kick.wait_for("subscribed", |s| {
-        s.received
-            .iter()
-            .filter(|t| t.contains("pusher:subscribe"))
-            .count()
-            >= 4
-    })
-    .await;
+    kick.wait_subscribed("pusher:subscribe").await;
     assert_eq!(hear_kind(&mut ws, "status").await["status"], "started");
     kick.send(&fixture("kick", "pusher.chat_message.json"));
     let chat = hear_kind(&mut ws, "chat").await;

@@ -157,6 +157,19 @@ async fn eventsub_subscribes_and_publishes_onto_a_bare_bus() {
     assert!(detail.contains("#streamer"), "{detail}");
 }
 
+/// Runs the platform sources of `config` for the channels in `sourced`.
+fn platforms(bare: &Bare, config: &Config, sourced: watch::Receiver<BTreeSet<String>>) {
+    tokio::spawn(overlayd::platforms::run(
+        config.youtube.clone(),
+        config.kick.clone(),
+        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
+        bare.publisher.clone(),
+        sourced.clone(),
+        sourced,
+        bare.shutdown.clone(),
+    ));
+}
+
 /// The gaps between a source's attempts, on paused time.
 fn gaps(at: &[tokio::time::Instant]) -> Vec<Duration> {
     at.windows(2).map(|w| w[1] - w[0]).collect()
@@ -232,15 +245,7 @@ async fn youtube_reads_the_fake_onto_a_bare_bus() {
     let bare = Bare::new();
     let (_keep, sourced) = channels(&["multi"]);
     let mut sub = bare.bus.subscribe(vec!["multi".into()], None);
-    tokio::spawn(overlayd::platforms::run(
-        config.youtube.clone(),
-        config.kick.clone(),
-        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
-        bare.publisher.clone(),
-        sourced.clone(),
-        sourced,
-        bare.shutdown.clone(),
-    ));
+    platforms(&bare, &config, sourced);
     let event = bare.events(&mut sub, 1).await.remove(0);
     assert_eq!(
         (event.kind, event.platform.as_str()),
@@ -265,15 +270,7 @@ async fn youtube_backs_off_and_starts_over_after_a_healthy_stretch() {
     );
     let bare = Bare::new();
     let (_keep, sourced) = channels(&["multi"]);
-    tokio::spawn(overlayd::platforms::run(
-        config.youtube.clone(),
-        config.kick.clone(),
-        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
-        bare.publisher.clone(),
-        sourced.clone(),
-        sourced,
-        bare.shutdown.clone(),
-    ));
+    platforms(&bare, &config, sourced);
     yt.wait_for("the first poll", |s| !s.polls.is_empty()).await;
     tokio::time::pause();
     // Eight refusals (waits doubling), then a minute and a half of good answers a second apart.
@@ -312,23 +309,8 @@ async fn kick_reads_the_fake_onto_a_bare_bus() {
     let bare = Bare::new();
     let (_keep, sourced) = channels(&["multi"]);
     let mut sub = bare.bus.subscribe(vec!["multi".into()], None);
-    tokio::spawn(overlayd::platforms::run(
-        config.youtube.clone(),
-        config.kick.clone(),
-        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
-        bare.publisher.clone(),
-        sourced.clone(),
-        sourced,
-        bare.shutdown.clone(),
-    ));
-    kick.wait_for("subscribed", |s| {
-        s.received
-            .iter()
-            .filter(|t| t.contains("pusher:subscribe"))
-            .count()
-            >= 4
-    })
-    .await;
+    platforms(&bare, &config, sourced);
+    kick.wait_subscribed("pusher:subscribe").await;
     kick.send(&fixture("kick", "pusher.chat_message.json"));
     let event = bare.events(&mut sub, 1).await.remove(0);
     assert_eq!(

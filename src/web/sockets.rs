@@ -126,6 +126,14 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(tx: &mut Sink<S>, value: &Value
     tx.send(Message::text(value.to_string())).await.is_ok()
 }
 
+/// The subscription's next message; without one, never.
+async fn next_message(sub: Option<&mut Subscription>, bus: &crate::bus::Bus) -> Next {
+    match sub {
+        Some(s) => s.next(bus).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The text of a client's frame; `None` when the socket is over (closed, failed, too big).
 fn text_of(
     frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
@@ -309,12 +317,7 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut status = state.status.watch();
     let mut tick = tokio::time::interval(STATS_EVERY);
     loop {
-        let next = async {
-            match sub.as_mut() {
-                Some(s) => s.next(&state.bus).await,
-                None => std::future::pending().await,
-            }
-        };
+        let next = next_message(sub.as_mut(), &state.bus);
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
             frame = rx.next() => {
@@ -477,12 +480,7 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let (mut tx, mut rx) = socket.split();
     let mut sub: Option<(Subscription, Option<KindSet>)> = None;
     loop {
-        let next = async {
-            match sub.as_mut() {
-                Some((s, _)) => s.next(&state.bus).await,
-                None => std::future::pending().await,
-            }
-        };
+        let next = next_message(sub.as_mut().map(|(s, _)| s), &state.bus);
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
             frame = rx.next() => {

@@ -365,6 +365,15 @@ impl FakeKick {
         }
     }
 
+    /// Waits until the source subscribed to its four feeds (frames containing `marker`:
+    /// `pusher:subscribe`, or `"subscribe"` on Centrifugo).
+    pub async fn wait_subscribed(&self, marker: &str) {
+        self.wait_for("subscribed to every feed", |s| {
+            s.received.iter().filter(|t| t.contains(marker)).count() == 4
+        })
+        .await;
+    }
+
     pub fn received(&self) -> Vec<Value> {
         self.state
             .lock()
