@@ -99,7 +99,8 @@ async fn connection(
             prefix: Bytes::from(head),
             inner: stream,
         };
-        crate::web::sockets::serve(io, up, state).await;
+        // Boxed: inline, its state would grow every connection's task, event streams included.
+        Box::pin(crate::web::sockets::serve(io, up, state)).await;
         return;
     }
     let io = Rewind {
