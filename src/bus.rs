@@ -391,6 +391,12 @@ impl Bus {
     /// Joins the live feed for `channels`, first replaying every event after `since` that
     /// history still holds. `since = None` replays nothing.
     pub fn subscribe(&self, channels: Vec<String>, since: Option<u64>) -> Subscription {
+        // An id beyond every event stamped here (only a client can claim one) means "nothing
+        // to replay", and must not hold back the live events that come after.
+        let since = match (&self.shared, since) {
+            (None, Some(s)) => Some(s.min(self.next_id().saturating_sub(1))),
+            (_, s) => s,
+        };
         let mut sub = Subscription {
             channels,
             replay: VecDeque::new(),
@@ -411,7 +417,7 @@ impl Bus {
         }
         sub.live = inner.live.as_ref().map(broadcast::Sender::subscribe);
         let Some(since) = since else { return };
-        sub.gap = since != 0 && since + 1 < inner.first_id;
+        sub.gap = since != 0 && since.saturating_add(1) < inner.first_id;
         let mut replay: Vec<Arc<Item>> = Vec::new();
         for channel in &sub.channels {
             // From the durable log when there is one: it reaches back across restarts.

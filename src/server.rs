@@ -240,6 +240,10 @@ pub mod direct {
     use crate::web::State;
     use crate::web::sse::Ready;
 
+    /// What an event-stream client may send after its request before it is dropped (a
+    /// browser sends nothing; a little slack for a stray keep-alive probe).
+    const MAX_UPSTREAM: usize = 4096;
+
     pub struct Request {
         overlays: Vec<Arc<Overlay>>,
         since: Option<u64>,
@@ -312,16 +316,26 @@ pub mod direct {
         head.extend_from_slice(PREAMBLE);
         let mut feed = state.feed(req.overlays, req.since);
         // The client sends nothing after its request: the socket turning readable means it
-        // left. One future for the whole stream, so each wake-up only re-polls it.
+        // left. One future for the whole stream, so each wake-up only re-polls it. A client
+        // that does send is read and ignored up to `MAX_UPSTREAM` bytes, then dropped; each
+        // read yields, so such clients can never hold a runtime thread.
         let left = async {
-            let mut probe = [0u8; 64];
+            let mut probe = [0u8; 512];
+            let mut sent = 0usize;
             loop {
                 if socket.readable().await.is_err() {
                     return;
                 }
                 match socket.try_read(&mut probe) {
                     Ok(0) => return,
-                    Ok(_) => {}
+                    Ok(n) => {
+                        sent += n;
+                        if sent > MAX_UPSTREAM {
+                            tracing::debug!("an event-stream client kept sending; closed");
+                            return;
+                        }
+                        tokio::task::yield_now().await;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => return,
                 }

@@ -23,12 +23,18 @@ pub fn settings(overlay: &Overlay, error: Option<&ThemeError>) -> serde_json::Va
     })
 }
 
+/// JSON to put inside a `<script>` block: every `<` escaped (JSON allows `\u003c`), so no
+/// string in it can end the block (`</script>`) or open a comment that swallows the page's
+/// script (`<!--<script`).
+pub fn inline_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
 /// `/o/<name>`.
 pub fn render(overlay: &Overlay, error: Option<&ThemeError>) -> String {
     let c = &overlay.config;
     let settings = settings(overlay, error);
-    // `</` inside a script block would end it early; JSON allows `<\/`.
-    let settings = settings.to_string().replace("</", "<\\/");
+    let settings = inline_json(&settings);
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -54,4 +60,20 @@ pub fn render(overlay: &Overlay, error: Option<&ThemeError>) -> String {
         hidden = if error.is_some() { "" } else { " hidden" },
         error = error.map(|e| escape(&e.to_string())).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_json_can_neither_end_the_script_nor_open_a_comment() {
+        let v = serde_json::json!({"label": "<!--<script></script>"});
+        let text = inline_json(&v);
+        assert!(!text.contains('<'), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).expect("json"),
+            v
+        );
+    }
 }

@@ -12,6 +12,13 @@ use crate::event::{Event, Kind};
 /// Appends between two pruning passes: pruning is a DELETE per channel, cheap but not free.
 const PRUNE_EVERY: u64 = 256;
 
+/// An event id as SQLite stores it (a signed 64-bit integer): ids from 2^63 up, which no event
+/// has, are taken as the largest, so `since` beyond every event replays nothing (cast, they
+/// would turn negative and replay everything).
+fn id_column(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
 pub struct Sqlite {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -171,7 +178,7 @@ impl EventLog for Sqlite {
             let conn = self.conn.lock();
             conn.execute(
                 "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![event.id as i64, event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
+                params![id_column(event.id), event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
             )
             .map_err(|e| self.error(e))?;
         }
@@ -191,7 +198,7 @@ impl EventLog for Sqlite {
         limit: usize,
         before: Option<u64>,
     ) -> Result<Vec<Event>, StoreError> {
-        let before = before.map_or(i64::MAX, |b| b as i64);
+        let before = before.map_or(i64::MAX, id_column);
         self.rows(
             "SELECT id, channel, kind, platform, at, history, data FROM events
              WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
@@ -210,7 +217,7 @@ impl EventLog for Sqlite {
         let rows = self.rows(
             "SELECT id, channel, kind, platform, at, history, data FROM events
              WHERE channel = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3",
-            &[&channel, &(after as i64), &(limit as i64 + 1)],
+            &[&channel, &id_column(after), &(limit as i64 + 1)],
         )?;
         Ok(page_after(rows, limit))
     }

@@ -249,8 +249,8 @@ impl Registry {
             return None;
         }
         for theme in [name, DEFAULT_THEME] {
-            let disk = self.dir.join(theme).join("static").join(&rel);
-            if let Ok(bytes) = std::fs::read(&disk) {
+            let root = self.dir.join(theme).join("static");
+            if let Some(bytes) = read_inside(&root, &rel) {
                 return Some(Asset::new(path, bytes));
             }
             let key = format!("static/{path}");
@@ -265,6 +265,18 @@ impl Registry {
         }
         None
     }
+}
+
+/// The file `rel` below `root`, if it is a regular file that is still inside `root` once
+/// every link is followed (a link out of the theme, a FIFO or a device is never served).
+/// Blocking: call it off the runtime threads.
+pub fn read_inside(root: &Path, rel: &Path) -> Option<Vec<u8>> {
+    let real_root = root.canonicalize().ok()?;
+    let real = root.join(rel).canonicalize().ok()?;
+    if !real.starts_with(&real_root) || !std::fs::metadata(&real).ok()?.is_file() {
+        return None;
+    }
+    std::fs::read(&real).ok()
 }
 
 /// A file served from a theme's `static/` folder.
@@ -371,7 +383,7 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
     let root = dir.join(name);
     if root.is_dir() {
         let mut files = Vec::new();
-        walk(&root.join("templates"), &mut files);
+        walk(&root.join("templates"), &root, &mut files);
         for file in files {
             let rel = file
                 .strip_prefix(&root)
@@ -443,19 +455,34 @@ fn template_name(path: &str) -> Option<String> {
 }
 
 /// Every file below `dir`, skipping hidden files and editor droppings.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+/// The files below `dir`. Directory links are not followed (a link back up would make the
+/// walk endless), and a file link counts only when it resolves to a regular file inside
+/// `dir`'s theme (`root`).
+fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if ignored(&path) {
             continue;
         }
-        if path.is_dir() {
-            walk(&path, out);
-        } else {
+        if kind.is_dir() {
+            walk(&path, root, out);
+        } else if kind.is_file() {
             out.push(path);
+        } else if kind.is_symlink() {
+            let inside = root
+                .canonicalize()
+                .ok()
+                .zip(path.canonicalize().ok())
+                .is_some_and(|(r, p)| p.starts_with(r) && p.is_file());
+            if inside {
+                out.push(path);
+            }
         }
     }
 }

@@ -23,7 +23,14 @@ pub enum Refused {
     Stale,
     #[error("the timestamp is not RFC 3339")]
     BadTimestamp,
+    #[error("the message is dated more than a minute ahead")]
+    Future,
+    #[error("the message id is empty")]
+    NoId,
 }
+
+/// How far ahead of our clock a message may be dated (clocks drift a little, not ten minutes).
+pub const MAX_AHEAD_MS: i64 = 60 * 1000;
 
 /// Checks `signature` (`sha256=<hex>`) over `id + timestamp + body` with `secret`, and the age.
 pub fn verify(
@@ -34,6 +41,10 @@ pub fn verify(
     signature: &str,
     now_ms: i64,
 ) -> Result<(), Refused> {
+    // An empty id could never be told apart from another: every redelivery would show again.
+    if id.trim().is_empty() {
+        return Err(Refused::NoId);
+    }
     let hex = signature
         .strip_prefix("sha256=")
         .ok_or(Refused::BadSignature)?;
@@ -50,6 +61,10 @@ pub fn verify(
         .timestamp_millis();
     if now_ms - at > MAX_AGE_MS {
         return Err(Refused::Stale);
+    }
+    // A date far ahead would stay "fresh" past the replay window.
+    if at - now_ms > MAX_AHEAD_MS {
+        return Err(Refused::Future);
     }
     Ok(())
 }
@@ -140,6 +155,19 @@ mod tests {
                 verify(&secret, &id, &ts, &body, &sig, at(&ts) + 1000),
                 Ok(()),
                 "{dir}"
+            );
+            // A message dated far ahead of our clock is refused, a little ahead is fine.
+            assert_eq!(
+                verify(&secret, &id, &ts, &body, &sig, at(&ts) - MAX_AHEAD_MS - 1),
+                Err(Refused::Future)
+            );
+            assert_eq!(
+                verify(&secret, &id, &ts, &body, &sig, at(&ts) - 5000),
+                Ok(())
+            );
+            assert_eq!(
+                verify(&secret, "", &ts, &body, &sig, at(&ts)),
+                Err(Refused::NoId)
             );
             // ...and are stale today.
             assert_eq!(

@@ -128,6 +128,17 @@ impl Access {
         })
     }
 
+    /// Whether `caller` may read private data (the dashboard, the event log): addressed to a
+    /// name we are reached by, so a rebinding page cannot read them either.
+    pub fn allow_read(&self, caller: &Caller) -> Result<(), Refused> {
+        let host = caller.host.map(str::trim).ok_or(Refused::NoHost)?;
+        if self.reached_as(host) || self.allow(caller).is_ok() {
+            Ok(())
+        } else {
+            Err(Refused::UnknownHost(host.to_string()))
+        }
+    }
+
     /// Whether a WebSocket upgrade may be opened at all: a browser page of another site may
     /// not open one (browsers send `Origin` on every upgrade; tools that send none are fine).
     pub fn allow_socket(&self, caller: &Caller) -> Result<(), Refused> {
@@ -232,6 +243,22 @@ pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rej
         .untuple_one()
 }
 
+/// Lets a read of private data through when [`Access::allow_read`] does.
+pub fn read_guard(
+    access: Arc<Access>,
+) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    asking()
+        .and_then(move |asking: Asking| {
+            let access = access.clone();
+            async move {
+                access
+                    .allow_read(&asking.caller())
+                    .map_err(|why| reject(why.status(), why.to_string()))
+            }
+        })
+        .untuple_one()
+}
+
 /// An unguessable value for an OAuth `state` (128 bits, hex).
 pub fn random_state() -> String {
     (0..32)
@@ -308,6 +335,23 @@ mod tests {
             }),
             Err(Refused::NoHost)
         );
+    }
+
+    #[test]
+    fn private_reads_need_a_name_we_are_reached_by() {
+        let a = access(None, false);
+        assert_eq!(a.allow_read(&local("localhost:7878")), Ok(()));
+        // Remote viewers of a hosted instance read by its public name.
+        let remote = Caller {
+            peer: Some("203.0.113.9".parse().expect("ip")),
+            host: Some("overlays.example.com"),
+            ..Caller::default()
+        };
+        assert_eq!(a.allow_read(&remote), Ok(()));
+        assert!(matches!(
+            a.allow_read(&local("evil.example:7878")),
+            Err(Refused::UnknownHost(_))
+        ));
     }
 
     #[test]

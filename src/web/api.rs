@@ -130,6 +130,7 @@ const MAX_LIMIT: usize = 1000;
 fn channel_events(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "channels" / String / "events")
         .and(warp::get())
+        .and(super::access::read_guard(state.access.clone()))
         .and(warp::query::<EventsQuery>())
         .and(with_state(state))
         .map(|channel: String, q: EventsQuery, state: Arc<State>| {

@@ -315,9 +315,12 @@ fn theme_asset(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and_then(
             |theme: String, tail: warp::path::Tail, state: Arc<State>| async move {
                 let path = percent_decode(tail.as_str());
-                let asset = state
-                    .themes
-                    .asset(&theme, &path)
+                // Off the runtime threads: reading a file blocks.
+                let themes = state.themes.clone();
+                let asset = tokio::task::spawn_blocking(move || themes.asset(&theme, &path))
+                    .await
+                    .ok()
+                    .flatten()
                     .ok_or_else(warp::reject::not_found)?;
                 let mut res = Response::new(asset.bytes.into());
                 res.headers_mut().insert(
@@ -339,9 +342,11 @@ fn theme_sound(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and_then(
             |theme: String, kind: String, state: Arc<State>| async move {
-                let asset = state
-                    .themes
-                    .sound(&theme, &kind)
+                let themes = state.themes.clone();
+                let asset = tokio::task::spawn_blocking(move || themes.sound(&theme, &kind))
+                    .await
+                    .ok()
+                    .flatten()
                     .ok_or_else(warp::reject::not_found)?;
                 let mut res = Response::new(asset.bytes.into());
                 res.headers_mut().insert(
@@ -379,6 +384,7 @@ fn percent_decode(s: &str) -> String {
 fn dashboard(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path::end()
         .and(warp::get())
+        .and(super::access::read_guard(state.access.clone()))
         .and(with_state(state))
         .map(|state: Arc<State>| html(dashboard_page(&state)))
         .boxed()

@@ -1,0 +1,172 @@
+//! Classes of attack and fault from an outside attack run, each as it would arrive: a stream
+//! client that keeps sending, a rebinding page's `Host`, an id past 2^63, theme files that are
+//! links out of the theme or not regular files, and a link cycle under `templates/`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, WAIT, overlay};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_client_that_keeps_sending_is_dropped_and_freezes_nothing() {
+    let server = Server::start("", &[("feed", &overlay("events", "hard"))]).await;
+    let mut floods = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /o/feed/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("head");
+        floods.push(s);
+    }
+    let junk = vec![b'x'; 16 * 1024];
+    for s in &mut floods {
+        // The server reads and ignores a little, then closes: writing more then fails or the
+        // read side ends.
+        let mut closed = false;
+        for _ in 0..200 {
+            if s.write_all(&junk).await.is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout(Duration::from_millis(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(closed, "a client that kept sending was kept");
+    }
+    // Everyone else is served at once meanwhile.
+    let started = std::time::Instant::now();
+    assert_eq!(server.health().await["status"], "ok");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_only_resolves_here_can_neither_change_nor_read_private_data() {
+    let server = Server::start("", &[("feed", &overlay("events", "hard"))]).await;
+    let client = common::client();
+    let evil = "evil.example:7878";
+    let post = client
+        .post(server.url("/api/events"))
+        .header("host", evil)
+        .header("origin", format!("http://{evil}"))
+        .body(json!({"channel": "hard", "kind": "follow"}).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 403);
+    let text = post.text().await.expect("body");
+    assert!(text.contains("[server] hosts"), "{text}");
+    for path in ["/", "/api/channels/hard/events"] {
+        let r = client
+            .get(server.url(path))
+            .header("host", evil)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    // The overlay itself stays readable by any name (OBS on another machine).
+    let r = client
+        .get(server.url("/o/feed"))
+        .header("host", evil)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    // By our own names, everything works.
+    let (status, _) = server
+        .post_event(json!({"channel": "hard", "kind": "follow"}))
+        .await;
+    assert_eq!(status, 202);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_past_two_to_the_63_replays_nothing() {
+    // The default store: SQLite, whose ids are signed.
+    let server = Server::start("", &[("feed", &overlay("events", "hard"))]).await;
+    for seq in 1..=2 {
+        server
+            .post_event(json!({"channel": "hard", "kind": "follow", "data": {"seq": seq}}))
+            .await;
+    }
+    for since in ["9223372036854775808", "18446744073709551615"] {
+        let mut sse = server
+            .sse(&format!("/o/feed/events?since={since}"), None)
+            .await;
+        assert!(
+            sse.next_within(Duration::from_millis(300))
+                .await
+                .is_none_or(|f| f.id.is_none()),
+            "since={since} replayed history"
+        );
+        // ...and live events still come.
+        server
+            .post_event(json!({"channel": "hard", "kind": "follow", "data": {"seq": "live"}}))
+            .await;
+        let live = sse.events(1).await;
+        assert_eq!(live[0].data["data"]["seq"], "live", "since={since}");
+    }
+    server.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn theme_files_are_regular_files_inside_the_theme_after_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not serve").expect("secret");
+    let theme = dir.path().join("themes/linky");
+    std::fs::create_dir_all(theme.join("static")).expect("static");
+    std::fs::create_dir_all(theme.join("templates")).expect("templates");
+    std::fs::write(theme.join("static/ok.css"), "body{}").expect("css");
+    std::os::unix::fs::symlink(&secret, theme.join("static/leak.txt")).expect("link");
+    std::os::unix::fs::symlink(theme.join("static/ok.css"), theme.join("static/alias.css"))
+        .expect("link");
+    // A link back up: a walk that follows it never ends.
+    std::os::unix::fs::symlink(&theme, theme.join("templates/loop")).expect("loop");
+    let made = std::process::Command::new("mkfifo")
+        .arg(theme.join("static/pipe.css"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    let server = Server::start_in(dir, "", &[]).await;
+    assert!(started.elapsed() < WAIT, "the link cycle hung the start");
+    let get = |path: &'static str| {
+        let url = server.url(path);
+        async move {
+            tokio::time::timeout(WAIT, common::client().get(url).send())
+                .await
+                .expect("answered in time (a FIFO must not block)")
+                .expect("get")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get("/themes/linky/static/ok.css").await, 200);
+    assert_eq!(
+        get("/themes/linky/static/alias.css").await,
+        200,
+        "a link inside"
+    );
+    assert_eq!(
+        get("/themes/linky/static/leak.txt").await,
+        404,
+        "a link out"
+    );
+    assert_eq!(get("/themes/linky/static/pipe.css").await, 404, "a FIFO");
+    assert_eq!(server.health().await["status"], "ok");
+    server.stop().await;
+}
