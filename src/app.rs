@@ -301,7 +301,12 @@ async fn claim_sources(
 fn announce(state: &State, addr: SocketAddr) {
     let base = format!("http://{addr}");
     tracing::info!("overlayd listening on {base}/ (dashboard)");
-    for o in state.overlays.all() {
+    for o in state
+        .overlays
+        .all()
+        .iter()
+        .filter(|o| !o.config.is_viewer())
+    {
         tracing::info!("  {}: {base}/o/{}", o.config.kind.as_str(), o.config.name);
     }
     if state.config.demo {

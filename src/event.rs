@@ -205,6 +205,17 @@ impl Event {
     }
 }
 
+/// Whether an image URL from a platform may reach an `<img src>` (emotes, badges, stickers,
+/// the chat socket's `rawHtml`): https, and nothing that could leave the attribute or the URL.
+pub fn safe_image_url(url: &str) -> bool {
+    url.strip_prefix("https://").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
+    })
+}
+
 /// Channel names are Twitch logins: lowercase, no leading `#`.
 pub fn normalize_channel(name: &str) -> String {
     name.trim().trim_start_matches('#').to_ascii_lowercase()

@@ -111,8 +111,13 @@ async fn connection(
         inner: warp::service(routes),
         peer,
     };
+    // The same head limits on every request of the connection, the keep-alive ones after the
+    // first included: hyper holds them from here on.
     let conn = hyper::server::conn::http1::Builder::new()
         .writev(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);

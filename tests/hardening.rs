@@ -170,3 +170,68 @@ async fn theme_files_are_regular_files_inside_the_theme_after_links() {
     assert_eq!(server.health().await["status"], "ok");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partials_that_include_each_other_are_a_theme_error_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chat = dir.path().join("themes/loopy/templates/chat");
+    std::fs::create_dir_all(&chat).expect("templates");
+    std::fs::write(chat.join("chat.message.hbs"), "{{> chat/row}}").expect("a");
+    std::fs::write(chat.join("row.hbs"), "<p>{{> chat/chat.message}}</p>").expect("b");
+    let server = Server::start_in(
+        dir,
+        "",
+        &[(
+            "chat",
+            "kind = \"chat\"\nchannel = \"hard\"\ntheme = \"default\"\n",
+        )],
+    )
+    .await;
+    let health = server.health().await;
+    let errors = health["theme_errors"].to_string();
+    assert!(
+        errors.contains("loop") && errors.contains("chat/row"),
+        "{errors}"
+    );
+    // The server lives on and serves its overlays.
+    let (status, _) = server.get_json("/api/overlays").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_head_limit_on_every_path_and_every_request_of_a_connection() {
+    let server = Server::start("", &[]).await;
+    // A head that grows past the limit without end is answered and closed at once.
+    let mut big = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n".to_vec();
+    for i in 0..1000 {
+        head.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(20)).as_bytes());
+    }
+    let _ = big.write_all(&head).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, big.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "an endless head was held");
+    // After one complete request, a half-sent second one is closed by the head timeout.
+    let mut slow = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nX-Slow: ",
+    )
+    .await
+    .expect("write");
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut all)).await;
+    assert!(
+        read.is_ok(),
+        "a keep-alive connection held an unfinished head past the timeout"
+    );
+    assert!(
+        String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"),
+        "the first request was answered"
+    );
+    server.stop().await;
+}

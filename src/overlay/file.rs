@@ -287,13 +287,22 @@ pub fn load_overlays(
     (overlays, errors)
 }
 
-/// The overlay behind the viewer page of `channel`: the recent-events list.
+/// Viewer pages' overlays are named with this (a name no file can give: `_` is allowed, but
+/// these are made, never read from `overlays/`).
+const VIEWER_PREFIX: &str = "_c_";
+
 impl OverlayConfig {
+    /// The overlay behind the viewer page of `channel`: the recent-events list.
     pub fn viewer(channel: &str) -> OverlayConfig {
         let mut c = OverlayConfig::builtin(OverlayKind::Events, channel);
-        c.name = format!("_c_{channel}");
+        c.name = format!("{VIEWER_PREFIX}{channel}");
         c.title = format!("#{channel}");
         c
+    }
+
+    /// Whether this is a viewer page's overlay (not one of the streamer's).
+    pub fn is_viewer(&self) -> bool {
+        self.name.starts_with(VIEWER_PREFIX)
     }
 }
 

@@ -89,10 +89,12 @@ impl Reloader {
     /// Applies edits in `overlays/`: changed overlays are rebuilt and their open pages get the
     /// new settings; a broken file keeps its overlay's last good version.
     pub fn apply_overlay_changes(&self) {
+        // Viewer pages' overlays have no file: an edit in `overlays/` leaves them be.
         let before: BTreeMap<String, OverlayConfig> = self
             .overlays
             .all()
             .iter()
+            .filter(|o| !o.config.is_viewer())
             .map(|o| (o.config.name.clone(), o.config.clone()))
             .collect();
         let (found, errors) = self.load();
@@ -124,11 +126,22 @@ impl Reloader {
         }
     }
 
-    /// The overlay behind the viewer page of `channel`, created on first use.
-    pub fn viewer_overlay(&self, channel: &str) -> Arc<Overlay> {
+    /// The overlay behind the viewer page of `channel`, created on first use. Viewer overlays
+    /// of channels no longer `wanted` (their last page closed, past the grace period) are
+    /// removed then, so they are bounded by the channels watched, not by every name ever typed.
+    pub fn viewer_overlay(
+        &self,
+        channel: &str,
+        wanted: &std::collections::BTreeSet<String>,
+    ) -> Arc<Overlay> {
         let config = OverlayConfig::viewer(channel);
         if let Some(o) = self.overlays.get(&config.name) {
             return o;
+        }
+        for o in self.overlays.all() {
+            if o.config.is_viewer() && !wanted.contains(&o.config.channel) {
+                self.overlays.remove(&o.config.name);
+            }
         }
         let name = config.name.clone();
         self.overlays.upsert(config);
@@ -169,5 +182,44 @@ impl Reloader {
             theme: name.to_string(),
             frame,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_overlays_of_channels_nobody_watches_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let themes = Arc::new(theme::Registry::new(&dir.path().join("themes")));
+        themes.load_all();
+        let overlays = Arc::new(Overlays::new(themes.clone()));
+        let bus = Arc::new(Bus::new(10));
+        let reloader = Reloader::new(
+            dir.path().join("overlays"),
+            "demo".into(),
+            themes,
+            overlays.clone(),
+            bus,
+        );
+        reloader.reload_overlays();
+        let mine = overlays.all().len();
+        let wanted = |c: &[&str]| c.iter().map(|s| s.to_string()).collect();
+        reloader.viewer_overlay("alpha", &wanted(&["alpha"]));
+        reloader.viewer_overlay("beta", &wanted(&["alpha", "beta"]));
+        assert_eq!(overlays.all().len(), mine + 2);
+        // Alpha's page closed (past the grace period): its overlay goes when the next is made.
+        reloader.viewer_overlay("gamma", &wanted(&["beta", "gamma"]));
+        let names: Vec<String> = overlays
+            .all()
+            .iter()
+            .map(|o| o.config.name.clone())
+            .collect();
+        assert!(!names.contains(&"_c_alpha".to_string()), "{names:?}");
+        assert!(names.contains(&"_c_beta".to_string()) && names.contains(&"_c_gamma".to_string()));
+        // An edit in overlays/ leaves viewer overlays alone.
+        reloader.apply_overlay_changes();
+        assert_eq!(overlays.all().len(), mine + 2);
     }
 }

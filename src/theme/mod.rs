@@ -392,25 +392,25 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
             let Some(t) = template_name(&rel) else {
                 continue;
             };
+            // Errors name the file from the themes folder: shown in the overlay, an absolute
+            // path would tell every viewer where the server keeps its files.
+            let shown = format!("{name}/{rel}");
             let text = std::fs::read_to_string(&file)
-                .map_err(|e| error(file.display().to_string(), format!("cannot read: {e}")))?;
+                .map_err(|e| error(shown.clone(), format!("cannot read: {e}")))?;
             templates.insert(
                 t,
                 Source {
                     text,
-                    origin: file.display().to_string(),
+                    origin: shown,
                 },
             );
         }
         let toml_path = root.join("theme.toml");
         if let Ok(text) = std::fs::read_to_string(&toml_path) {
-            theme_toml = Some((text, toml_path.display().to_string()));
+            theme_toml = Some((text, format!("{name}/theme.toml")));
         }
     } else if builtin::files(name).is_empty() {
-        return Err(error(
-            root.display().to_string(),
-            "no such theme folder".into(),
-        ));
+        return Err(error(format!("{name}/"), "no such theme folder".into()));
     }
     let meta: ThemeToml = match &theme_toml {
         Some((text, origin)) => toml::from_str(text).map_err(|e| ThemeError {
@@ -423,6 +423,21 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
         None => ThemeToml::default(),
     };
 
+    // Handlebars follows partials by recursion: a loop of them overflows the stack and aborts
+    // the process. Found here, it is a theme error like any other.
+    if let Some(cycle) = include_cycle(&templates) {
+        let origin = templates
+            .get(&cycle[0])
+            .map(|s| s.origin.clone())
+            .unwrap_or_default();
+        return Err(error(
+            origin,
+            format!(
+                "partials include each other in a loop: {}; break the loop",
+                cycle.join(" → ")
+            ),
+        ));
+    }
     let mut hbs = Handlebars::new();
     hbs.set_strict_mode(true);
     helpers::register(&mut hbs);
@@ -448,14 +463,104 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
     })
 }
 
+/// The partials `text` names (`{{> name}}`, `{{#> name}}`, quoted or not; dynamic ones,
+/// `{{> (lookup …)}}`, cannot be followed and are left out).
+fn partial_refs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        rest = &rest[at + 2..];
+        let tag = rest.trim_start_matches(['~', '#']).trim_start();
+        let Some(after) = tag.strip_prefix('>') else {
+            continue;
+        };
+        let after = after.trim_start();
+        let name: String = match after.strip_prefix('"').or_else(|| after.strip_prefix('\'')) {
+            Some(quoted) => quoted
+                .chars()
+                .take_while(|c| *c != '"' && *c != '\'')
+                .collect(),
+            None => after
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '}' && *c != '~' && *c != '(')
+                .collect(),
+        };
+        if !name.is_empty() {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The inline partials `text` defines (`{{#*inline "name"}}…{{/inline}}`), with their bodies.
+fn inline_partials(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{#*inline") {
+        rest = &rest[at + "{{#*inline".len()..];
+        let name: String = rest
+            .trim_start()
+            .trim_start_matches(['"', '\''])
+            .chars()
+            .take_while(|c| *c != '"' && *c != '\'' && *c != '}' && !c.is_whitespace())
+            .collect();
+        let body_start = rest.find("}}").map_or(rest.len(), |i| i + 2);
+        let body_end = rest.find("{{/inline}}").unwrap_or(rest.len());
+        out.push((name, rest[body_start.min(body_end)..body_end].to_string()));
+    }
+    out
+}
+
+/// A loop of partials that include each other (a template, or an inline partial, naming
+/// itself again through any path), as the names along it.
+fn include_cycle(templates: &BTreeMap<String, Source>) -> Option<Vec<String>> {
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, source) in templates {
+        graph.insert(name.clone(), partial_refs(&source.text));
+        for (inline, body) in inline_partials(&source.text) {
+            graph.insert(inline, partial_refs(&body));
+        }
+    }
+    // Depth-first, with the path on a stack: an edge back into the path is a loop.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if graph.contains_key(next)
+                && let Some(c) = visit(next, graph, path, done)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, &graph, &mut Vec::new(), &mut done))
+}
+
 /// `templates/chat/chat.message.hbs` → `chat/chat.message`.
 fn template_name(path: &str) -> Option<String> {
     let rest = path.strip_prefix("templates/")?.strip_suffix(".hbs")?;
     Some(rest.to_string())
 }
 
-/// Every file below `dir`, skipping hidden files and editor droppings.
-/// The files below `dir`. Directory links are not followed (a link back up would make the
+/// The files below `dir`, skipping hidden files and editor droppings. Directory links are not followed (a link back up would make the
 /// walk endless), and a file link counts only when it resolves to a regular file inside
 /// `dir`'s theme (`root`).
 fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
@@ -491,6 +596,47 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn sources(files: &[(&str, &str)]) -> BTreeMap<String, Source> {
+        files
+            .iter()
+            .map(|(n, t)| {
+                (
+                    n.to_string(),
+                    Source {
+                        text: t.to_string(),
+                        origin: format!("{n}.hbs"),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn partials_that_include_each_other_are_found() {
+        assert_eq!(
+            include_cycle(&sources(&[("a", "x {{> b}}"), ("b", "{{~> \"a\" this}}")])),
+            Some(vec!["a".to_string(), "b".into(), "a".into()])
+        );
+        assert!(
+            include_cycle(&sources(&[("a", "{{> a}}")])).is_some(),
+            "itself"
+        );
+        let inline = "{{#*inline \"row\"}}{{> row}}{{/inline}}{{> row}}";
+        assert!(
+            include_cycle(&sources(&[("t", inline)])).is_some(),
+            "inline"
+        );
+        // A tree of partials, a dynamic one and a missing one are fine.
+        assert_eq!(
+            include_cycle(&sources(&[
+                ("a", "{{> b}}{{> c}}{{> (lookup this \"p\")}}{{> nowhere}}"),
+                ("b", "{{> c}}"),
+                ("c", "leaf {{#if x}}{{/if}}")
+            ])),
+            None
+        );
+    }
 
     #[test]
     fn bundled_themes_build() {

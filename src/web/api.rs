@@ -50,6 +50,8 @@ fn post_event(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and_then(|body: Bytes, state: Arc<State>| async move {
             let event = parse_posted(&body, &state.config.default_channel())?;
             let (item, subscribers) = state.publisher.publish(event).map_err(|e| {
+                // Shown on /health and the dashboard too, not only to this caller.
+                state.status.set("store", "error", e.to_string());
                 reject(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("not stored, not sent: {e}"),
@@ -188,7 +190,7 @@ pub fn health_of(state: &State) -> Value {
         "uptime_s": state.started.elapsed().as_secs(),
         "subscribers": state.bus.subscribers(),
         "next_event_id": state.bus.next_id(),
-        "overlays": state.overlays.all().len(),
+        "overlays": state.overlays.all().iter().filter(|o| !o.config.is_viewer()).count(),
         "frames_rendered": state.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
         "sources": state.status.snapshot(),
         "channels": state.channels.wanted(),
@@ -206,6 +208,7 @@ pub fn overlay_list(state: &State) -> Value {
         .overlays
         .all()
         .iter()
+        .filter(|o| !o.config.is_viewer())
         .map(|o| {
             let c = &o.config;
             json!({

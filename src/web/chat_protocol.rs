@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::event::{Event, Kind};
+use crate::event::{Event, Kind, safe_image_url};
 use crate::stats::{Snapshot, Stats};
 use crate::theme::helpers::escape;
 
@@ -193,17 +193,6 @@ pub fn parse(text: &str) -> Result<Request, Value> {
             other,
         )),
     }
-}
-
-/// Whether an emote image URL may go into `rawHtml`: https, and nothing that could leave the
-/// attribute or the URL.
-pub fn safe_image_url(url: &str) -> bool {
-    url.strip_prefix("https://").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
-    })
 }
 
 /// A `chat.message` event as the protocol's chat message; `None` for other kinds.

@@ -395,7 +395,12 @@ fn dashboard(state: Arc<State>) -> BoxedFilter<(Response,)> {
 pub fn dashboard_page(state: &State) -> String {
     use crate::theme::helpers::escape;
     let mut cards = String::new();
-    for o in state.overlays.all() {
+    for o in state
+        .overlays
+        .all()
+        .iter()
+        .filter(|o| !o.config.is_viewer())
+    {
         let c = &o.config;
         let error = state
             .themes

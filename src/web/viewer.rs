@@ -115,7 +115,7 @@ fn channel_page(state: Arc<State>) -> BoxedFilter<(Response,)> {
             if cookie.and_then(|c| state.sessions.check(&c)).is_none() {
                 return Ok(redirect(&format!("/c/login?next=/c/{name}")));
             }
-            let overlay = state.reloader.viewer_overlay(&name);
+            let overlay = state.reloader.viewer_overlay(&name, &state.channels.wanted());
             // Twitch's embeds refuse to load unless `parent` names the page's host.
             let parent = host.as_deref().unwrap_or("localhost").split(':').next().unwrap_or("localhost").to_string();
             let body = format!(
@@ -155,7 +155,9 @@ fn channel_events(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 if cookie.and_then(|c| state.sessions.check(&c)).is_none() {
                     return Err(reject(StatusCode::UNAUTHORIZED, "log in at /c first"));
                 }
-                let overlay = state.reloader.viewer_overlay(&name);
+                let overlay = state
+                    .reloader
+                    .viewer_overlay(&name, &state.channels.wanted());
                 Ok(super::pages::event_stream(
                     state,
                     vec![overlay],

@@ -354,10 +354,11 @@ fn last_thumbnail(v: &Value) -> Option<String> {
         .last()?
         .get("url")?
         .as_str()?;
-    Some(match url.strip_prefix("//") {
+    let url = match url.strip_prefix("//") {
         Some(rest) => format!("https://{rest}"),
         None => url.to_string(),
-    })
+    };
+    crate::event::safe_image_url(&url).then_some(url)
 }
 
 /// An ARGB integer as `#rrggbb`.
