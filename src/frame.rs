@@ -21,9 +21,18 @@ pub const HEADERS: [(&str, &str); 3] = [
 /// `connection: close` (the socket is the stream's alone).
 pub const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
 
-/// Sent first: how soon a browser should reconnect after a drop (ms), and a comment that
-/// tells the client the subscription is registered (a `200` alone does not).
-pub const PREAMBLE: &[u8] = b"retry: 1000\n: ok\n\n";
+/// Sent first: how soon a browser should reconnect after a drop, and a comment that tells the
+/// client the subscription is registered (a `200` alone does not). The wait is spread over
+/// `RETRY_MS` per stream: when overlayd restarts, hundreds of open sources would otherwise all
+/// come back in the same instant.
+pub fn preamble() -> Vec<u8> {
+    let (low, high) = RETRY_MS;
+    let retry = low + rand::random::<u64>() % (high - low + 1);
+    format!("retry: {retry}\n: ok\n\n").into_bytes()
+}
+
+/// The range a stream's reconnect wait is drawn from (ms): soon, and spread over two seconds.
+pub const RETRY_MS: (u64, u64) = (1000, 3000);
 
 /// A comment line: keeps proxies and OBS from closing an idle stream.
 pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -85,6 +94,23 @@ pub fn json_of(frame: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
     use crate::event::Platform;
+
+    #[test]
+    fn reconnect_waits_are_spread() {
+        let waits: std::collections::BTreeSet<String> = (0..50)
+            .map(|_| String::from_utf8(preamble()).expect("ascii"))
+            .collect();
+        assert!(waits.len() > 5, "{waits:?}");
+        for p in &waits {
+            let ms: u64 = p
+                .strip_prefix("retry: ")
+                .and_then(|r| r.split('\n').next())
+                .and_then(|n| n.parse().ok())
+                .expect("retry");
+            assert!((RETRY_MS.0..=RETRY_MS.1).contains(&ms), "{p}");
+            assert!(p.ends_with("\n: ok\n\n"));
+        }
+    }
 
     #[test]
     fn the_head_carries_every_stream_header() {

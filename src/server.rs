@@ -240,7 +240,7 @@ pub mod direct {
     use tokio::net::TcpStream;
     use tokio_util::sync::CancellationToken;
 
-    use crate::frame::{HEAD, PREAMBLE};
+    use crate::frame::{HEAD, preamble};
     use crate::overlay::Overlay;
     use crate::web::State;
     use crate::web::sse::Ready;
@@ -316,9 +316,10 @@ pub mod direct {
         #[cfg(target_os = "linux")]
         let _ = socket2::SockRef::from(&stream).set_tcp_congestion(b"reno");
         let socket = Arc::new(stream);
-        let mut head = Vec::with_capacity(HEAD.len() + PREAMBLE.len());
+        let preamble = preamble();
+        let mut head = Vec::with_capacity(HEAD.len() + preamble.len());
         head.extend_from_slice(HEAD);
-        head.extend_from_slice(PREAMBLE);
+        head.extend_from_slice(&preamble);
         let mut feed = state.feed(req.overlays, req.since);
         // The client sends nothing after its request: the socket turning readable means it
         // left. One future for the whole stream, so each wake-up only re-polls it. A client

@@ -235,3 +235,49 @@ async fn one_head_limit_on_every_path_and_every_request_of_a_connection() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_that_explodes_is_cut_short_and_shown_as_a_theme_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chat = dir.path().join("themes/heavy/templates/chat");
+    std::fs::create_dir_all(&chat).expect("templates");
+    std::fs::write(
+        chat.join("chat.message.hbs"),
+        "{{#each data.elements}}{{#each @root.data.elements}}{{#each @root.data.elements}}{{@root.data.text}}{{/each}}{{/each}}{{/each}}",
+    )
+    .expect("template");
+    let server = Server::start_in(
+        dir,
+        "",
+        &[(
+            "chat",
+            "kind = \"chat\"\nchannel = \"hard\"\ntheme = \"heavy\"\n",
+        )],
+    )
+    .await;
+    let mut sse = server.sse("/o/chat/events", None).await;
+    // 100³ copies of a 1 KB text would be a gigabyte per client.
+    let text = "x".repeat(1000);
+    let elements: Vec<serde_json::Value> = (0..100)
+        .map(|_| json!({"type": "text", "value": "x"}))
+        .collect();
+    let started = std::time::Instant::now();
+    server
+        .post_event(json!({"channel": "hard", "kind": "chat.message",
+                           "data": {"text": text, "elements": elements}}))
+        .await;
+    let frame = sse.events(1).await.remove(0);
+    let html = frame.data["html"].as_str().expect("html");
+    assert!(
+        html.contains("theme-error") && html.contains("renders more than"),
+        "{}",
+        &html[..html.len().min(300)]
+    );
+    assert!(
+        html.len() < 4096,
+        "the fragment is the error, not the output"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.health().await["status"], "ok");
+    server.stop().await;
+}

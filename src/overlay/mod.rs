@@ -279,7 +279,11 @@ impl Overlay {
         let ctx = context(&self.config, event, shared);
         self.theme.render(&template, &ctx).unwrap_or_else(|e| {
             tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
-            String::new()
+            // Shown where the fragment would have been, so the theme author sees it.
+            format!(
+                "<div class=\"theme-error\">{}</div>",
+                crate::theme::helpers::escape(&e.to_string())
+            )
         })
     }
 }

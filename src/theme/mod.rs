@@ -101,19 +101,64 @@ impl Theme {
         self.sources.keys()
     }
 
-    /// Renders `template` with `context`. A strict-mode miss is an error located in the file.
+    /// Renders `template` with `context`. A strict-mode miss is an error located in the file;
+    /// so is a fragment over [`MAX_FRAGMENT`], which stops the render as it passes the limit
+    /// (nested `{{#each}}` over a large event can otherwise make megabytes for every client).
     pub fn render(&self, template: &str, context: &Value) -> Result<String, ThemeError> {
-        self.hbs.render(template, context).map_err(|e| ThemeError {
+        let mut out = Bounded {
+            buf: Vec::new(),
+            over: false,
+        };
+        let result = self.hbs.render_to_write(template, context, &mut out);
+        let file = self
+            .sources
+            .get(template)
+            .cloned()
+            .unwrap_or_else(|| template.to_string());
+        if out.over {
+            return Err(ThemeError {
+                theme: self.name.clone(),
+                file,
+                line: None,
+                column: None,
+                message: format!(
+                    "renders more than {} KiB for one event; does a loop repeat itself?",
+                    MAX_FRAGMENT / 1024
+                ),
+            });
+        }
+        result.map_err(|e| ThemeError {
             theme: self.name.clone(),
-            file: self
-                .sources
-                .get(template)
-                .cloned()
-                .unwrap_or_else(|| template.to_string()),
+            file,
             line: e.line_no,
             column: e.column_no,
             message: e.reason().to_string(),
-        })
+        })?;
+        Ok(String::from_utf8_lossy(&out.buf).into_owned())
+    }
+}
+
+/// The most one event's fragment may be: a long chat line with every emote is a few KiB.
+pub const MAX_FRAGMENT: usize = 256 * 1024;
+
+/// A render target that refuses to grow past [`MAX_FRAGMENT`].
+struct Bounded {
+    buf: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > MAX_FRAGMENT {
+            self.over = true;
+            return Err(std::io::Error::other("fragment too large"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

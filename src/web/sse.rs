@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::bus::{Bus, Message, Next, Subscription};
 use crate::channels::{Channels, Lease};
-use crate::frame::{KEEP_ALIVE, PREAMBLE, RESYNC};
+use crate::frame::{KEEP_ALIVE, RESYNC, preamble};
 use crate::overlay::{Overlay, Overlays};
 /// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
 const MAX_BATCH: usize = 64 * 1024;
@@ -196,7 +196,7 @@ enum Drained {
 pub fn stream(
     feed: Feed,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let preamble = futures_util::stream::once(async { Ok(Bytes::from_static(PREAMBLE)) });
+    let preamble = futures_util::stream::once(async { Ok(Bytes::from(preamble())) });
     let rest = futures_util::stream::unfold(feed, |mut feed| async move {
         feed.next().await.map(|bytes| (Ok(bytes), feed))
     });
