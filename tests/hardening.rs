@@ -281,3 +281,47 @@ async fn a_render_that_explodes_is_cut_short_and_shown_as_a_theme_error() {
     assert_eq!(server.health().await["status"], "ok");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn theme_files_are_streamed_and_answer_ranges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stat = dir.path().join("themes/media/static");
+    std::fs::create_dir_all(&stat).expect("static");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(stat.join("clip.webm"), &data).expect("clip");
+    let server = Server::start_in(dir, "", &[]).await;
+    let get = |range: Option<&'static str>| {
+        let url = server.url("/themes/media/static/clip.webm");
+        async move {
+            let mut req = common::client().get(url);
+            if let Some(r) = range {
+                req = req.header("range", r);
+            }
+            let r = req.send().await.expect("get");
+            let status = r.status().as_u16();
+            let content_range = r
+                .headers()
+                .get("content-range")
+                .map(|v| v.to_str().unwrap_or_default().to_string());
+            let accept = r.headers().get("accept-ranges").is_some();
+            (
+                status,
+                content_range,
+                accept,
+                r.bytes().await.expect("body").to_vec(),
+            )
+        }
+    };
+    let (status, _, accept, body) = get(None).await;
+    assert_eq!((status, accept), (200, true));
+    assert_eq!(body, data);
+    let (status, cr, _, body) = get(Some("bytes=1000-1999")).await;
+    assert_eq!(status, 206);
+    assert_eq!(cr.as_deref(), Some("bytes 1000-1999/200000"));
+    assert_eq!(body, data[1000..2000]);
+    let (status, _, _, body) = get(Some("bytes=-10")).await;
+    assert_eq!((status, body), (206, data[199_990..].to_vec()));
+    let (status, cr, _, _) = get(Some("bytes=300000-")).await;
+    assert_eq!((status, cr.as_deref()), (416, Some("bytes */200000")));
+    server.stop().await;
+}

@@ -295,45 +295,52 @@ impl Registry {
         }
         for theme in [name, DEFAULT_THEME] {
             let root = self.dir.join(theme).join("static");
-            if let Some(bytes) = read_inside(&root, &rel) {
-                return Some(Asset::new(path, bytes));
+            if let Some((file, len)) = file_inside(&root, &rel) {
+                return Some(Asset {
+                    body: Body::File { path: file, len },
+                    content_type: content_type(path),
+                });
             }
             let key = format!("static/{path}");
             if let Some((_, text)) = builtin::files(theme).iter().find(|(p, _)| *p == key) {
-                return Some(Asset::new(path, text.as_bytes().to_vec()));
+                return Some(Asset::builtin(path, text.as_bytes()));
             }
             if theme == DEFAULT_THEME
                 && let Some((_, bytes)) = builtin::DEFAULT_BINARY.iter().find(|(p, _)| *p == key)
             {
-                return Some(Asset::new(path, bytes.to_vec()));
+                return Some(Asset::builtin(path, bytes));
             }
         }
         None
     }
 }
 
-/// The file `rel` below `root`, if it is a regular file that is still inside `root` once
-/// every link is followed (a link out of the theme, a FIFO or a device is never served).
-/// Blocking: call it off the runtime threads.
-pub fn read_inside(root: &Path, rel: &Path) -> Option<Vec<u8>> {
+/// The file `rel` below `root` (its real path and length), if it is a regular file that is
+/// still inside `root` once every link is followed (a link out of the theme, a FIFO or a
+/// device is never served). Blocking: call it off the runtime threads.
+pub fn file_inside(root: &Path, rel: &Path) -> Option<(PathBuf, u64)> {
     let real_root = root.canonicalize().ok()?;
     let real = root.join(rel).canonicalize().ok()?;
-    if !real.starts_with(&real_root) || !std::fs::metadata(&real).ok()?.is_file() {
-        return None;
-    }
-    std::fs::read(&real).ok()
+    let meta = std::fs::metadata(&real).ok()?;
+    (real.starts_with(&real_root) && meta.is_file()).then_some((real, meta.len()))
 }
 
 /// A file served from a theme's `static/` folder.
 pub struct Asset {
-    pub bytes: Vec<u8>,
+    pub body: Body,
     pub content_type: &'static str,
 }
 
+/// Where an asset's bytes are: compiled in, or a file on disk (streamed, never read whole).
+pub enum Body {
+    Builtin(&'static [u8]),
+    File { path: PathBuf, len: u64 },
+}
+
 impl Asset {
-    fn new(path: &str, bytes: Vec<u8>) -> Asset {
+    fn builtin(path: &str, bytes: &'static [u8]) -> Asset {
         Asset {
-            bytes,
+            body: Body::Builtin(bytes),
             content_type: content_type(path),
         }
     }

@@ -304,32 +304,27 @@ fn assets() -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// GET /themes/{theme}/static/{path..}
+/// GET /themes/{theme}/static/{path..} — answers `Range` (Chromium asks for parts of the
+/// audio and video an alert plays).
 fn theme_asset(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path("themes")
         .and(warp::path::param::<String>())
         .and(warp::path("static"))
         .and(warp::path::tail())
         .and(warp::get())
+        .and(warp::header::optional::<String>("range"))
         .and(with_state(state))
         .and_then(
-            |theme: String, tail: warp::path::Tail, state: Arc<State>| async move {
+            |theme: String, tail: warp::path::Tail, range: Option<String>, state: Arc<State>| async move {
                 let path = percent_decode(tail.as_str());
-                // Off the runtime threads: reading a file blocks.
+                // Off the runtime threads: finding a file blocks.
                 let themes = state.themes.clone();
                 let asset = tokio::task::spawn_blocking(move || themes.asset(&theme, &path))
                     .await
                     .ok()
                     .flatten()
                     .ok_or_else(warp::reject::not_found)?;
-                let mut res = Response::new(asset.bytes.into());
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(asset.content_type),
-                );
-                res.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                Ok::<_, warp::Rejection>(res)
+                Ok::<_, warp::Rejection>(asset_reply(asset, range.as_deref(), "no-cache").await)
             },
         )
         .boxed()
@@ -339,24 +334,111 @@ fn theme_asset(state: Arc<State>) -> BoxedFilter<(Response,)> {
 fn theme_sound(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("themes" / String / "sound" / String)
         .and(warp::get())
+        .and(warp::header::optional::<String>("range"))
         .and(with_state(state))
         .and_then(
-            |theme: String, kind: String, state: Arc<State>| async move {
+            |theme: String, kind: String, range: Option<String>, state: Arc<State>| async move {
                 let themes = state.themes.clone();
                 let asset = tokio::task::spawn_blocking(move || themes.sound(&theme, &kind))
                     .await
                     .ok()
                     .flatten()
                     .ok_or_else(warp::reject::not_found)?;
-                let mut res = Response::new(asset.bytes.into());
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(asset.content_type),
-                );
-                Ok::<_, warp::Rejection>(res)
+                Ok::<_, warp::Rejection>(asset_reply(asset, range.as_deref(), "no-cache").await)
             },
         )
         .boxed()
+}
+
+/// The byte range `[start, end]` a `Range: bytes=…` header asks of `len` bytes: `None` for
+/// the whole file, `Err` when no part of it can be given (416). One range only; a list
+/// gets the whole file.
+fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (Some(s), Some(e)) => (s, e.min(len.saturating_sub(1))),
+        (Some(s), None) if b.is_empty() => (s, len.saturating_sub(1)),
+        (None, Some(n)) if a.is_empty() && n > 0 => (len.saturating_sub(n), len.saturating_sub(1)),
+        _ => return Err(()),
+    };
+    if len == 0 || start > end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// An asset as a response: streamed from disk in chunks (never read whole), or a part of it
+/// when a range was asked.
+async fn asset_reply(
+    asset: crate::theme::Asset,
+    range: Option<&str>,
+    cache: &'static str,
+) -> Response {
+    use crate::theme::Body as Source;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let len = match &asset.body {
+        Source::Builtin(b) => b.len() as u64,
+        Source::File { len, .. } => *len,
+    };
+    let part = match byte_range(range, len) {
+        Ok(p) => p,
+        Err(()) => {
+            let mut res = Response::new(bytes::Bytes::new().into());
+            *res.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return res;
+        }
+    };
+    let (start, end) = part.unwrap_or((0, len.saturating_sub(1)));
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut res = match asset.body {
+        Source::Builtin(b) => {
+            let slice = b
+                .get(start as usize..(start + count) as usize)
+                .unwrap_or_default();
+            Response::new(bytes::Bytes::from_static(slice).into())
+        }
+        Source::File { path, .. } => {
+            let Ok(mut file) = tokio::fs::File::open(&path).await else {
+                let mut res = Response::new(bytes::Bytes::new().into());
+                *res.status_mut() = StatusCode::NOT_FOUND;
+                return res;
+            };
+            if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+                let mut res = Response::new(bytes::Bytes::new().into());
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                return res;
+            }
+            let body = tokio_util::io::ReaderStream::with_capacity(file.take(count), 64 * 1024);
+            warp::reply::Reply::into_response(warp::reply::stream(body))
+        }
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&count.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if part.is_some() {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    res
 }
 
 /// `%2e%2e` is `..` too: decode before the path check sees it.
@@ -474,6 +556,25 @@ pub fn dashboard_page(state: &State) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(byte_range(Some("bytes=10-19"), 100), Ok(Some((10, 19))));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=-5"), 100), Ok(Some((95, 99))));
+        assert_eq!(byte_range(Some("bytes=50-500"), 100), Ok(Some((50, 99))));
+        assert_eq!(
+            byte_range(Some("bytes=0-1, 5-6"), 100),
+            Ok(None),
+            "a list: all"
+        );
+        for bad in ["bytes=100-", "bytes=20-10", "bytes=x-y", "bytes=-0"] {
+            assert_eq!(byte_range(Some(bad), 100), Err(()), "{bad}");
+        }
+    }
+
     #[test]
     fn percent_decoding_reveals_dot_dot() {
         assert_eq!(super::percent_decode("%2e%2e/x"), "../x");
