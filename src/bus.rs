@@ -258,6 +258,14 @@ impl Bus {
         let _ = self.on_attach.set(Box::new(hook));
     }
 
+    /// The durable log the bus writes to: its own, or the one shared with other instances.
+    pub fn log(&self) -> Option<Arc<dyn EventLog>> {
+        match &self.shared {
+            Some(redis) => Some(redis.clone()),
+            None => self.store.clone(),
+        }
+    }
+
     /// The log shared with other instances, if the bus is on one.
     pub fn shared_log(&self) -> Option<Arc<crate::store::Redis>> {
         self.shared.clone()

@@ -11,18 +11,6 @@ fn follow(seq: u64) -> serde_json::Value {
     json!({"channel": "keep", "kind": "follow", "data": {"user_name": format!("u{seq}"), "seq": seq}})
 }
 
-async fn restart(server: Server, config: &str, overlays: &[(&str, &str)]) -> Server {
-    let dir = {
-        let mut server = server;
-        server.shutdown.cancel();
-        if let Some(task) = server.task.take() {
-            task.await.expect("task").expect("stopped");
-        }
-        server.dir
-    };
-    Server::start_in(dir, config, overlays).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resuming_after_a_restart_gets_exactly_what_it_missed() {
     let files = [("feed", overlay("events", "keep"))];
@@ -49,7 +37,7 @@ async fn a_client_resuming_after_a_restart_gets_exactly_what_it_missed() {
                 .expect("id"),
         );
     }
-    let server = restart(server, "", &refs).await;
+    let server = server.restart("", &refs).await;
     // ...and after it came back.
     for seq in 5..7 {
         ids.push(
@@ -107,7 +95,7 @@ async fn chat_stats_survive_a_restart() {
             .post_event(json!({"channel": "keep", "kind": "chat.message", "data": {"user_name": who, "text": "hi"}}))
             .await;
     }
-    let server = restart(server, "", &refs).await;
+    let server = server.restart("", &refs).await;
     let (_, stats) = server.get_json("/api/channels/keep/stats").await;
     assert_eq!(stats["messages"], 3, "{stats}");
     assert_eq!(stats["chatters"], 2, "{stats}");

@@ -193,6 +193,21 @@ async fn webhooks_are_verified_answered_and_deduplicated() {
         sse.next_within(Duration::from_millis(500)).await.is_none(),
         "published once"
     );
+    // ...nor after a restart: the log remembers the ids of the last ten minutes.
+    drop(sse);
+    let overlays = [("feed", "kind = \"events\"\nchannel = \"hooked\"\n")];
+    let server = server.restart(CONFIG, &overlays).await;
+    let mut sse = server.sse("/o/feed/events", None).await;
+    assert_eq!(
+        post(&server, "notification", "n-3", &now, &body2, None, SECRET)
+            .await
+            .0,
+        204
+    );
+    assert!(
+        sse.next_within(Duration::from_millis(500)).await.is_none(),
+        "a redelivery after a restart is not shown again"
+    );
 
     let revocation = fixture("revocation_example", "body.json");
     assert_eq!(

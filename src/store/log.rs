@@ -53,4 +53,11 @@ pub trait EventLog: Send + Sync {
 
     /// Every channel with events.
     fn channels(&self) -> Vec<String>;
+
+    /// `true` the first time delivery `id` (an EventSub webhook message) is seen within the
+    /// ten minutes Twitch may redeliver it, across restarts (and instances, for a shared log).
+    fn first_delivery(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Forgets delivery `id` (handling it failed; its redelivery must be handled).
+    fn forget_delivery(&self, id: &str) -> Result<(), StoreError>;
 }

@@ -271,7 +271,7 @@ impl Redis {
 
     /// `true` the first time any instance asks about delivery `id` within ten minutes (the
     /// window in which Twitch may redeliver a webhook, to whichever instance).
-    pub fn first_delivery(&self, id: &str) -> Result<bool, StoreError> {
+    fn first_delivery_shared(&self, id: &str) -> Result<bool, StoreError> {
         let set: Option<String> = self.call(|c| {
             ::redis::cmd("SET")
                 .arg(self.key(&format!("delivered:{id}")))
@@ -285,7 +285,7 @@ impl Redis {
     }
 
     /// Forgets delivery `id` (handling it failed; its redelivery must be handled).
-    pub fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+    fn forget_delivery_shared(&self, id: &str) -> Result<(), StoreError> {
         self.call(|c| {
             ::redis::cmd("DEL")
                 .arg(self.key(&format!("delivered:{id}")))
@@ -434,6 +434,14 @@ fn decode(entry: &StreamId) -> Option<Event> {
 }
 
 impl EventLog for Redis {
+    fn first_delivery(&self, id: &str) -> Result<bool, StoreError> {
+        self.first_delivery_shared(id)
+    }
+
+    fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        self.forget_delivery_shared(id)
+    }
+
     fn append(&self, event: &mut Event) -> Result<(), StoreError> {
         let data = serde_json::to_string(&event.data).map_err(|e| self.error(e))?;
         let (chatter, display) = crate::stats::Stats::chatter_of(event).unwrap_or_default();

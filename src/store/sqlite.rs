@@ -64,6 +64,10 @@ impl Sqlite {
                  data TEXT NOT NULL
              );
              CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
+             CREATE TABLE IF NOT EXISTS deliveries (
+                 id TEXT PRIMARY KEY,
+                 at INTEGER NOT NULL
+             );
              BEGIN IMMEDIATE; COMMIT;",
         );
         if let Err(e) = setup {
@@ -159,7 +163,43 @@ impl Sqlite {
     }
 }
 
+/// How long a delivery id is remembered: Twitch's replay window (older messages are refused
+/// as stale anyway).
+const DELIVERY_MS: u64 = 10 * 60 * 1000;
+
 impl EventLog for Sqlite {
+    fn first_delivery(&self, id: &str) -> Result<bool, StoreError> {
+        let now = crate::event::now_ms();
+        let conn = self.conn.lock();
+        let err = |e: rusqlite::Error| StoreError {
+            place: self.path.display().to_string(),
+            message: e.to_string(),
+        };
+        conn.execute(
+            "DELETE FROM deliveries WHERE at < ?1",
+            [id_column(now.saturating_sub(DELIVERY_MS))],
+        )
+        .map_err(err)?;
+        let added = conn
+            .execute(
+                "INSERT OR IGNORE INTO deliveries (id, at) VALUES (?1, ?2)",
+                rusqlite::params![id, id_column(now)],
+            )
+            .map_err(err)?;
+        Ok(added == 1)
+    }
+
+    fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .lock()
+            .execute("DELETE FROM deliveries WHERE id = ?1", [id])
+            .map_err(|e| StoreError {
+                place: self.path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(())
+    }
+
     /// The highest id stored, and the lowest.
     fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
         let conn = self.conn.lock();

@@ -96,13 +96,14 @@ pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
                         Ok(status(StatusCode::NO_CONTENT))
                     }
                     "notification" => {
-                        // Redelivered ids are acknowledged (or Twitch retries) but not shown twice,
-                        // whichever instance of a shared store a redelivery reaches.
-                        let shared = state.bus.shared_log();
+                        // Redelivered ids are acknowledged (or Twitch retries) but not shown twice:
+                        // not after a restart (the log remembers them), and not on another
+                        // instance of a shared store.
+                        let log = state.bus.log();
                         let first = state.webhook_seen.first_time(&id)
-                            && shared
+                            && log
                                 .as_ref()
-                                .is_none_or(|r| r.first_delivery(&id).unwrap_or(true));
+                                .is_none_or(|l| l.first_delivery(&id).unwrap_or(true));
                         if first
                             && let Some(event) = crate::twitch::notification::map(
                                 sub.as_deref().unwrap_or_default(),
@@ -113,8 +114,8 @@ pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
                             // Twitch retries a failed delivery: let it, and handle the retry,
                             // rather than lose the event.
                             state.webhook_seen.forget(&id);
-                            if let Some(r) = &shared {
-                                let _ = r.forget_delivery(&id);
+                            if let Some(l) = &log {
+                                let _ = l.forget_delivery(&id);
                             }
                             return Err(reject(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
                         }

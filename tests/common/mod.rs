@@ -97,6 +97,19 @@ impl Server {
     }
 
     /// Stops the server and returns how long that took.
+    /// Stops the server and starts a new one in the same folder (its data dir and log kept).
+    pub async fn restart(mut self, config: &str, overlays: &[(&str, &str)]) -> Server {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("server stopped in time")
+                .expect("server task")
+                .expect("server result");
+        }
+        Server::start_in(self.dir, config, overlays).await
+    }
+
     pub async fn stop(mut self) -> Duration {
         let started = Instant::now();
         self.shutdown.cancel();
