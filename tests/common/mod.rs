@@ -34,6 +34,16 @@ impl Server {
         config: &str,
         overlays: &[(&str, &str)],
     ) -> Server {
+        Server::start_at(dir, "127.0.0.1:0", config, overlays).await
+    }
+
+    /// [`Server::start_in`] on the address `bind` (a restart on the same port).
+    pub async fn start_at(
+        dir: tempfile::TempDir,
+        bind: &str,
+        config: &str,
+        overlays: &[(&str, &str)],
+    ) -> Server {
         let path = dir.path().join("overlay.toml");
         std::fs::write(&path, config).expect("write config");
         std::fs::create_dir_all(dir.path().join("overlays")).expect("overlays dir");
@@ -45,9 +55,7 @@ impl Server {
             .expect("write overlay");
         }
         let config = Config::parse(&path, config).expect("valid config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(overlayd::app::run(config, listener, shutdown.clone()));
@@ -155,6 +163,8 @@ pub struct Sse {
     response: reqwest::Response,
     buf: String,
     pub status: u16,
+    /// The reconnect wait the server asked for (`retry:`), in ms.
+    pub retry_ms: Option<u64>,
 }
 
 impl Sse {
@@ -174,6 +184,7 @@ impl Sse {
             response,
             buf: String::new(),
             status,
+            retry_ms: None,
         };
         if status == 200 {
             // The preamble comment means the subscription is registered.
@@ -182,6 +193,10 @@ impl Sse {
                 assert!(sse.fill(deadline).await, "stream ended before its preamble");
             }
             let end = sse.buf.find(": ok\n\n").unwrap_or(0) + 6;
+            sse.retry_ms = sse.buf[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("retry: "))
+                .and_then(|n| n.trim().parse().ok());
             sse.buf.drain(..end);
         }
         sse
