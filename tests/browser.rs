@@ -618,3 +618,109 @@ async fn the_chat_socket_test_page_shows_the_demo_chat_and_its_stats() {
     assert_eq!(started, json!(true));
     server.stop().await;
 }
+
+/// A long stream at an accelerated pace, measured in Chromium: a chat overlay through 100,000
+/// lines and an alert overlay through 300 alerts. Prints the JS heap, DOM nodes and event
+/// listeners of each page after warm-up and at the end (after a forced GC), and checks they
+/// stay flat and the pages are current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement (about 5 minutes): cargo test --release --test browser -- --ignored --nocapture long_stream"]
+async fn long_stream() {
+    const LINES: u64 = 100_000;
+    const ALERTS: u64 = 300;
+    let alerts =
+        "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.05\nsound = false\n";
+    let server = Server::start(
+        "[server]\nhistory = 200\n",
+        &[("chat", &chat_overlay("default")), ("alerts", alerts)],
+    )
+    .await;
+    let browser = Browser::launch().await;
+    let chat_tab = open(&browser, &server, "/o/chat").await;
+    let alert_tab = open(&browser, &server, "/o/alerts").await;
+    for tab in [&chat_tab, &alert_tab] {
+        tab.call_public("Performance.enable", json!({})).await;
+    }
+    async fn metrics(tab: &Tab) -> (f64, f64, f64) {
+        tab.call_public("HeapProfiler.collectGarbage", json!({}))
+            .await;
+        let m = tab.call_public("Performance.getMetrics", json!({})).await;
+        let get = |name: &str| {
+            m["metrics"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == name))
+                .and_then(|x| x["value"].as_f64())
+                .unwrap_or(-1.0)
+        };
+        (
+            get("JSHeapUsedSize") / 1024.0,
+            get("Nodes"),
+            get("JSEventListeners"),
+        )
+    }
+    let url = server.url("/api/events");
+    let post_range = |from: u64, to: u64| {
+        let url = url.clone();
+        async move {
+            let client = common::client();
+            for n in from..to {
+                let body = if n % (LINES / ALERTS) == 0 {
+                    json!({"channel": "alpha", "kind": "follow", "data": {"user_name": format!("fan{n}")}})
+                } else {
+                    chat(&format!("line {n}"), &format!("m{n}"))
+                };
+                let r = client.post(&url).json(&body).send().await.expect("post");
+                assert_eq!(r.status(), 202);
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    post_range(0, LINES / 10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let warm = (metrics(&chat_tab).await, metrics(&alert_tab).await);
+    // The rest from four publishers at once.
+    let quarter = (LINES - LINES / 10) / 4;
+    let mut posters = Vec::new();
+    for i in 0..4 {
+        let from = LINES / 10 + i * quarter;
+        posters.push(tokio::spawn(post_range(from, from + quarter)));
+    }
+    for p in posters {
+        p.await.expect("poster");
+    }
+    let posted = started.elapsed();
+    // Last of all, one line and one alert: each page is current when it shows them.
+    server.post_event(chat("the very end", "m-end")).await;
+    server
+        .post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "LastFan"}}))
+        .await;
+    chat_tab
+        .wait_for(
+            "document.getElementById('root').textContent.includes('the very end')",
+            Duration::from_secs(60),
+        )
+        .await;
+    // Every alert plays in turn (about 0.65 s each).
+    alert_tab
+        .wait_for(
+            "document.getElementById('root').textContent.includes('LastFan')",
+            Duration::from_secs(600),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let end = (metrics(&chat_tab).await, metrics(&alert_tab).await);
+    println!(
+        "long stream: {LINES} chat lines and {ALERTS} alerts posted in {posted:?}, played in {:?}",
+        started.elapsed()
+    );
+    for (name, w, e) in [("chat", warm.0, end.0), ("alerts", warm.1, end.1)] {
+        println!(
+            "{name}: JS heap {:.0} KiB -> {:.0} KiB, DOM nodes {} -> {}, listeners {} -> {}",
+            w.0, e.0, w.1, e.1, w.2, e.2
+        );
+        assert!(e.0 < w.0 * 1.5 + 512.0, "{name}: the heap grew");
+        assert!(e.1 <= w.1 + 50.0, "{name}: DOM nodes grew");
+        assert!(e.2 <= w.2 + 5.0, "{name}: listeners grew");
+    }
+    server.stop().await;
+}
