@@ -417,10 +417,7 @@ async fn a_restart_under_500_open_streams_loses_nothing_and_they_come_back_sprea
     }
     let dir = {
         let mut s = server;
-        s.shutdown.cancel();
-        if let Some(task) = s.task.take() {
-            task.await.expect("task").expect("stopped");
-        }
+        s.halt().await;
         s.dir
     };
     let server = Server::start_at(dir, &addr.to_string(), "", &refs).await;

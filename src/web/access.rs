@@ -229,34 +229,34 @@ pub fn asking() -> impl Filter<Extract = (Asking,), Error = warp::Rejection> + C
         )
 }
 
-/// Lets a state-changing request through when [`Access::allow`] does.
-pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+/// Which of the rule's two questions a route asks.
+type Rule = fn(&Access, &Caller) -> Result<(), Refused>;
+
+/// Lets a request through when `rule` does, else answers why.
+fn checked(
+    access: Arc<Access>,
+    rule: Rule,
+) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     asking()
         .and_then(move |asking: Asking| {
             let access = access.clone();
             async move {
-                access
-                    .allow(&asking.caller())
-                    .map_err(|why| reject(why.status(), why.to_string()))
+                rule(&access, &asking.caller()).map_err(|why| reject(why.status(), why.to_string()))
             }
         })
         .untuple_one()
+}
+
+/// Lets a state-changing request through when [`Access::allow`] does.
+pub fn guard(access: Arc<Access>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    checked(access, Access::allow)
 }
 
 /// Lets a read of private data through when [`Access::allow_read`] does.
 pub fn read_guard(
     access: Arc<Access>,
 ) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
-    asking()
-        .and_then(move |asking: Asking| {
-            let access = access.clone();
-            async move {
-                access
-                    .allow_read(&asking.caller())
-                    .map_err(|why| reject(why.status(), why.to_string()))
-            }
-        })
-        .untuple_one()
+    checked(access, Access::allow_read)
 }
 
 /// An unguessable value for an OAuth `state` (128 bits, hex).

@@ -107,19 +107,19 @@ impl Server {
     /// Stops the server and returns how long that took.
     /// Stops the server and starts a new one in the same folder (its data dir and log kept).
     pub async fn restart(mut self, config: &str, overlays: &[(&str, &str)]) -> Server {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .expect("server stopped in time")
-                .expect("server task")
-                .expect("server result");
-        }
+        self.halt().await;
         Server::start_in(self.dir, config, overlays).await
     }
 
+    /// Stops the server; how long that took.
     pub async fn stop(mut self) -> Duration {
         let started = Instant::now();
+        self.halt().await;
+        started.elapsed()
+    }
+
+    /// Shuts the server down and waits for it (bounded), keeping its folder.
+    pub async fn halt(&mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(WAIT, task)
@@ -128,7 +128,6 @@ impl Server {
                 .expect("server task")
                 .expect("server result");
         }
-        started.elapsed()
     }
 }
 
