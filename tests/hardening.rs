@@ -443,3 +443,18 @@ async fn a_restart_under_500_open_streams_loses_nothing_and_they_come_back_sprea
     assert!(retries.len() > 100, "{} distinct waits", retries.len());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_webhooks_are_taken_without_a_public_address() {
+    let server = Server::start("[twitch]\nwebhook_secret = \"secretabcd\"\n", &[]).await;
+    let r = common::client()
+        .post(server.url("/eventsub/callback"))
+        .header("Twitch-Eventsub-Message-Id", "x")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.expect("body").contains("public_url"));
+    server.stop().await;
+}

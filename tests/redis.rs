@@ -419,7 +419,7 @@ async fn webhook(server: &Server, id: &str, user: &str) -> u16 {
 async fn a_webhook_redelivered_to_another_instance_is_shown_once_and_a_refused_one_is_retried() {
     let mut redis = RedisServer::start();
     let config = format!(
-        "{}[twitch]\nwebhook_secret = \"secretabcd\"\nchat = false\n",
+        "[server]\npublic_url = \"https://overlays.example.test\"\n{}[twitch]\nwebhook_secret = \"secretabcd\"\nchat = false\n",
         redis.config()
     );
     let files = [("feed", overlay("events", "shared"))];

@@ -76,7 +76,8 @@ fn follow_body(channel: &str, user: &str) -> Vec<u8> {
     body.to_string().into_bytes()
 }
 
-const CONFIG: &str = "[twitch]\nwebhook_secret = \"secretabcd\"\nchat = false\n";
+/// Twitch delivers webhooks only to a server with a public address.
+const CONFIG: &str = "[server]\npublic_url = \"https://overlays.example.test\"\n[twitch]\nwebhook_secret = \"secretabcd\"\nchat = false\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_verified_answered_and_deduplicated() {
@@ -271,7 +272,7 @@ async fn fake_id() -> std::net::SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_logs_in_opens_a_channel_and_sees_a_webhook_follow_live() {
+async fn a_viewer_logs_in_opens_a_channel_and_sees_a_follow_live() {
     let id = fake_id().await;
     let config = format!(
         "[twitch]\nclient_id = \"test-client\"\nclient_secret = \"shh\"\nwebhook_secret = \"{SECRET}\"\nchat = false\n[twitch.endpoints]\nid = \"http://{id}/oauth2\"\nhelix = \"http://{id}/helix\"\neventsub_ws = \"ws://127.0.0.1:9/ws\"\n"
@@ -306,18 +307,14 @@ async fn a_viewer_logs_in_opens_a_channel_and_sees_a_webhook_follow_live() {
         .expect("get");
     assert_eq!(r.status(), 401);
 
-    // Something already happened on the channel before anyone watched.
-    let before = follow_body("somechan", "EarlyBird");
-    post(
-        &server,
-        "notification",
-        "early",
-        &rfc3339(0),
-        &before,
-        None,
-        SECRET,
-    )
-    .await;
+    // Something already happened on the channel before anyone watched. (Webhooks reach only
+    // a server with a public address, which this login flow on localhost has not; they have
+    // their own test above.)
+    let follow = |channel: &str, user: &str| json!({"channel": channel, "kind": "follow", "data": {"user_name": user, "user_login": user.to_lowercase()}});
+    assert_eq!(
+        server.post_event(follow("somechan", "EarlyBird")).await.0,
+        202
+    );
 
     let browser = browser::Browser::launch().await;
     let tab = browser.open(&server.url("/c/somechan"), 1280, 800).await;
@@ -350,40 +347,23 @@ async fn a_viewer_logs_in_opens_a_channel_and_sees_a_webhook_follow_live() {
         json!(false)
     );
 
-    let body = follow_body("somechan", "LiveFollower");
     let sent = Instant::now();
     assert_eq!(
-        post(
-            &server,
-            "notification",
-            "live-1",
-            &rfc3339(0),
-            &body,
-            None,
-            SECRET
-        )
-        .await
-        .0,
-        204
+        server
+            .post_event(follow("somechan", "LiveFollower"))
+            .await
+            .0,
+        202
     );
     tab.wait_for(
         "document.getElementById('events').textContent.includes('LiveFollower followed')",
         Duration::from_secs(1),
     )
     .await;
-    println!("webhook to screen: {:?}", sent.elapsed());
+    println!("event to screen: {:?}", sent.elapsed());
 
     // Another channel's events never show here.
-    post(
-        &server,
-        "notification",
-        "other-1",
-        &rfc3339(0),
-        &follow_body("elsewhere", "NotHere"),
-        None,
-        SECRET,
-    )
-    .await;
+    server.post_event(follow("elsewhere", "NotHere")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         tab.eval("document.getElementById('events').textContent.includes('NotHere')")

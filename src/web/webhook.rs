@@ -52,6 +52,14 @@ pub fn route(state: Arc<State>) -> BoxedFilter<(Response,)> {
              sub: Option<String>,
              body: Bytes,
              state: Arc<State>| async move {
+                // Twitch delivers here only to a public address: without one, nothing is
+                // expected, and nothing is taken.
+                if state.config.public_url.is_none() {
+                    return Err(reject(
+                        StatusCode::NOT_FOUND,
+                        "no webhooks without [server] public_url (Twitch needs an HTTPS address to deliver to)",
+                    ));
+                }
                 let (Some(id), Some(ts), Some(sig), Some(kind)) = (id, ts, sig, kind) else {
                     return Err(reject(
                         StatusCode::FORBIDDEN,
