@@ -231,15 +231,18 @@ pub async fn run(
                 status.set(&name, "idle", "no overlay open; stopped");
             }
         }
-        // On-demand chats gone from the list stop too.
+        // On-demand chats gone from the list stop too, and their seen ids go with them (kept,
+        // they would grow with every chat a tool ever asked for).
+        let names: std::collections::HashSet<String> = all.iter().map(Link::source).collect();
         running.retain(|name, token| {
-            let keep = all.iter().any(|l| l.source() == *name);
+            let keep = names.contains(name);
             if !keep {
                 token.cancel();
                 status.set(name, "idle", "no client left; stopped");
             }
             keep
         });
+        seen.retain(|name, _| names.contains(name));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = sourced.changed() => if changed.is_err() { return },

@@ -88,6 +88,14 @@ pub struct KickLink {
     pub chatroom_id: Option<u64>,
 }
 
+/// Whether `slug` (lowercased) can be a Kick channel name: letters, digits, `_` and `-`.
+pub fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Checks the links; on error the key to point at and what to fix.
 pub fn check(
     youtube: &mut YoutubeConfig,
@@ -125,12 +133,7 @@ pub fn check(
     for link in &mut kick.channels {
         link.channel = crate::event::normalize_channel(&link.channel);
         link.slug = link.slug.trim().to_ascii_lowercase();
-        if link.slug.is_empty()
-            || !link
-                .slug
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !valid_slug(&link.slug) {
             return Err((
                 "slug",
                 format!("slug = \"{}\" is not a Kick channel name", link.slug),

@@ -195,11 +195,21 @@ pub fn health_of(state: &State) -> Value {
         "sources": state.status.snapshot(),
         "channels": state.channels.wanted(),
         "sourced_here": state.channels.sourced(),
-        "activeStreams": state.links.active(&state.channels.sourced())
-            + state.channels.sourced().iter().filter(|c| crate::event::valid_channel(c)).count(),
+        "activeStreams": active_streams(state),
         "theme_errors": state.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "overlay_errors": state.reloader.errors(),
     })
+}
+
+/// Chats being read now: the platform links whose channel is wanted here, and the Twitch
+/// channels (their names are logins; on-demand chats of other platforms have dotted names).
+fn active_streams(state: &State) -> usize {
+    let sourced = state.channels.sourced();
+    state.links.active(&sourced)
+        + sourced
+            .iter()
+            .filter(|c| crate::event::valid_channel(c))
+            .count()
 }
 
 /// The body of `GET /api/overlays`: every overlay with its URL and size, and the event kinds.

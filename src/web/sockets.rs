@@ -169,7 +169,7 @@ async fn open_chat(
     let not_found = |why: String| proto::error(Code::StreamNotFound, &why, Some(identifier));
     let full =
         |e: crate::platforms::DemandError| proto::error(Code::TooManyChats, &e.to_string(), None);
-    let (platform, link): (Platform, Option<Link>) = match platform {
+    let (platform, link): (Platform, Link) = match platform {
         "twitch" => {
             let login = normalize_channel(identifier.trim_start_matches('@'));
             if !valid_channel(&login) {
@@ -205,18 +205,14 @@ async fn open_chat(
                     }
                 )));
             }
-            (Platform::Youtube, Some(state.links.youtube(&target)))
+            (Platform::Youtube, state.links.youtube(&target))
         }
         "kick" => {
             let slug = identifier.trim().to_ascii_lowercase();
-            if slug.is_empty()
-                || !slug
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if !crate::platforms::settings::valid_slug(&slug) {
                 return Err(not_found(format!("\"{identifier}\" is not a Kick channel")));
             }
-            (Platform::Kick, Some(state.links.kick(&slug)))
+            (Platform::Kick, state.links.kick(&slug))
         }
         "tiktok" => {
             return Err(proto::error(
@@ -233,7 +229,6 @@ async fn open_chat(
             ));
         }
     };
-    let link = link.expect("youtube and kick have a link");
     let channel = link.channel().to_string();
     // Leased first: a link whose channel nobody wants is forgotten at once.
     let lease = state.channels.lease(std::slice::from_ref(&channel));
@@ -392,12 +387,16 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
             changed = status.changed() => {
                 if changed.is_err() { break }
                 let mut out = Vec::new();
+                let before = chats.len();
                 chats.retain_mut(|chat| {
                     let (news, over) = reader_news(&state, chat);
                     out.extend(news);
                     !over
                 });
-                sub = resubscribe(&state, &chats, last);
+                // Only when a chat ended: most state changes are of other sources.
+                if chats.len() != before {
+                    sub = resubscribe(&state, &chats, last);
+                }
                 for v in &out {
                     if !send(&mut tx, v).await { return }
                 }

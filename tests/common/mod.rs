@@ -162,8 +162,6 @@ pub struct Sse {
     response: reqwest::Response,
     buf: String,
     pub status: u16,
-    /// The reconnect wait the server asked for (`retry:`), in ms.
-    pub retry_ms: Option<u64>,
 }
 
 impl Sse {
@@ -183,7 +181,6 @@ impl Sse {
             response,
             buf: String::new(),
             status,
-            retry_ms: None,
         };
         if status == 200 {
             // The preamble comment means the subscription is registered.
@@ -192,10 +189,6 @@ impl Sse {
                 assert!(sse.fill(deadline).await, "stream ended before its preamble");
             }
             let end = sse.buf.find(": ok\n\n").unwrap_or(0) + 6;
-            sse.retry_ms = sse.buf[..end]
-                .lines()
-                .find_map(|l| l.strip_prefix("retry: "))
-                .and_then(|n| n.trim().parse().ok());
             sse.buf.drain(..end);
         }
         sse
