@@ -57,6 +57,20 @@ impl Item {
         }
     }
 
+    /// The frame for render key `key` if it has been rendered (and is still kept).
+    pub fn cached(&self, key: u64) -> Option<Bytes> {
+        match self.first.get() {
+            Some((k, bytes)) if *k == key => Some(bytes.clone()),
+            None => None,
+            Some(_) => self
+                .others
+                .lock()
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, b)| b.clone()),
+        }
+    }
+
     /// The frame for render key `key`, rendered once by the first subscriber that asks and
     /// shared as the same bytes by all the others.
     pub fn frame(&self, key: u64, render: impl FnOnce(&Event) -> Bytes) -> Bytes {

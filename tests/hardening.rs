@@ -282,6 +282,89 @@ async fn a_render_that_explodes_is_cut_short_and_shown_as_a_theme_error() {
     server.stop().await;
 }
 
+/// A template that takes seconds (loops that print nothing, so no size bound stops them) on
+/// four overlays at once, with one runtime thread: the server keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_slow_render_delays_its_frames_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chat = dir.path().join("themes/slow/templates/chat");
+    std::fs::create_dir_all(&chat).expect("templates");
+    std::fs::write(
+        chat.join("chat.message.hbs"),
+        "{{#each data.elements}}{{#each @root.data.elements}}{{#each @root.data.elements}}{{/each}}{{/each}}{{/each}}done",
+    )
+    .expect("template");
+    let file = "kind = \"chat\"\nchannel = \"hard\"\ntheme = \"slow\"\n";
+    let names = ["s1", "s2", "s3", "s4"];
+    let overlays: Vec<(&str, &str)> = names.iter().map(|n| (*n, file)).collect();
+    let server = Server::start_in(dir, "", &overlays).await;
+    let mut streams = Vec::new();
+    for name in names {
+        streams.push(server.sse(&format!("/o/{name}/events"), None).await);
+    }
+    let elements: Vec<serde_json::Value> = (0..N)
+        .map(|_| json!({"type": "text", "value": "x"}))
+        .collect();
+    const N: usize = 160;
+    // Asked from a thread of its own: the server runs on this test's runtime, so a check from
+    // a task here would not even start while the runtime's threads were stuck.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = std::thread::spawn({
+        let (done, addr) = (done.clone(), server.addr);
+        move || {
+            let mut times = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && times.len() < 400 {
+                let t = std::time::Instant::now();
+                times.push((t, blocking_get(addr, "/health")));
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            times
+        }
+    });
+    let started = std::time::Instant::now();
+    server
+        .post_event(json!({"channel": "hard", "kind": "chat.message",
+                           "data": {"text": "slow", "elements": elements}}))
+        .await;
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut sse| tokio::spawn(async move { sse.events(1).await.remove(0) }))
+        .collect();
+    while readers.iter().any(|r| !r.is_finished()) && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rendered = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let times = checker.join().expect("checker");
+    // Only the checks that began while the frames were still being rendered count.
+    let during: Vec<Duration> = times
+        .iter()
+        .filter(|(t, _)| *t < started + rendered)
+        .map(|(_, took)| *took)
+        .collect();
+    let asked = during.len();
+    let slowest = during.iter().copied().max().unwrap_or_default();
+    for reader in readers {
+        let frame = reader.await.expect("reader");
+        assert!(
+            frame.data["html"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("done")
+        );
+    }
+    println!("render {rendered:?}, {asked} health checks meanwhile, slowest {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(300) && asked >= 5,
+        "/health took up to {slowest:?} ({asked} checks) while frames rendered for {rendered:?}"
+    );
+    assert!(
+        rendered > Duration::from_millis(600),
+        "the render ({rendered:?}) is too quick to show anything: raise N"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn theme_files_are_streamed_and_answer_ranges() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -457,4 +540,25 @@ async fn no_webhooks_are_taken_without_a_public_address() {
     assert_eq!(r.status(), 404);
     assert!(r.text().await.expect("body").contains("public_url"));
     server.stop().await;
+}
+
+/// `GET path` over a blocking socket, answered in full; how long it took.
+fn blocking_get(addr: std::net::SocketAddr, path: &str) -> Duration {
+    use std::io::{Read, Write};
+    let t = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).expect("answer");
+    assert!(
+        body.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    t.elapsed()
 }

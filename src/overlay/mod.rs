@@ -262,11 +262,17 @@ impl Overlay {
         }
     }
 
-    /// The SSE frame of `item` for this overlay: rendered on first use, then shared.
+    /// The SSE frame of `item` for this overlay: rendered on first use, then shared. The first
+    /// use renders off the runtime, and so does waiting for another stream's render of it.
     pub fn frame(&self, item: &Item, shared: &Shared) -> Bytes {
-        item.frame(self.key, |event| {
-            shared.renders.fetch_add(1, Ordering::Relaxed);
-            crate::frame::event(event, &self.config.name, &self.html(event, shared))
+        if let Some(bytes) = item.cached(self.key) {
+            return bytes;
+        }
+        theme::off_the_runtime(|| {
+            item.frame(self.key, |event| {
+                shared.renders.fetch_add(1, Ordering::Relaxed);
+                crate::frame::event(event, &self.config.name, &self.html(event, shared))
+            })
         })
     }
 

@@ -92,6 +92,19 @@ impl fmt::Debug for Theme {
     }
 }
 
+/// Runs `work` (CPU-bound, of unknown length) so that the runtime worker calling it hands its
+/// other tasks to another thread first (`block_in_place`). Off a multi-threaded runtime (a
+/// blocking thread, a test's single-threaded runtime, no runtime) it simply runs.
+pub fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 impl Theme {
     pub fn has(&self, template: &str) -> bool {
         self.hbs.has_template(template)
@@ -104,12 +117,14 @@ impl Theme {
     /// Renders `template` with `context`. A strict-mode miss is an error located in the file;
     /// so is a fragment over [`MAX_FRAGMENT`], which stops the render as it passes the limit
     /// (nested `{{#each}}` over a large event can otherwise make megabytes for every client).
+    /// Its time is not bounded, so it runs [`off_the_runtime`]: a slow template delays the
+    /// frames it makes, never the requests other tasks answer.
     pub fn render(&self, template: &str, context: &Value) -> Result<String, ThemeError> {
         let mut out = Bounded {
             buf: Vec::new(),
             over: false,
         };
-        let result = self.hbs.render_to_write(template, context, &mut out);
+        let result = off_the_runtime(|| self.hbs.render_to_write(template, context, &mut out));
         let file = self
             .sources
             .get(template)
