@@ -74,11 +74,13 @@ fn build(
     ));
     reloader.reload_overlays();
     let status = Status::new();
-    let observe = {
-        let overlays = overlays.clone();
-        Arc::new(move |e: &crate::event::Event| overlays.observe(e))
-    };
-    let publisher = Publisher::new(bus.clone(), status.clone(), observe);
+    let alerts = crate::alerts::Alerts::new(
+        overlays.clone(),
+        bus.clone(),
+        config.alerts.clone(),
+        &config.data_dir,
+    );
+    let publisher = Publisher::new(bus.clone(), status.clone(), observer(&overlays, &alerts));
     // Chat stats pick up where they were: from the shared store, which keeps them, as each
     // channel is attached; else recounted from the stored chat of each channel.
     let seeded = Arc::downgrade(&overlays);
@@ -126,9 +128,20 @@ fn build(
         status,
         themes,
         overlays,
+        alerts,
         reloader,
         config,
     }))
+}
+
+/// The callback up from every published event to the state derived from it: stats and goals,
+/// and the alert queues.
+fn observer(overlays: &Arc<Overlays>, alerts: &Arc<crate::alerts::Alerts>) -> crate::source::Observe {
+    let (overlays, alerts) = (overlays.clone(), alerts.clone());
+    Arc::new(move |e: &crate::event::Event| {
+        overlays.observe(e);
+        alerts.offer(e);
+    })
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then ends every stream and returns.
@@ -158,19 +171,25 @@ pub async fn run(
             shutdown.clone(),
         )));
         let (state, stop) = (state.clone(), shutdown.clone());
+        let observe = observer(&state.overlays, &state.alerts);
         tasks.spawn(async move {
             let bus = &state.bus;
             redis
                 .follow(
                     || bus.attached(),
                     &bus.attach_wake,
-                    |events| bus.ingest(events, |e| state.overlays.observe(e)),
+                    |events| bus.ingest(events, |e| observe(e)),
                     |s, detail| state.status.set("store", s, detail),
                     &stop,
                 )
                 .await;
         });
     }
+    tasks.spawn(crate::alerts::run(
+        state.alerts.clone(),
+        state.publisher.clone(),
+        shutdown.clone(),
+    ));
     if config.demo {
         let claimed = shared.is_some().then(|| state.channels.sourced_rx());
         tasks.spawn(crate::demo::run(

@@ -65,6 +65,77 @@ struct FileConfig {
     youtube: crate::platforms::settings::YoutubeConfig,
     #[serde(default)]
     kick: crate::platforms::settings::KickConfig,
+    #[serde(default)]
+    alerts: AlertsConfig,
+}
+
+/// `[alerts]`: the controls over every alert overlay's queue that are not per overlay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Whether the broadcaster's and moderators' chat commands act on the alerts.
+    pub chat_commands: bool,
+    pub commands: ChatCommands,
+    /// How long safe mode lasts when it is started without a length.
+    pub safe_mode_minutes: f64,
+    /// Safe mode stops every alert, not only follows.
+    pub safe_mode_all: bool,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            chat_commands: true,
+            commands: ChatCommands::default(),
+            safe_mode_minutes: 10.0,
+            safe_mode_all: false,
+        }
+    }
+}
+
+/// `[alerts.commands]`: the chat word of each command; `""` turns one off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatCommands {
+    pub skip: String,
+    pub pause: String,
+    pub resume: String,
+    pub replay: String,
+    pub clear: String,
+    pub mute: String,
+    pub unmute: String,
+    pub safe_mode: String,
+}
+
+impl Default for ChatCommands {
+    fn default() -> Self {
+        ChatCommands {
+            skip: "!skip".into(),
+            pause: "!pause".into(),
+            resume: "!resume".into(),
+            replay: "!replay".into(),
+            clear: String::new(),
+            mute: String::new(),
+            unmute: String::new(),
+            safe_mode: String::new(),
+        }
+    }
+}
+
+impl ChatCommands {
+    /// Every (setting, chat word) pair.
+    pub fn all(&self) -> [(&'static str, &str); 8] {
+        [
+            ("skip", &self.skip),
+            ("pause", &self.pause),
+            ("resume", &self.resume),
+            ("replay", &self.replay),
+            ("clear", &self.clear),
+            ("mute", &self.mute),
+            ("unmute", &self.unmute),
+            ("safe_mode", &self.safe_mode),
+        ]
+    }
 }
 
 /// Where events are kept.
@@ -254,6 +325,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub youtube: crate::platforms::settings::YoutubeConfig,
     pub kick: crate::platforms::settings::KickConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -361,6 +433,47 @@ impl Config {
         let (mut youtube, mut kick) = (file.youtube, file.kick);
         crate::platforms::settings::check(&mut youtube, &mut kick)
             .map_err(|(key, message)| err(key, message))?;
+        let mut alerts = file.alerts;
+        if !(alerts.safe_mode_minutes > 0.0 && alerts.safe_mode_minutes <= 24.0 * 60.0) {
+            return Err(err(
+                "safe_mode_minutes",
+                "safe_mode_minutes is between 0 (exclusive) and 1440 (a day)".into(),
+            ));
+        }
+        let mut words = Vec::new();
+        for (key, word) in alerts.commands.all() {
+            if word.is_empty() {
+                continue;
+            }
+            if word.chars().any(char::is_whitespace) || word.chars().count() > 32 {
+                return Err(err(
+                    key,
+                    format!("{key} = \"{word}\": a command is one word (up to 32 characters), e.g. \"!{key}\", or \"\" for none"),
+                ));
+            }
+            let lower = word.to_lowercase();
+            if words.contains(&lower) {
+                return Err(err(
+                    key,
+                    format!("{key} = \"{word}\" is already another command's word"),
+                ));
+            }
+            words.push(lower);
+        }
+        // Chat words are matched without case.
+        let c = &mut alerts.commands;
+        for word in [
+            &mut c.skip,
+            &mut c.pause,
+            &mut c.resume,
+            &mut c.replay,
+            &mut c.clear,
+            &mut c.mute,
+            &mut c.unmute,
+            &mut c.safe_mode,
+        ] {
+            *word = word.to_lowercase();
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Ok(Config {
@@ -381,6 +494,7 @@ impl Config {
             store,
             youtube,
             kick,
+            alerts,
         })
     }
 
@@ -465,6 +579,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(s.starts_with("o.toml:3:") && s.contains("ip:port"), "{s}");
+    }
+
+    #[test]
+    fn alert_commands_are_single_distinct_words() {
+        let c = Config::parse(Path::new("o.toml"), "").expect("defaults");
+        assert_eq!(c.alerts.commands.skip, "!skip");
+        let text = "[alerts]\n[alerts.commands]\nskip = \"!Next\"\nmute = \"!shh\"\n";
+        let c = Config::parse(Path::new("o.toml"), text).expect("parses");
+        assert_eq!((c.alerts.commands.skip.as_str(), c.alerts.commands.mute.as_str()), ("!next", "!shh"));
+        let s = Config::parse(Path::new("o.toml"), "[alerts.commands]\npause = \"!skip\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.starts_with("o.toml:2:") && s.contains("already"), "{s}");
+        let s = Config::parse(Path::new("o.toml"), "[alerts.commands]\n\nskip = \"! skip\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.starts_with("o.toml:3:") && s.contains("one word"), "{s}");
     }
 
     #[test]

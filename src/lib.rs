@@ -32,6 +32,7 @@
 //! The one upward call is deliberate: a bus item renders its frame through the overlay's
 //! closure ([`bus::Item::frame`]), outside the bus lock, once per overlay.
 
+pub mod alerts;
 pub mod app;
 pub mod backoff;
 pub mod bus;

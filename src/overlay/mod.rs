@@ -279,10 +279,23 @@ impl Overlay {
     /// The HTML this overlay's theme renders for `event` now (empty when no template applies
     /// or the template fails: the failure is logged).
     pub fn html(&self, event: &Event, shared: &Shared) -> String {
+        self.html_with(event, shared, false)
+    }
+
+    /// [`Overlay::html`] of an alert as it plays: `replay` is `{{alert.replay}}` in the
+    /// template.
+    pub fn alert_html(&self, event: &Event, shared: &Shared, replay: bool) -> String {
+        self.html_with(event, shared, replay)
+    }
+
+    fn html_with(&self, event: &Event, shared: &Shared, replay: bool) -> String {
         let Some(template) = template_for(&self.config, &self.theme, event) else {
             return String::new();
         };
-        let ctx = context(&self.config, event, shared);
+        let mut ctx = context(&self.config, event, shared);
+        if replay {
+            ctx["alert"]["replay"] = json!(true);
+        }
         self.theme.render(&template, &ctx).unwrap_or_else(|e| {
             tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
             // Shown where the fragment would have been, so the theme author sees it.
@@ -362,6 +375,7 @@ pub fn context(config: &OverlayConfig, event: &Event, shared: &Shared) -> Value 
         OverlayKind::Goal => {
             ctx["goal"] = goal_context(config, shared.goals.get(&config.name));
         }
+        OverlayKind::Alerts => ctx["alert"] = json!({"replay": false}),
         _ => {}
     }
     ctx

@@ -2,6 +2,7 @@
 //! dashboard, as small warp filters joined here with one rejection handler.
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod chat_protocol;
@@ -26,7 +27,9 @@ pub use state::State;
 
 /// Every route.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    pages::routes(state.clone())
+    alerts::routes(state.clone())
+        .or(pages::routes(state.clone()))
+        .unify()
         .or(api::routes(state.clone()))
         .unify()
         .or(auth::routes(state.clone()))

@@ -10,6 +10,37 @@ use warp::reply::Response;
 /// Largest request body accepted (the emulate API's events are a few hundred bytes).
 pub const MAX_BODY: u64 = 64 * 1024;
 
+/// The request body, at most `limit` bytes, with or without a `Content-Length` (a
+/// `curl -X POST` or a Stream Deck's web request may send none).
+pub fn body_up_to(
+    limit: usize,
+) -> impl warp::Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    use warp::Filter;
+    warp::body::stream().and_then(move |body| collect_body(body, limit))
+}
+
+async fn collect_body<S, B>(body: S, limit: usize) -> Result<bytes::Bytes, warp::Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt;
+    let mut body = std::pin::pin!(body);
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| reject(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {limit} bytes"),
+            ));
+        }
+        bytes::BufMut::put(&mut buf, chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// An error answered as `{"error": "..."}` with its status.
 #[derive(Debug)]
 pub struct ApiError {

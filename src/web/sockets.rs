@@ -452,11 +452,63 @@ enum EventsRequest {
         #[serde(flatten)]
         event: serde_json::Map<String, Value>,
     },
+    /// An alert command, as `POST /api/channels/<channel>/alerts/<action>`.
+    Alerts {
+        channel: String,
+        action: String,
+        #[serde(default)]
+        overlay: Option<String>,
+        #[serde(default)]
+        id: Option<u64>,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
+    /// Safe mode on (`minutes`, or the configured length) or off (`"end": true`).
+    SafeMode {
+        channel: String,
+        #[serde(default)]
+        minutes: Option<f64>,
+        #[serde(default)]
+        end: bool,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
     Ping,
 }
 
 fn events_error(code: &str, text: &str) -> Value {
     json!({"type": "error", "code": code, "error": text})
+}
+
+const READ_ONLY: &str = "this socket may read only: change things from this machine (no foreign Origin) or send the admin token with the upgrade";
+
+fn may(may_change: bool) -> Result<(), Value> {
+    if may_change {
+        Ok(())
+    } else {
+        Err(events_error("FORBIDDEN", READ_ONLY))
+    }
+}
+
+fn alert_error(e: crate::alerts::AlertError) -> Value {
+    let code = match e {
+        crate::alerts::AlertError::BadMinutes => "BAD_MESSAGE",
+        _ => "NOT_FOUND",
+    };
+    events_error(code, &e.to_string())
+}
+
+/// A channel's alert state as the events socket sends it (answers and changes alike).
+fn alerts_message(mut state: Value) -> Value {
+    state["type"] = json!("alerts");
+    state
+}
+
+fn with_ref(mut answer: Value, reference: Option<Value>) -> Value {
+    if let Some(r) = reference {
+        answer["ref"] = r;
+    }
+    answer
 }
 
 /// An event as the events socket sends it: the SSE frame's JSON without the overlay's HTML.
@@ -478,10 +530,24 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut sub: Option<(Subscription, Option<KindSet>)> = None;
+    let mut alert_changes = state.alerts.changes();
     loop {
         let next = next_message(sub.as_mut().map(|(s, _)| s), &state.bus);
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
+            changed = alert_changes.recv() => {
+                // A subscriber of the channel hears of every change to its alerts.
+                let channel = match changed {
+                    Ok(channel) => channel,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    // The alerts outlive every session; were they gone, so is the server.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let followed = sub.as_ref().is_some_and(|(s, _)| s.channels().contains(&channel));
+                if followed && !send(&mut tx, &alerts_message(state.alerts.state(&channel, None))).await {
+                    break;
+                }
+            }
             frame = rx.next() => {
                 let text = match text_of(frame) {
                     Some(Some(t)) => t,
@@ -489,7 +555,7 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     None => break,
                 };
                 let answer = match serde_json::from_str::<EventsRequest>(&text) {
-                    Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish and ping")),
+                    Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish, alerts, safe_mode and ping")),
                     Ok(EventsRequest::Ping) => json!({"type": "pong"}),
                     Ok(EventsRequest::Subscribe { channels, kinds, since }) => {
                         match subscription(&state, channels, kinds, since) {
@@ -506,6 +572,24 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                             answer["ref"] = r;
                         }
                         answer
+                    }
+                    Ok(EventsRequest::Alerts { channel, action, overlay, id, reference }) => {
+                        let channel = normalize_channel(&channel);
+                        let done = may(may_change).and_then(|()| {
+                            let command = crate::alerts::Command::parse(&action, id).ok_or_else(|| {
+                                events_error("BAD_MESSAGE", &format!("no alert action \"{action}\"; actions are {}", crate::alerts::Command::ACTIONS))
+                            })?;
+                            state.alerts.command(&channel, overlay.as_deref(), command).map_err(alert_error)
+                        });
+                        with_ref(done.map(alerts_message).unwrap_or_else(|e| e), reference)
+                    }
+                    Ok(EventsRequest::SafeMode { channel, minutes, end, reference }) => {
+                        let channel = normalize_channel(&channel);
+                        let minutes = (!end).then(|| minutes.unwrap_or(state.config.alerts.safe_mode_minutes));
+                        let done = may(may_change).and_then(|()| {
+                            state.alerts.safe_mode(&channel, minutes).map_err(alert_error)
+                        });
+                        with_ref(done.map(alerts_message).unwrap_or_else(|e| e), reference)
                     }
                 };
                 if !send(&mut tx, &answer).await { break }
@@ -571,11 +655,8 @@ fn subscription(
 }
 
 fn publish(state: &State, may_change: bool, mut event: serde_json::Map<String, Value>) -> Value {
-    if !may_change {
-        return events_error(
-            "FORBIDDEN",
-            "this socket may read only: publish from this machine (no foreign Origin) or send the admin token with the upgrade",
-        );
+    if let Err(refused) = may(may_change) {
+        return refused;
     }
     event.remove("type");
     let body = Value::Object(event).to_string();

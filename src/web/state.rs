@@ -31,6 +31,8 @@ pub struct State {
     pub status: Arc<Status>,
     pub themes: Arc<theme::Registry>,
     pub overlays: Arc<Overlays>,
+    /// Every alert overlay's queue and safe mode: what every control path steers.
+    pub alerts: Arc<crate::alerts::Alerts>,
     pub reloader: Arc<Reloader>,
     /// Channels wanted by open streams (and pinned in overlay.toml).
     pub channels: Arc<Channels>,

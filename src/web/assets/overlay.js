@@ -1,13 +1,12 @@
 // overlayd overlay client: one small script, no framework. Receives pre-rendered events over
 // server-sent events and places them by overlay kind. Reconnects with Last-Event-ID (the
-// browser does that by itself); remembers the last alert id so a reload loses no alert.
+// browser does that by itself); alerts play from the server's queue, so a reload loses none.
 (function () {
   "use strict";
   var settings = JSON.parse(document.getElementById("overlay-settings").textContent);
   var root = document.getElementById("root");
   var errorBox = document.getElementById("theme-error");
   var opts = settings.options || {};
-  var storeKey = "overlayd:" + settings.name + ":last";
   var KINDS = ["chat.message", "chat.delete", "chat.clear", "follow", "sub", "resub", "subgift",
     "giftbomb", "cheer", "raid", "redemption", "announcement", "stream.online", "stream.offline",
     "hypetrain.begin", "hypetrain.progress", "hypetrain.end"];
@@ -44,8 +43,9 @@
       var items = root.querySelectorAll(".item");
       for (var i = 0; i < items.length; i++) {
         var it = items[i];
-        // Ids and logins are per platform: a YouTube ban never removes a Twitch line.
-        if (it.dataset.platform !== (ev.platform || "twitch")) continue;
+        // Ids and logins are per platform: a YouTube ban never removes a Twitch line (a clear
+        // of safe mode is for every platform).
+        if (!ev.data.all_platforms && it.dataset.platform !== (ev.platform || "twitch")) continue;
         if (ev.kind === "chat.delete" && it.dataset.messageId === ev.data.message_id) it.remove();
         if (ev.kind === "chat.clear") {
           var byId = ev.data.user_id, byLogin = ev.data.user_login;
@@ -55,33 +55,82 @@
     }
   };
 
+  // Alerts play from the server's queue: every page of this overlay shows what its state says
+  // (`event: alerts` frames, and GET /o/<name>/alerts on every (re)connect). The page says
+  // whether OBS has it on air; the queue waits while no page of the overlay is.
+  var preview = /[?&]preview=1\b/.test(location.search);
   var alerts = {
-    queue: [], playing: false, visible: true,
-    add: function (ev) { if (ev.html) { this.queue.push(ev); this.next(); } },
-    duration: function (ev) {
-      var d = (opts.durations && opts.durations[ev.kind]) || opts.duration_s || 6;
-      return d * 1000;
+    state: null, seq: -1, received: 0, el: null, shown: null, done: null, timer: null, audio: null,
+    onAir: document.visibilityState === "visible",
+    page: Math.random().toString(36).slice(2) + Date.now().toString(36),
+    apply: function (s) {
+      if (!s || typeof s.seq !== "number" || s.seq < this.seq) return;
+      this.seq = s.seq; this.state = s; this.received = Date.now();
+      this.draw();
     },
-    next: function () {
-      if (this.playing || !this.visible || !this.queue.length) return;
-      var ev = this.queue.shift(), self = this;
-      this.playing = true;
-      var el = fragment(ev.html, ev.id);
+    // What this page shows: the alert on screen if this page is on air (a preview always
+    // shows, silently), else nothing.
+    draw: function () {
+      var s = this.state, p = s && s.playing, de = document.documentElement;
+      if (s) { de.dataset.alertsPaused = s.paused; de.dataset.alertsMuted = s.muted; }
+      if (s && s.muted) this.silence();
+      if (!p || !(this.onAir || preview) || p.play === this.done) { this.leave(); return; }
+      if (this.shown === p.play) return;
+      var left = p.remaining_ms - (Date.now() - this.received);
+      if (left <= 0) { this.leave(); return; }
+      this.leave(true);
+      var el = fragment(p.html || "", p.id);
+      if (p.replay) { el.classList.add("alert-replay"); el.dataset.replay = "true"; }
+      el.dataset.play = p.play;
       root.innerHTML = "";
       root.appendChild(el);
-      if (opts.sound) this.sound(ev);
-      remember(ev.id);
-      setTimeout(function () {
-        removeItem(el);
-        setTimeout(function () { self.playing = false; self.next(); }, 600);
-      }, this.duration(ev));
+      this.el = el; this.shown = p.play;
+      // Sound only for an alert that is just starting (not one joined halfway).
+      if (opts.sound && s.sound !== false && !s.muted && !preview && p.duration_ms - p.remaining_ms < 1500) this.sound(p);
+      var self = this, play = p.play;
+      this.timer = setTimeout(function () { self.done = play; self.leave(); }, left);
+      document.dispatchEvent(new CustomEvent("overlayd:alert", { detail: p }));
     },
-    sound: function (ev) {
+    leave: function (now) {
+      clearTimeout(this.timer); this.timer = null;
+      this.silence();
+      if (this.el) { if (now) this.el.remove(); else removeItem(this.el); }
+      this.el = null; this.shown = null;
+    },
+    silence: function () { if (this.audio) { try { this.audio.pause(); } catch (e) {} this.audio = null; } },
+    sound: function (p) {
       try {
-        var a = new Audio("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(ev.kind));
+        var a = new Audio("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(p.kind));
         a.volume = Math.min(1, Math.max(0, opts.volume || 0.6));
-        a.play().catch(function () {});
+        this.audio = a;
+        var played = a.play();
+        if (played && played.catch) played.catch(function () {});
       } catch (e) { /* no audio in this browser: alerts still show */ }
+    },
+    fetch: function () {
+      var self = this;
+      fetch("/o/" + encodeURIComponent(settings.name) + "/alerts", { cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) { self.apply(s); })
+        .catch(function () {});
+    },
+    report: function (gone) {
+      if (preview) return;
+      var body = JSON.stringify({ page: this.page, on_air: gone ? null : this.onAir });
+      var url = "/o/" + encodeURIComponent(settings.name) + "/presence";
+      if (gone && navigator.sendBeacon) { navigator.sendBeacon(url, body); return; }
+      var self = this;
+      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: body })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (a) { if (a && a.seq !== self.seq) self.fetch(); })
+        .catch(function () {});
+    },
+    setOnAir: function (on) {
+      if (on === this.onAir) return;
+      this.onAir = on;
+      document.documentElement.dataset.onAir = on;
+      this.report();
+      this.draw();
     }
   };
 
@@ -108,14 +157,11 @@
   function place(ev) {
     switch (settings.kind) {
       case "chat": if (ev.kind === "chat.message") chat.add(ev); else chat.remove(ev); break;
-      case "alerts": alerts.add(ev); break;
+      case "alerts": break; // played from the queue's state (see `alerts`)
       case "events": list.add(ev); break;
       default: whole.add(ev);
     }
   }
-
-  function remember(id) { try { localStorage.setItem(storeKey, String(id)); } catch (e) {} }
-  function remembered() { try { return localStorage.getItem(storeKey); } catch (e) { return null; } }
 
   // ---- theme reloads --------------------------------------------------------------------
   function themeReloaded(info) {
@@ -153,12 +199,24 @@
   }
   if (settings.error) themeError({ error: settings.error });
 
-  // ---- OBS: hold alerts while the source is hidden ---------------------------------------
-  if (window.obsstudio) {
-    window.addEventListener("obsSourceVisibleChanged", function (e) {
-      alerts.visible = !!(e.detail && e.detail.visible);
-      alerts.next();
+  // ---- OBS: on air is *active* (program output); *visible* also counts the Studio Mode
+  // preview and projectors, so it never starts an alert. Nothing fires at page load: start
+  // from document.visibilityState. A source shown nowhere is hidden and its timers stall.
+  if (settings.kind === "alerts") {
+    document.documentElement.dataset.onAir = alerts.onAir;
+    if (window.obsstudio) {
+      window.addEventListener("obsSourceActiveChanged", function (e) {
+        alerts.setOnAir(!!(e.detail && e.detail.active));
+      });
+    }
+    document.addEventListener("visibilitychange", function () {
+      var visible = document.visibilityState === "visible";
+      // In OBS, visible again may be the preview only: wait for obsSourceActiveChanged.
+      if (!visible || !window.obsstudio) alerts.setOnAir(visible);
     });
+    alerts.report();
+    setInterval(function () { alerts.report(); }, 5000);
+    window.addEventListener("pagehide", function () { alerts.report(true); });
   }
 
   // ---- the stream -------------------------------------------------------------------------
@@ -171,7 +229,10 @@
       if (data.kind !== settings.kind || data.theme !== settings.theme) { location.reload(); return; }
       settings = data; opts = data.options || {};
       trim();
+    } else if (type === "alerts") {
+      if (settings.kind === "alerts") alerts.apply(data);
     } else if (type === "resync") {
+      if (settings.kind === "alerts") alerts.fetch();
       document.dispatchEvent(new CustomEvent("overlayd:resync", { detail: data }));
     } else {
       place(data);
@@ -182,14 +243,17 @@
   // Direct: one EventSource for this page (the browser resumes with Last-Event-ID).
   function direct(url) {
     var source = new EventSource(url);
-    KINDS.concat(["theme", "theme-error", "resync", "overlay"]).forEach(function (type) {
+    KINDS.concat(["theme", "theme-error", "resync", "overlay", "alerts"]).forEach(function (type) {
       source.addEventListener(type, function (e) {
         var data;
         try { data = JSON.parse(e.data); } catch (err) { return; }
         handle(type, data);
       });
     });
-    source.onopen = function () { document.documentElement.dataset.connected = "direct"; };
+    source.onopen = function () {
+      document.documentElement.dataset.connected = "direct";
+      if (settings.kind === "alerts") alerts.fetch();
+    };
     return source;
   }
 
@@ -212,6 +276,7 @@
         if (ready) return;
         var done = function () {
           ready = true;
+          if (settings.kind === "alerts") alerts.fetch();
           document.documentElement.dataset.connected = "shared";
           buffered.forEach(function (b) { live(b.type, b.data); });
           buffered = [];
@@ -234,9 +299,9 @@
   }
 
   function connect() {
-    // Alerts resume after the last one played (a reload replays none twice and loses none);
-    // every other kind redraws from the recent history.
-    var since = settings.kind === "alerts" ? remembered() : "0";
+    // Alerts come from the queue's state, not from history; every other kind redraws from the
+    // recent history.
+    var since = settings.kind === "alerts" ? null : "0";
     var forceDirect = /[?&]transport=direct\b/.test(location.search);
     if (window.SharedWorker && !forceDirect) {
       try { return shared(since); } catch (e) { /* fall back to a direct stream */ }
