@@ -136,7 +136,10 @@ fn build(
 
 /// The callback up from every published event to the state derived from it: stats and goals,
 /// and the alert queues.
-fn observer(overlays: &Arc<Overlays>, alerts: &Arc<crate::alerts::Alerts>) -> crate::source::Observe {
+fn observer(
+    overlays: &Arc<Overlays>,
+    alerts: &Arc<crate::alerts::Alerts>,
+) -> crate::source::Observe {
     let (overlays, alerts) = (overlays.clone(), alerts.clone());
     Arc::new(move |e: &crate::event::Event| {
         overlays.observe(e);
@@ -185,7 +188,8 @@ pub async fn run(
                 .await;
         });
     }
-    tasks.spawn(crate::alerts::run(
+    // Awaited at shutdown (not aborted): it saves the alert queues last.
+    let alerts = tokio::spawn(crate::alerts::run(
         state.alerts.clone(),
         state.publisher.clone(),
         shutdown.clone(),
@@ -258,6 +262,7 @@ pub async fn run(
     if let Some(claims) = claims {
         let _ = tokio::time::timeout(Duration::from_secs(2), claims).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(2), alerts).await;
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())

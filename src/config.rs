@@ -448,7 +448,9 @@ impl Config {
             if word.chars().any(char::is_whitespace) || word.chars().count() > 32 {
                 return Err(err(
                     key,
-                    format!("{key} = \"{word}\": a command is one word (up to 32 characters), e.g. \"!{key}\", or \"\" for none"),
+                    format!(
+                        "{key} = \"{word}\": a command is one word (up to 32 characters), e.g. \"!{key}\", or \"\" for none"
+                    ),
                 ));
             }
             let lower = word.to_lowercase();
@@ -587,14 +589,26 @@ mod tests {
         assert_eq!(c.alerts.commands.skip, "!skip");
         let text = "[alerts]\n[alerts.commands]\nskip = \"!Next\"\nmute = \"!shh\"\n";
         let c = Config::parse(Path::new("o.toml"), text).expect("parses");
-        assert_eq!((c.alerts.commands.skip.as_str(), c.alerts.commands.mute.as_str()), ("!next", "!shh"));
-        let s = Config::parse(Path::new("o.toml"), "[alerts.commands]\npause = \"!skip\"\n")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(
+            (
+                c.alerts.commands.skip.as_str(),
+                c.alerts.commands.mute.as_str()
+            ),
+            ("!next", "!shh")
+        );
+        let s = Config::parse(
+            Path::new("o.toml"),
+            "[alerts.commands]\npause = \"!skip\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(s.starts_with("o.toml:2:") && s.contains("already"), "{s}");
-        let s = Config::parse(Path::new("o.toml"), "[alerts.commands]\n\nskip = \"! skip\"\n")
-            .unwrap_err()
-            .to_string();
+        let s = Config::parse(
+            Path::new("o.toml"),
+            "[alerts.commands]\n\nskip = \"! skip\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(s.starts_with("o.toml:3:") && s.contains("one word"), "{s}");
     }
 

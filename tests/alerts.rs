@@ -54,7 +54,10 @@ async fn playing(server: &Server, channel: &str, id: Option<u64>) -> Value {
 async fn every_command_over_http_under_the_access_rule() {
     let server = Server::start(
         "",
-        &[("alerts", &alerts_overlay("hq")), ("second", &alerts_overlay("hq"))],
+        &[
+            ("alerts", &alerts_overlay("hq")),
+            ("second", &alerts_overlay("hq")),
+        ],
     )
     .await;
     let first = follow(&server, "hq", "ann").await;
@@ -70,23 +73,45 @@ async fn every_command_over_http_under_the_access_rule() {
     assert_eq!(s["playing"], Value::Null);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let s = state(&server, "hq").await;
-    assert_eq!((s["playing"].clone(), s["queued"][0]["id"].clone()), (Value::Null, json!(second)));
+    assert_eq!(
+        (s["playing"].clone(), s["queued"][0]["id"].clone()),
+        (Value::Null, json!(second))
+    );
     post(&server, "/api/channels/hq/alerts/resume", json!({})).await;
     playing(&server, "hq", Some(second)).await;
 
     // Replay an old event by id: marked, and no new event is published (nothing counts twice).
     let before = server.get_json("/api/channels/hq/events?limit=50").await.1;
-    let (status, s) = post(&server, "/api/channels/hq/alerts/replay", json!({"id": first})).await;
+    let (status, s) = post(
+        &server,
+        "/api/channels/hq/alerts/replay",
+        json!({"id": first}),
+    )
+    .await;
     assert_eq!(status, 200, "{s}");
-    assert_eq!((s["queued"][0]["id"].clone(), s["queued"][0]["replay"].clone()), (json!(first), json!(true)));
+    assert_eq!(
+        (
+            s["queued"][0]["id"].clone(),
+            s["queued"][0]["replay"].clone()
+        ),
+        (json!(first), json!(true))
+    );
     post(&server, "/api/channels/hq/alerts/skip", json!({})).await;
     let s = playing(&server, "hq", Some(first)).await;
     assert_eq!(s["playing"]["replay"], true);
     let after = server.get_json("/api/channels/hq/events?limit=50").await.1;
-    assert_eq!(before["events"], after["events"], "a replay publishes nothing");
+    assert_eq!(
+        before["events"], after["events"],
+        "a replay publishes nothing"
+    );
 
     // One overlay only; mute, clear; and the last alert replayed with no body.
-    let (_, s) = post(&server, "/api/channels/hq/alerts/mute?overlay=second", json!({})).await;
+    let (_, s) = post(
+        &server,
+        "/api/channels/hq/alerts/mute?overlay=second",
+        json!({}),
+    )
+    .await;
     assert_eq!(s["muted"], true);
     assert_eq!(s["overlays"].as_array().map(Vec::len), Some(1));
     assert_eq!(state(&server, "hq").await["overlays"][0]["muted"], false);
@@ -99,20 +124,57 @@ async fn every_command_over_http_under_the_access_rule() {
         .await
         .expect("replay");
     let s: Value = r.json().await.expect("json");
-    assert_eq!(s["queued"][0]["id"], json!(first), "the last one that started: {s}");
+    assert_eq!(
+        s["queued"][0]["id"],
+        json!(first),
+        "the last one that started: {s}"
+    );
 
     // Mistakes say what to do.
     for (path, body, code, text) in [
-        ("/api/channels/hq/alerts/rewind", json!({}), 404, "commands are"),
-        ("/api/channels/nobody/alerts/pause", json!({}), 404, "no alert overlay"),
-        ("/api/channels/hq/alerts/pause?overlay=nope", json!({}), 404, "not an alert overlay"),
-        ("/api/channels/hq/alerts/replay", json!({"id": 12345}), 404, "not in the history"),
-        ("/api/channels/hq/alerts/replay", json!({"id": "x"}), 400, "event id"),
-        ("/api/channels/hq/safe-mode", json!({"minutes": -1}), 400, "minutes"),
+        (
+            "/api/channels/hq/alerts/rewind",
+            json!({}),
+            404,
+            "commands are",
+        ),
+        (
+            "/api/channels/nobody/alerts/pause",
+            json!({}),
+            404,
+            "no alert overlay",
+        ),
+        (
+            "/api/channels/hq/alerts/pause?overlay=nope",
+            json!({}),
+            404,
+            "not an alert overlay",
+        ),
+        (
+            "/api/channels/hq/alerts/replay",
+            json!({"id": 12345}),
+            404,
+            "not in the history",
+        ),
+        (
+            "/api/channels/hq/alerts/replay",
+            json!({"id": "x"}),
+            400,
+            "event id",
+        ),
+        (
+            "/api/channels/hq/safe-mode",
+            json!({"minutes": -1}),
+            400,
+            "minutes",
+        ),
     ] {
         let (status, answer) = post(&server, path, body).await;
         assert_eq!(status, code, "{path}: {answer}");
-        assert!(answer["error"].as_str().unwrap_or_default().contains(text), "{path}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap_or_default().contains(text),
+            "{path}: {answer}"
+        );
     }
 
     // The one access rule: a page of another site, a rebinding name, no token from afar.
@@ -154,14 +216,24 @@ async fn a_moderators_skip_from_chat_skips_and_a_viewers_does_nothing() {
     // An open stream of the overlay joins the channel's chat.
     let _sse = server.sse("/o/alerts/events", None).await;
     fake_irc::server()
-        .wait(&format!("#{channel} joined"), WAIT, |f| f.joined(channel) > 0)
+        .wait(&format!("#{channel} joined"), WAIT, |f| {
+            f.joined(channel) > 0
+        })
         .await;
     let id = follow(&server, channel, "fan").await;
     playing(&server, channel, Some(id)).await;
     let line = |moderator: bool, text: &str| {
         let basic = fake_irc::fixture("privmsg_basic.txt", channel);
-        let tags = if moderator { "badges=moderator/1;" } else { "badges=;" };
-        let line = basic.replacen("badges=;", tags, 1).replacen("mod=0", if moderator { "mod=1" } else { "mod=0" }, 1);
+        let tags = if moderator {
+            "badges=moderator/1;"
+        } else {
+            "badges=;"
+        };
+        let line = basic.replacen("badges=;", tags, 1).replacen(
+            "mod=0",
+            if moderator { "mod=1" } else { "mod=0" },
+            1,
+        );
         let at = line.rfind(" :").expect("text");
         format!("{} :{text}", &line[..at])
     };
@@ -169,11 +241,18 @@ async fn a_moderators_skip_from_chat_skips_and_a_viewers_does_nothing() {
     // A line sent after it is read after it: once this one is in the log, the !skip was seen.
     assert!(fake_irc::server().send(channel, &line(false, "marker one")) > 0);
     eventually("the viewer's lines read", WAIT, || async {
-        let events = server.get_json(&format!("/api/channels/{channel}/events?limit=5")).await.1;
+        let events = server
+            .get_json(&format!("/api/channels/{channel}/events?limit=5"))
+            .await
+            .1;
         (events["events"][0]["data"]["text"] == "marker one").then_some(())
     })
     .await;
-    assert_eq!(state(&server, channel).await["playing"]["id"], json!(id), "a viewer cannot skip");
+    assert_eq!(
+        state(&server, channel).await["playing"]["id"],
+        json!(id),
+        "a viewer cannot skip"
+    );
     assert!(fake_irc::server().send(channel, &line(true, "!SKIP please")) > 0);
     playing(&server, channel, None).await;
     assert!(fake_irc::server().send(channel, &line(true, "!pause")) > 0);
@@ -193,7 +272,12 @@ async fn safe_mode_clears_stops_follows_and_ends_by_itself() {
     playing(&server, "safe", Some(first)).await;
     follow(&server, "safe", "two").await;
     // Three seconds of safe mode.
-    let (status, s) = post(&server, "/api/channels/safe/safe-mode", json!({"minutes": 0.05})).await;
+    let (status, s) = post(
+        &server,
+        "/api/channels/safe/safe-mode",
+        json!({"minutes": 0.05}),
+    )
+    .await;
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["queued"], json!([]), "queued alerts are cleared");
     assert!(s["safe_mode"]["until_ms"].as_u64().is_some(), "{s}");
@@ -208,7 +292,11 @@ async fn safe_mode_clears_stops_follows_and_ends_by_itself() {
     for bot in ["bot1", "bot2", "bot3"] {
         follow(&server, "safe", bot).await;
     }
-    assert_eq!(state(&server, "safe").await["queued"], json!([]), "follows are stopped");
+    assert_eq!(
+        state(&server, "safe").await["queued"],
+        json!([]),
+        "follows are stopped"
+    );
     let (_, raid) = server
         .post_event(json!({"channel": "safe", "kind": "raid", "data": {"viewers": 5}}))
         .await;
@@ -218,7 +306,9 @@ async fn safe_mode_clears_stops_follows_and_ends_by_itself() {
         "other alerts still come"
     );
     eventually("safe mode ends by itself", WAIT, || async {
-        state(&server, "safe").await["safe_mode"].is_null().then_some(())
+        state(&server, "safe").await["safe_mode"]
+            .is_null()
+            .then_some(())
     })
     .await;
     let later = follow(&server, "safe", "three").await;
@@ -226,16 +316,30 @@ async fn safe_mode_clears_stops_follows_and_ends_by_itself() {
     assert_eq!(s["queued"][1]["id"], json!(later), "{s}");
     // "one" followed already today: no second alert, now or after a restart.
     follow(&server, "safe", "one").await;
-    assert_eq!(state(&server, "safe").await["queued"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        state(&server, "safe").await["queued"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     let server = server
         .restart("", &[("alerts", &alerts_overlay("safe")), ("chat", chat)])
         .await;
     follow(&server, "safe", "one").await;
     let s = state(&server, "safe").await;
-    let ids: Vec<Value> = s["queued"].as_array().into_iter().flatten().map(|a| a["id"].clone()).collect();
+    let ids: Vec<Value> = s["queued"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["id"].clone())
+        .collect();
     assert!(!ids.is_empty() && ids.len() <= 3, "{s}");
     assert!(
-        s["queued"].as_array().into_iter().flatten().all(|a| a["summary"] != "one followed"),
+        s["queued"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|a| a["summary"] != "one followed"),
         "{s}"
     );
     // DELETE ends it early.
@@ -283,11 +387,16 @@ async fn the_events_socket_commands_alerts_and_hears_every_change() {
         .expect("send");
     hear(&mut socket, "subscribed").await;
     socket
-        .send(say(json!({"type": "alerts", "channel": "sock", "action": "pause", "ref": 7})))
+        .send(say(
+            json!({"type": "alerts", "channel": "sock", "action": "pause", "ref": 7}),
+        ))
         .await
         .expect("send");
     let answer = hear(&mut socket, "alerts").await;
-    assert_eq!((answer["paused"].clone(), answer["ref"].clone()), (json!(true), json!(7)));
+    assert_eq!(
+        (answer["paused"].clone(), answer["ref"].clone()),
+        (json!(true), json!(7))
+    );
     // A change from another path reaches the socket too.
     post(&server, "/api/channels/sock/alerts/resume", json!({})).await;
     let mut resumed = false;
@@ -299,16 +408,26 @@ async fn the_events_socket_commands_alerts_and_hears_every_change() {
     }
     assert!(resumed, "the resume was heard");
     socket
-        .send(say(json!({"type": "safe_mode", "channel": "sock", "minutes": 5})))
+        .send(say(
+            json!({"type": "safe_mode", "channel": "sock", "minutes": 5}),
+        ))
         .await
         .expect("send");
     let answer = hear(&mut socket, "alerts").await;
     assert!(answer["safe_mode"]["until_ms"].is_u64(), "{answer}");
     socket
-        .send(say(json!({"type": "alerts", "channel": "sock", "action": "dance"})))
+        .send(say(
+            json!({"type": "alerts", "channel": "sock", "action": "dance"}),
+        ))
         .await
         .expect("send");
     let error = hear(&mut socket, "error").await;
-    assert!(error["error"].as_str().unwrap_or_default().contains("actions are"), "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("actions are"),
+        "{error}"
+    );
     server.stop().await;
 }

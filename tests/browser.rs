@@ -457,41 +457,6 @@ async fn screenshots() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_wait_while_the_obs_source_is_hidden() {
-    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.5\n";
-    let server = Server::start("", &[("alerts", alerts)]).await;
-    let browser = Browser::launch().await;
-    // OBS injects `window.obsstudio` before page scripts run; do the same.
-    let tab = browser.open("about:blank", 800, 600).await;
-    tab.call_public(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({"source": "window.obsstudio = { pluginVersion: '2.24.0' };"}),
-    )
-    .await;
-    tab.navigate(&server.url("/o/alerts")).await;
-    tab.wait_for("document.documentElement.dataset.connected", WAIT)
-        .await;
-    tab.eval("window.dispatchEvent(new CustomEvent('obsSourceVisibleChanged', {detail: {visible: false}}))").await;
-    server
-        .post_event(json!({"channel": "alpha", "kind": "follow", "data": {"user_name": "Patient"}}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        tab.eval("document.querySelector('#root .alert') === null")
-            .await,
-        json!(true),
-        "held while hidden"
-    );
-    tab.eval("window.dispatchEvent(new CustomEvent('obsSourceVisibleChanged', {detail: {visible: true}}))").await;
-    tab.wait_for(
-        "document.querySelector('#root')?.textContent.includes('Patient followed')",
-        WAIT,
-    )
-    .await;
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_file_edit_applies_to_the_open_overlay() {
     let server = Server::start(
         "",

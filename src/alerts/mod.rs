@@ -72,7 +72,9 @@ pub enum AlertError {
         "no alert overlay shows channel \"{0}\": add one in overlays/ (kind = \"alerts\", channel = \"{0}\")"
     )]
     NoOverlay(String),
-    #[error("\"{overlay}\" is not an alert overlay of channel \"{channel}\"; see GET /api/overlays")]
+    #[error(
+        "\"{overlay}\" is not an alert overlay of channel \"{channel}\"; see GET /api/overlays"
+    )]
     NotAnAlertOverlay { overlay: String, channel: String },
     #[error(
         "event {id} is not in the history of channel \"{channel}\"; see GET /api/channels/{channel}/events"
@@ -80,6 +82,8 @@ pub enum AlertError {
     UnknownEvent { id: u64, channel: String },
     #[error("there is no alert to replay yet on channel \"{0}\"; name one: {{\"id\": <event id>}}")]
     NothingToReplay(String),
+    #[error("event {id} is a {kind} event, which no alert overlay of this channel shows")]
+    NotAnAlert { id: u64, kind: &'static str },
     #[error("minutes must be more than 0 and at most {MAX_SAFE_MINUTES}")]
     BadMinutes,
 }
@@ -98,6 +102,7 @@ struct Inner {
     safe: BTreeMap<String, Safe>,
     follows: Follows,
     next_play: u64,
+    /// Orders every state a page is sent; starts from the wall clock (µs), like event ids.
     seq: u64,
     /// Overlays whose pages must be sent their state.
     dirty: BTreeSet<String>,
@@ -149,6 +154,13 @@ impl Alerts {
             },
             Err(_) => Inner::default(),
         };
+        let mut inner = inner;
+        // Pages keep the last `seq` and play they saw across a restart: start past them.
+        inner.seq = now_ms().saturating_mul(1000);
+        inner.next_play = inner.seq;
+        for q in inner.queues.values_mut() {
+            q.seq = inner.seq;
+        }
         Arc::new(Alerts {
             overlays,
             bus,
@@ -305,7 +317,16 @@ impl Alerts {
     ) -> Result<Value, AlertError> {
         let targets = self.targets(channel, overlay)?;
         let found = match command {
-            Command::Replay(Some(id)) => Some(self.find(channel, id)?),
+            Command::Replay(Some(id)) => {
+                let event = self.find(channel, id)?;
+                if !targets.iter().any(|o| o.wants(&live(&event))) {
+                    return Err(AlertError::NotAnAlert {
+                        id,
+                        kind: event.kind.as_str(),
+                    });
+                }
+                Some(event)
+            }
             Command::Replay(None) => {
                 let has_last = {
                     let inner = self.inner.lock();
@@ -324,11 +345,7 @@ impl Alerts {
                         .bus
                         .history(channel, 200, None)
                         .into_iter()
-                        .find(|e| {
-                            let mut live = e.clone();
-                            live.history = false;
-                            targets.iter().any(|o| o.wants(&live))
-                        })
+                        .find(|e| targets.iter().any(|o| o.wants(&live(e))))
                         .ok_or_else(|| AlertError::NothingToReplay(channel.to_string()))?;
                     Some(latest)
                 }
@@ -370,9 +387,12 @@ impl Alerts {
                     q.clear();
                 }
                 Command::Replay(_) => {
-                    let event = found
-                        .clone()
-                        .or_else(|| q.last.as_ref().map(|a| a.event.clone()));
+                    let event = match &found {
+                        // Each overlay replays only what it shows.
+                        Some(e) if overlay.wants(&live(e)) => Some(e.clone()),
+                        Some(_) => None,
+                        None => q.last.as_ref().map(|a| a.event.clone()),
+                    };
                     if let Some(event) = event {
                         q.push(Alert {
                             event,
@@ -483,9 +503,9 @@ impl Alerts {
             .collect();
         let safe = safe_json(inner.safe.get(channel), now);
         drop(inner);
-        let mut state = list.first().cloned().unwrap_or_else(|| {
-            json!({"paused": false, "muted": false, "playing": null, "queued": []})
-        });
+        let mut state = list.first().cloned().unwrap_or_else(
+            || json!({"paused": false, "muted": false, "playing": null, "queued": []}),
+        );
         state["channel"] = json!(channel);
         state["safe_mode"] = safe;
         state["overlays"] = json!(list);
@@ -636,6 +656,13 @@ pub async fn run(alerts: Arc<Alerts>, publisher: Publisher, shutdown: Cancellati
         }
     }
     alerts.save().await;
+}
+
+/// `event` as if it had just happened: a replay may show what was seeded from history.
+fn live(event: &Event) -> Event {
+    let mut e = event.clone();
+    e.history = false;
+    e
 }
 
 /// One overlay's state as pages, the dashboard and tools read it (no HTML).
@@ -831,7 +858,12 @@ mod tests {
         follow(&bus, &alerts, "b");
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(playing(&alerts), Some(first));
-        assert_eq!(alerts.state("chan", None)["queued"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            alerts.state("chan", None)["queued"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
 
         let state = alerts.safe_mode("chan", Some(2.0)).expect("safe mode");
         assert_eq!(state["queued"], json!([]), "the queue is cleared");
@@ -865,7 +897,11 @@ mod tests {
         alerts.command("chan", None, Command::Pause).expect("pause");
         alerts.command("chan", None, Command::Mute).expect("mute");
         let id = follow(&bus, &alerts, "x");
-        let publisher = Publisher::new(bus.clone(), crate::source::Status::new(), Arc::new(|_: &Event| {}));
+        let publisher = Publisher::new(
+            bus.clone(),
+            crate::source::Status::new(),
+            Arc::new(|_: &Event| {}),
+        );
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(alerts.clone(), publisher, stop.clone()));
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -873,7 +909,10 @@ mod tests {
         task.await.expect("driver");
         let (_, again) = setup(dir.path());
         let state = again.state("chan", None);
-        assert_eq!((state["paused"].clone(), state["muted"].clone()), (json!(true), json!(true)));
+        assert_eq!(
+            (state["paused"].clone(), state["muted"].clone()),
+            (json!(true), json!(true))
+        );
         assert_eq!(state["queued"][0]["id"], json!(id));
         assert_eq!(
             again.command("nochan", None, Command::Skip).unwrap_err(),
@@ -893,9 +932,11 @@ mod tests {
             let data = json!({"text": "!pause now", "author": {"login": "m", "roles": {"moderator": moderator}}});
             Event::new(Platform::Youtube, "chan", Kind::ChatMessage, data)
         };
-        bus.publish_with(line(false), |e| alerts.offer(e)).expect("viewer");
+        bus.publish_with(line(false), |e| alerts.offer(e))
+            .expect("viewer");
         assert_eq!(alerts.state("chan", None)["paused"], json!(false));
-        bus.publish_with(line(true), |e| alerts.offer(e)).expect("mod");
+        bus.publish_with(line(true), |e| alerts.offer(e))
+            .expect("mod");
         assert_eq!(alerts.state("chan", None)["paused"], json!(true));
     }
 }

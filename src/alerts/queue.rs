@@ -64,7 +64,11 @@ pub fn duration(options: &Value, kind: Kind) -> Duration {
 }
 
 fn seconds(s: f64) -> Duration {
-    Duration::from_secs_f64(if s.is_finite() { s.clamp(0.0, 3600.0) } else { 0.0 })
+    Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.0, 3600.0)
+    } else {
+        0.0
+    })
 }
 
 #[derive(Debug, Default)]
@@ -304,7 +308,10 @@ mod tests {
         q.push(alert(Kind::Follow, 1));
         q.push(alert(Kind::Raid, 2));
         let (_, next) = q.step(t0, &options(), &mut n);
-        assert!(q.playing.is_none() && next.is_none(), "held: no page on air");
+        assert!(
+            q.playing.is_none() && next.is_none(),
+            "held: no page on air"
+        );
         q.presence("page-a", Some(true), t0);
         let (changed, next) = q.step(t0, &options(), &mut n);
         assert!(changed);

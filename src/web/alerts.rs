@@ -137,12 +137,8 @@ fn safe_mode(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and_then(
             |channel: String, asked: Option<Option<f64>>, state: Arc<State>| async move {
                 let channel = normalize_channel(&channel);
-                let minutes =
-                    asked.map(|m| m.unwrap_or(state.config.alerts.safe_mode_minutes));
-                let answer = state
-                    .alerts
-                    .safe_mode(&channel, minutes)
-                    .map_err(refused)?;
+                let minutes = asked.map(|m| m.unwrap_or(state.config.alerts.safe_mode_minutes));
+                let answer = state.alerts.safe_mode(&channel, minutes).map_err(refused)?;
                 Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &answer))
             },
         )
@@ -191,7 +187,10 @@ fn presence(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 )
             })?;
             if p.page.is_empty() || p.page.len() > 64 {
-                return Err(reject(StatusCode::BAD_REQUEST, "page is 1 to 64 characters"));
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "page is 1 to 64 characters",
+                ));
             }
             let (on_air, seq) = state
                 .alerts
@@ -202,7 +201,10 @@ fn presence(state: Arc<State>) -> BoxedFilter<(Response,)> {
                         format!("\"{name}\" is not an alert overlay"),
                     )
                 })?;
-            Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!({"on_air": on_air, "seq": seq})))
+            Ok::<_, warp::Rejection>(json_reply(
+                StatusCode::OK,
+                &json!({"on_air": on_air, "seq": seq}),
+            ))
         })
         .boxed()
 }

@@ -500,7 +500,8 @@ pub fn dashboard_page(state: &State) -> String {
   <div class="url"><input readonly value="" data-path="/o/{name}"><button class="copy">Copy URL</button></div>
   <p class="size">Browser source size: <b>{w} × {h}</b></p>
   {error}
-  <div class="preview" style="aspect-ratio: {w} / {h}"><iframe src="/o/{name}" title="{title} preview" data-w="{w}" data-h="{h}"></iframe></div>
+  {controls}
+  <div class="preview" style="aspect-ratio: {w} / {h}"><iframe src="/o/{name}?preview=1" title="{title} preview" data-w="{w}" data-h="{h}"></iframe></div>
 </section>
 "#,
             name = escape(&c.name),
@@ -510,6 +511,34 @@ pub fn dashboard_page(state: &State) -> String {
             theme = escape(&c.theme),
             w = c.size.0,
             h = c.size.1,
+            controls = if c.kind == crate::overlay::OverlayKind::Alerts {
+                alert_controls(&c.name, &c.channel)
+            } else {
+                String::new()
+            },
+        ));
+    }
+    let mut alerts = String::new();
+    for channel in state.overlays.channels() {
+        let has_alerts = state.overlays.all().iter().any(|o| {
+            o.config.kind == crate::overlay::OverlayKind::Alerts && o.config.channel == channel
+        });
+        let channel = escape(&channel);
+        let safe = if has_alerts {
+            format!(
+                r#"<div class="safe-banner" data-channel="{channel}" hidden></div>
+  <div class="buttons"><button class="safe-mode" data-channel="{channel}" title="Clears queued alerts and the chat overlays, stops follow alerts for a while">Safe mode</button><button class="safe-end" data-channel="{channel}" hidden>End safe mode</button></div>"#
+            )
+        } else {
+            String::new()
+        };
+        alerts.push_str(&format!(
+            r#"<section class="panel channel" data-channel="{channel}" data-alerts-channel="{has_alerts}">
+  <h2>#{channel}: recent events</h2>
+  {safe}
+  <ul class="recent" data-channel="{channel}"><li class="muted">…</li></ul>
+</section>
+"#
         ));
     }
     let buttons: String = crate::event::Kind::ALL
@@ -546,11 +575,41 @@ pub fn dashboard_page(state: &State) -> String {
   <p id="twitch-code" class="code" hidden></p>
 </section>
 <section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
+{alerts}
 <div class="cards">{cards}</div>
 </main>
 <script src="/assets/dashboard.js"></script>
 </body></html>
 "#
+    )
+}
+
+/// The queue of alert overlay `name`: what plays, what waits, and the buttons (filled in and
+/// kept current by dashboard.js).
+fn alert_controls(name: &str, channel: &str) -> String {
+    use crate::theme::helpers::escape;
+    let button = |action: &str, label: &str, hidden: bool| {
+        format!(
+            r#"<button data-action="{action}"{}>{label}</button>"#,
+            if hidden { " hidden" } else { "" }
+        )
+    };
+    format!(
+        r#"<div class="alert-queue" data-alerts="{name}" data-channel="{channel}">
+    <p class="state-line muted">…</p>
+    <div class="playing muted"></div>
+    <ol class="queued"></ol>
+    <div class="buttons">{}{}{}{}{}{}{}</div>
+  </div>"#,
+        button("pause", "Pause", false),
+        button("resume", "Resume", true),
+        button("skip", "Skip", false),
+        button("clear", "Clear queue", false),
+        button("mute", "Mute", false),
+        button("unmute", "Unmute", true),
+        button("replay", "Replay last", false),
+        name = escape(name),
+        channel = escape(channel),
     )
 }
 
