@@ -105,6 +105,11 @@ async fn two_pages_of_one_overlay_play_one_queue_as_it_is_steered() {
     command(&server, "resume", json!({})).await;
     for page in &pages {
         page.wait_for(&showing("Waiting followed"), WAIT).await;
+        assert_eq!(
+            page.eval("document.querySelector('#root .alert-replay-tag') === null")
+                .await,
+            true
+        );
         assert_eq!(page.eval("window.__alerts.length").await, 1);
         assert_eq!(page.eval("window.__plays").await, 1, "its sound played");
     }
@@ -117,7 +122,7 @@ async fn two_pages_of_one_overlay_play_one_queue_as_it_is_steered() {
     command(&server, "replay", json!({"id": waiting})).await;
     for page in &pages {
         page.wait_for(
-            &format!("{} && document.querySelector('#root .alert-replay[data-replay=\"true\"]') !== null", showing("Waiting followed")),
+            &format!("{} && document.querySelector('#root .alert-replay[data-replay=\"true\"] .alert-replay-tag') !== null", showing("Waiting followed")),
             WAIT,
         )
         .await;
