@@ -585,16 +585,16 @@ async fn the_chat_socket_test_page_shows_the_demo_chat_and_its_stats() {
 }
 
 /// A long stream at an accelerated pace, measured in Chromium: a chat overlay through 100,000
-/// lines and an alert overlay through 300 alerts. Prints the JS heap, DOM nodes and event
+/// lines and an alert overlay through 5,000 alerts. Prints the JS heap, DOM nodes and event
 /// listeners of each page after warm-up and at the end (after a forced GC), and checks they
 /// stay flat and the pages are current.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement (about 5 minutes): cargo test --release --test browser -- --ignored --nocapture long_stream"]
 async fn long_stream() {
     const LINES: u64 = 100_000;
-    const ALERTS: u64 = 300;
-    let alerts =
-        "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.05\nsound = false\n";
+    const ALERTS: u64 = 5_000;
+    // 40 ms an alert and 10 ms between two: 5,000 alerts play in about four minutes.
+    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.04\ngap_s = 0.01\nsound = false\n";
     let server = Server::start(
         "[server]\nhistory = 200\n",
         &[("chat", &chat_overlay("default")), ("alerts", alerts)],
@@ -602,7 +602,17 @@ async fn long_stream() {
     .await;
     let browser = Browser::launch().await;
     let chat_tab = open(&browser, &server, "/o/chat").await;
-    let alert_tab = open(&browser, &server, "/o/alerts").await;
+    let alert_tab = browser.open("about:blank", 800, 600).await;
+    alert_tab
+        .call_public(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.__played = 0; document.addEventListener('overlayd:alert', () => window.__played++);"}),
+        )
+        .await;
+    alert_tab.navigate(&server.url("/o/alerts")).await;
+    alert_tab
+        .wait_for("document.documentElement.dataset.connected", WAIT)
+        .await;
     for tab in [&chat_tab, &alert_tab] {
         tab.call_public("Performance.enable", json!({})).await;
     }
@@ -629,15 +639,26 @@ async fn long_stream() {
         async move {
             let client = common::client();
             for n in from..to {
-                let body = if n % (LINES / ALERTS) == 0 {
-                    json!({"channel": "alpha", "kind": "follow", "data": {"user_name": format!("fan{n}")}})
-                } else {
-                    chat(&format!("line {n}"), &format!("m{n}"))
-                };
+                let body = chat(&format!("line {n}"), &format!("m{n}"));
                 let r = client.post(&url).json(&body).send().await.expect("post");
                 assert_eq!(r.status(), 202);
             }
         }
+    };
+    // Alerts at the pace they play (a follow every 50 ms, each user once), beside the chat.
+    let follows = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let client = common::client();
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            for n in 0..ALERTS {
+                tick.tick().await;
+                let body = json!({"channel": "alpha", "kind": "follow",
+                                  "data": {"user_name": format!("fan{n}"), "user_id": format!("u{n}")}});
+                let r = client.post(&url).json(&body).send().await.expect("post");
+                assert_eq!(r.status(), 202);
+            }
+        })
     };
     let started = std::time::Instant::now();
     post_range(0, LINES / 10).await;
@@ -653,6 +674,7 @@ async fn long_stream() {
     for p in posters {
         p.await.expect("poster");
     }
+    follows.await.expect("follows");
     let posted = started.elapsed();
     // Last of all, one line and one alert: each page is current when it shows them.
     server.post_event(chat("the very end", "m-end")).await;
@@ -665,13 +687,15 @@ async fn long_stream() {
             Duration::from_secs(60),
         )
         .await;
-    // Every alert plays in turn (about 0.65 s each).
+    // Every alert plays in turn, the last one last.
     alert_tab
         .wait_for(
             "document.getElementById('root').textContent.includes('LastFan')",
             Duration::from_secs(600),
         )
         .await;
+    let played = alert_tab.eval("window.__played").await;
+    assert_eq!(played, json!(ALERTS + 1), "every alert played once");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end = (metrics(&chat_tab).await, metrics(&alert_tab).await);
     println!(

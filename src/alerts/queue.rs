@@ -11,7 +11,7 @@ use tokio::time::{Duration, Instant};
 use crate::event::{Event, Kind};
 
 /// Alerts one overlay holds waiting; more are refused (and counted) until it drains.
-pub const MAX_QUEUED: usize = 100;
+pub const MAX_QUEUED: usize = 1000;
 /// A page that has not said it is on air for this long no longer counts (OBS stalls the
 /// timers of a source shown nowhere, so its reports stop).
 pub const PRESENCE_TTL: Duration = Duration::from_secs(15);

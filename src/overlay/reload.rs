@@ -78,7 +78,12 @@ impl Reloader {
         let (mut found, errors) = self.load();
         if found.is_empty() && errors.is_empty() {
             for kind in OverlayKind::ALL {
-                let o = OverlayConfig::builtin(kind, &self.default_channel);
+                let mut o = OverlayConfig::builtin(kind, &self.default_channel);
+                // For trying out: the dashboard's preview plays the demo's alerts at once.
+                // An alert overlay of the streamer's own waits until OBS has it on air.
+                if kind == OverlayKind::Alerts {
+                    o.options["hold_off_air"] = serde_json::json!(false);
+                }
                 found.insert(o.name.clone(), o);
             }
         }
@@ -156,6 +161,21 @@ impl Reloader {
         let frame = match self.themes.reload(name) {
             Ok(theme) => {
                 self.overlays.rebind_theme(name);
+                // Its fields (and so each overlay's values) may have changed too.
+                for overlay in self
+                    .overlays
+                    .all()
+                    .iter()
+                    .filter(|o| o.config.theme == name)
+                {
+                    self.bus.announce(Message::Overlay {
+                        name: overlay.config.name.clone(),
+                        frame: crate::frame::control(
+                            "overlay",
+                            &super::page::settings(overlay, None),
+                        ),
+                    });
+                }
                 tracing::info!(
                     theme = name,
                     generation = theme.generation,
