@@ -348,11 +348,13 @@ pub fn check(config: &Config) -> Vec<String> {
     let validator = overlays.clone();
     themes.set_validator(Arc::new(move |t| validator.validate(t)));
     let mut problems: Vec<String> = themes.load_all().iter().map(ToString::to_string).collect();
-    let (_, errors) = crate::overlay::file::load_overlays(
+    let (found, errors) = crate::overlay::file::load_overlays(
         &config.overlays_dir,
         &config.default_channel(),
         &themes.names(),
     );
     problems.extend(errors.iter().map(ToString::to_string));
+    overlays.set_all(found.into_values());
+    problems.extend(overlays.field_errors());
     problems
 }

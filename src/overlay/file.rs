@@ -93,6 +93,9 @@ struct OverlayFile {
     height: Option<u32>,
     #[serde(default)]
     options: toml::Table,
+    /// Values of the theme's fields (checked against the theme when the overlay is built).
+    #[serde(default)]
+    fields: toml::Table,
 }
 
 /// One overlay instance: `overlays/<name>.toml`, served at `/o/<name>`.
@@ -108,6 +111,10 @@ pub struct OverlayConfig {
     pub title: String,
     pub size: (u32, u32),
     pub options: serde_json::Value,
+    /// `[fields]` as written: checked against the theme's fields when the overlay is built.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Where the file is and the line of each `[fields]` key, for those checks' errors.
+    pub source: Option<(PathBuf, BTreeMap<String, usize>)>,
 }
 
 /// The platforms events come from.
@@ -126,6 +133,8 @@ impl OverlayConfig {
             title: kind.as_str().to_string(),
             size: kind.suggested_size(),
             options: options::defaults(kind),
+            fields: serde_json::Map::new(),
+            source: None,
         }
     }
 
@@ -228,7 +237,18 @@ impl OverlayConfig {
                 message: message.text,
             }
         })?;
+        let mut lines = BTreeMap::new();
+        let mut fields = serde_json::Map::new();
+        for (key, value) in file.fields {
+            if let Some(line) = key_line_after(text, "[fields]", &key) {
+                lines.insert(key.clone(), line);
+            }
+            let value = serde_json::to_value(&value).unwrap_or_default();
+            fields.insert(key, value);
+        }
         Ok(OverlayConfig {
+            fields,
+            source: Some((path.to_path_buf(), lines)),
             title: file.title.unwrap_or_else(|| name.clone()),
             size: (
                 file.width.unwrap_or(file.kind.suggested_size().0),
@@ -243,6 +263,21 @@ impl OverlayConfig {
             options,
         })
     }
+}
+
+/// The line of `key = …` in the table that starts at the header line `header`, 1-based.
+fn key_line_after(text: &str, header: &str, key: &str) -> Option<usize> {
+    let start = text.lines().position(|l| l.trim() == header)?;
+    text.lines()
+        .enumerate()
+        .skip(start + 1)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|(i, _)| i + 1)
 }
 
 /// Overlay names become URL path segments: keep them to a safe alphabet.

@@ -28,6 +28,10 @@ pub struct Overlay {
     pub theme: Arc<Theme>,
     /// Identifies this (config, theme build) pair in each event's frame cache.
     pub key: u64,
+    /// The theme's fields with this overlay's values (each valid, else the default).
+    pub fields: serde_json::Map<String, Value>,
+    /// What is wrong with the values of its file's `[fields]`, each `file:line: …`.
+    pub field_errors: Vec<String>,
 }
 
 /// Goal progress per goal overlay.
@@ -119,10 +123,23 @@ impl Overlays {
             .themes
             .get(&config.theme)
             .or_else(|| self.themes.get(theme::DEFAULT_THEME))?;
+        let (fields, problems) = theme::fields::resolve(&theme.fields, &config.fields);
+        let field_errors = problems
+            .into_iter()
+            .map(|(name, message)| match &config.source {
+                Some((path, lines)) => match lines.get(&name) {
+                    Some(line) => format!("{}:{line}: {message}", path.display()),
+                    None => format!("{}: {message}", path.display()),
+                },
+                None => message,
+            })
+            .collect();
         Some(Arc::new(Overlay {
             config,
             theme,
             key: self.next_key.fetch_add(1, Ordering::Relaxed),
+            fields,
+            field_errors,
         }))
     }
 
@@ -146,6 +163,15 @@ impl Overlays {
 
     pub fn all(&self) -> Vec<Arc<Overlay>> {
         self.overlays.read().values().cloned().collect()
+    }
+
+    /// Every problem with an overlay's `[fields]` values, `file:line: …`.
+    pub fn field_errors(&self) -> Vec<String> {
+        self.overlays
+            .read()
+            .values()
+            .flat_map(|o| o.field_errors.iter().cloned())
+            .collect()
     }
 
     /// Every channel some overlay shows.
@@ -196,7 +222,8 @@ impl Overlays {
                 }
                 let event = sample(event_kind);
                 if let Some(template) = template_for(&config, theme, &event) {
-                    let ctx = context(&config, &event, &self.shared);
+                    let fields = theme::fields::resolve(&theme.fields, &config.fields).0;
+                    let ctx = context(&config, &fields, &event, &self.shared);
                     theme.render(&template, &ctx)?;
                 }
             }
@@ -292,7 +319,7 @@ impl Overlay {
         let Some(template) = template_for(&self.config, &self.theme, event) else {
             return String::new();
         };
-        let mut ctx = context(&self.config, event, shared);
+        let mut ctx = context(&self.config, &self.fields, event, shared);
         if replay {
             ctx["alert"]["replay"] = json!(true);
         }
@@ -355,10 +382,16 @@ pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Opt
 }
 
 /// The render context theme authors see (documented in docs/themes.md).
-pub fn context(config: &OverlayConfig, event: &Event, shared: &Shared) -> Value {
+pub fn context(
+    config: &OverlayConfig,
+    fields: &serde_json::Map<String, Value>,
+    event: &Event,
+    shared: &Shared,
+) -> Value {
     let mut ctx = json!({
         "event": event,
         "data": event.data,
+        "fields": fields,
         "overlay": {
             "name": config.name,
             "kind": config.kind.as_str(),

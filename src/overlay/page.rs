@@ -10,8 +10,29 @@ use crate::theme::helpers::escape;
 
 /// What the page's script knows about its overlay (also sent when the overlay's file changes).
 pub fn settings(overlay: &Overlay, error: Option<&ThemeError>) -> serde_json::Value {
+    settings_with(overlay, error, &overlay.fields)
+}
+
+/// [`settings`] with `fields` for the theme's fields (a page's URL overrides merged in).
+fn settings_with(
+    overlay: &Overlay,
+    error: Option<&ThemeError>,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let c = &overlay.config;
+    let theme = &overlay.theme;
+    // The alert sound a theme's `alert_sound` field picks, if it has one.
+    let sound = theme
+        .fields
+        .iter()
+        .find(|f| f.name == "alert_sound" && f.kind == crate::theme::fields::FieldType::Sound)
+        .and_then(|f| fields.get(&f.name))
+        .and_then(|v| v.as_str())
+        .map(|p| format!("/themes/{}/static/{p}", c.theme));
     json!({
+        "fields": fields,
+        "css": crate::theme::fields::css_properties(&theme.fields, fields, &c.theme),
+        "sound_url": sound,
         "name": c.name,
         "kind": c.kind.as_str(),
         "channel": c.channel,
@@ -30,10 +51,53 @@ pub fn inline_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
+/// The values of `query`'s `field.<name>=<value>` pairs over the overlay's own, checked like
+/// the file's; each problem says what is wrong and is shown on the page.
+pub fn overrides<'a>(
+    overlay: &Overlay,
+    query: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+    let mut fields = overlay.fields.clone();
+    let mut problems = Vec::new();
+    for (key, text) in query {
+        let Some(name) = key.strip_prefix("field.") else {
+            continue;
+        };
+        match overlay.theme.fields.iter().find(|f| f.name == name) {
+            None => problems.push(format!("?field.{name}: the theme has no such field")),
+            Some(f) => match f.check(&crate::theme::fields::from_text(f, text)) {
+                Ok(v) => {
+                    fields.insert(name.to_string(), v);
+                }
+                Err(e) => problems.push(format!("?field.{name} {e}")),
+            },
+        }
+    }
+    (fields, problems)
+}
+
 /// `/o/<name>`.
 pub fn render(overlay: &Overlay, error: Option<&ThemeError>) -> String {
+    render_with(overlay, error, &overlay.fields, &[])
+}
+
+/// `/o/<name>` with field values `fields` and `problems` to show (from its URL).
+pub fn render_with(
+    overlay: &Overlay,
+    error: Option<&ThemeError>,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    problems: &[String],
+) -> String {
     let c = &overlay.config;
-    let settings = settings(overlay, error);
+    let mut notes: Vec<String> = error.map(ToString::to_string).into_iter().collect();
+    notes.extend(overlay.field_errors.iter().map(|e| shown_path(e)));
+    notes.extend(problems.iter().cloned());
+    let mut settings = settings_with(overlay, error, fields);
+    settings["error"] = if notes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(notes.join("\n"))
+    };
     let settings = inline_json(&settings);
     format!(
         r#"<!doctype html>
@@ -57,14 +121,34 @@ pub fn render(overlay: &Overlay, error: Option<&ThemeError>) -> String {
         theme = escape(&c.theme),
         generation = overlay.theme.generation,
         kind = c.kind.as_str(),
-        hidden = if error.is_some() { "" } else { " hidden" },
-        error = error.map(|e| escape(&e.to_string())).unwrap_or_default(),
+        hidden = if notes.is_empty() { " hidden" } else { "" },
+        error = escape(&notes.join("\n")),
     )
+}
+
+/// A field error as a page shows it: the file's name, never the folder it is in.
+fn shown_path(error: &str) -> String {
+    match error.find(".toml:") {
+        Some(end) => {
+            let start = error[..end].rfind(['/', '\\']).map_or(0, |i| i + 1);
+            error[start..].to_string()
+        }
+        None => error.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_on_the_page_name_the_file_not_its_folder() {
+        assert_eq!(
+            shown_path("/srv/me/overlays/chat.toml:4: fields.x bad"),
+            "chat.toml:4: fields.x bad"
+        );
+        assert_eq!(shown_path("C:\\obs\\overlays\\a.toml:2: y"), "a.toml:2: y");
+    }
 
     #[test]
     fn inline_json_can_neither_end_the_script_nor_open_a_comment() {

@@ -3,6 +3,7 @@
 //! version live and records the error (file:line:col) for the overlay and the dashboard.
 
 pub mod builtin;
+pub mod fields;
 pub mod helpers;
 pub mod watch;
 
@@ -69,6 +70,8 @@ impl std::error::Error for ThemeError {}
 struct ThemeToml {
     name: Option<String>,
     description: Option<String>,
+    /// `[fields.<name>]`: the theme's typed settings (see [`fields`]).
+    fields: Option<toml::Table>,
 }
 
 /// One built theme. Immutable: a reload builds a new one.
@@ -76,6 +79,8 @@ pub struct Theme {
     pub name: String,
     pub title: String,
     pub description: String,
+    /// The typed settings it declares, in the order written.
+    pub fields: Vec<fields::Field>,
     /// Changes on every successful build: part of each overlay's render key and of the CSS URL.
     pub generation: u64,
     hbs: Handlebars<'static>,
@@ -301,6 +306,54 @@ impl Registry {
         None
     }
 
+    /// The files of theme `name`'s `static/<folder>/` with one of `exts` (the theme's own, its
+    /// bundled ones and the default theme's), as paths from `static/`. Blocking: call it off
+    /// the runtime threads.
+    pub fn list_static(&self, name: &str, folder: &str, exts: &[&str]) -> Vec<String> {
+        let wanted = |p: &str| {
+            let ext = p
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            exts.contains(&ext.as_str())
+        };
+        let mut found = std::collections::BTreeSet::new();
+        if !valid_theme_name(name) {
+            return Vec::new();
+        }
+        for theme in [name, DEFAULT_THEME] {
+            let dir = self.dir.join(theme).join("static").join(folder);
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let file = entry.file_name().to_string_lossy().to_string();
+                    let rel = format!("{folder}/{file}");
+                    // Regular files only, and not through a link out of the theme.
+                    let regular =
+                        std::fs::symlink_metadata(entry.path()).is_ok_and(|m| m.is_file());
+                    if regular && wanted(&file) && safe_relative(&rel).is_some() {
+                        found.insert(rel);
+                    }
+                }
+            }
+            let prefix = format!("static/{folder}/");
+            let bundled = builtin::files(theme).iter().map(|(p, _)| *p).chain(
+                builtin::DEFAULT_BINARY
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .filter(|_| theme == DEFAULT_THEME),
+            );
+            for path in bundled {
+                if let Some(rest) = path.strip_prefix(&prefix)
+                    && wanted(rest)
+                {
+                    found.insert(format!("{folder}/{rest}"));
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+
     /// A static asset of theme `name`: the theme's folder first, then the bundled theme, then
     /// the default theme. `path` is relative to `static/` and may not leave it.
     pub fn asset(&self, name: &str, path: &str) -> Option<Asset> {
@@ -489,6 +542,23 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
         })?,
         None => ThemeToml::default(),
     };
+    let declared = match (&meta.fields, &theme_toml) {
+        (Some(table), Some((text, origin))) => fields::parse_schema(table).map_err(|message| {
+            // `[fields.<name>]: …`: the line of that table.
+            let header = message.split(']').next().unwrap_or_default().to_string() + "]";
+            ThemeError {
+                theme: name.to_string(),
+                file: origin.clone(),
+                line: text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(&header))
+                    .map(|i| i + 1),
+                column: None,
+                message,
+            }
+        })?,
+        _ => Vec::new(),
+    };
 
     // Handlebars follows partials by recursion: a loop of them overflows the stack and aborts
     // the process. Found here, it is a theme error like any other.
@@ -524,6 +594,7 @@ fn build(dir: &Path, name: &str, generation: u64) -> Result<Theme, ThemeError> {
         name: name.to_string(),
         title: meta.name.unwrap_or_else(|| name.to_string()),
         description: meta.description.unwrap_or_default(),
+        fields: declared,
         generation,
         hbs,
         sources,

@@ -197,7 +197,12 @@ pub fn health_of(state: &State) -> Value {
         "sourced_here": state.channels.sourced(),
         "activeStreams": active_streams(state),
         "theme_errors": state.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "overlay_errors": state.reloader.errors(),
+        "overlay_errors": state
+            .reloader
+            .errors()
+            .into_iter()
+            .chain(state.overlays.field_errors())
+            .collect::<Vec<_>>(),
     })
 }
 

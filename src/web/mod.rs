@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod pages;
 pub mod reply;
 pub mod sessions;
+pub mod settings;
 pub mod sockets;
 pub mod sse;
 pub mod state;
@@ -28,6 +29,8 @@ pub use state::State;
 /// Every route.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     alerts::routes(state.clone())
+        .or(settings::routes(state.clone()))
+        .unify()
         .or(pages::routes(state.clone()))
         .unify()
         .or(api::routes(state.clone()))

@@ -68,6 +68,8 @@ pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(rerender(state.clone()))
         .unify()
+        .or(samples(state.clone()))
+        .unify()
         .or(backlog(state.clone()))
         .unify()
         .or(assets())
@@ -114,12 +116,23 @@ fn no_overlay(name: &str) -> warp::Rejection {
 fn overlay_page(state: Arc<State>) -> BoxedFilter<(Response,)> {
     warp::path!("o" / String)
         .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
         .and(with_state(state))
-        .and_then(|name: String, state: Arc<State>| async move {
-            let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
-            let error = state.themes.error(&overlay.config.theme);
-            Ok::<_, warp::Rejection>(html(crate::overlay::page::render(&overlay, error.as_ref())))
-        })
+        .and_then(
+            |name: String, query: Vec<(String, String)>, state: Arc<State>| async move {
+                let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+                let error = state.themes.error(&overlay.config.theme);
+                // `?field.<name>=<value>`: this page only, checked like the file's values.
+                let pairs = query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let (fields, problems) = crate::overlay::page::overrides(&overlay, pairs);
+                Ok::<_, warp::Rejection>(html(crate::overlay::page::render_with(
+                    &overlay,
+                    error.as_ref(),
+                    &fields,
+                    &problems,
+                )))
+            },
+        )
         .boxed()
 }
 
@@ -232,6 +245,54 @@ fn rerender(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
             },
         )
+        .boxed()
+}
+
+/// GET /o/{name}/samples — sample events of every kind the overlay shows, rendered by its
+/// theme: what the dashboard's preview of an overlay shows before anything happened.
+fn samples(state: Arc<State>) -> BoxedFilter<(Response,)> {
+    warp::path!("o" / String / "samples")
+        .and(warp::get())
+        .and(with_state(state))
+        .and_then(|name: String, state: Arc<State>| async move {
+            let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
+            let mut out = Vec::new();
+            let chatters = ["Ann", "Bob", "Cleo", "Dmitri"];
+            for kind in crate::event::Kind::ALL {
+                if !overlay.config.kinds.contains(kind)
+                    || matches!(
+                        kind,
+                        crate::event::Kind::ChatDelete | crate::event::Kind::ChatClear
+                    )
+                {
+                    continue;
+                }
+                let copies = if kind == crate::event::Kind::ChatMessage {
+                    chatters.len()
+                } else {
+                    1
+                };
+                for (n, who) in chatters.iter().take(copies).enumerate() {
+                    let mut event = crate::overlay::sample(kind);
+                    event.channel = overlay.config.channel.clone();
+                    event.id = (out.len() + n + 1) as u64;
+                    if kind == crate::event::Kind::ChatMessage {
+                        event.data["author"]["display_name"] = json!(who);
+                        event.data["author"]["login"] = json!(who.to_lowercase());
+                        let text = format!("Hello from {who}!");
+                        event.data["text"] = json!(text);
+                        event.data["elements"] = json!([{"type": "text", "value": text}]);
+                    }
+                    let html = overlay.html(&event, &state.overlays.shared);
+                    if !html.is_empty() {
+                        let mut v = json!(event);
+                        v["html"] = json!(html);
+                        out.push(v);
+                    }
+                }
+            }
+            Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
+        })
         .boxed()
 }
 
@@ -496,7 +557,7 @@ pub fn dashboard_page(state: &State) -> String {
             .unwrap_or_default();
         cards.push_str(&format!(
             r#"<section class="card" data-overlay="{name}" data-kind="{kind}" data-channel="{channel}">
-  <header><h2>{title}</h2><span class="tag">{kind}</span><span class="tag">#{channel}</span><span class="tag">theme: {theme}</span></header>
+  <header><h2>{title}</h2><span class="tag">{kind}</span><span class="tag">#{channel}</span><span class="tag">theme: {theme}</span><button class="edit" data-overlay="{name}">Edit</button></header>
   <div class="url"><input readonly value="" data-path="/o/{name}"><button class="copy">Copy URL</button></div>
   <p class="size">Browser source size: <b>{w} × {h}</b></p>
   {error}
@@ -545,6 +606,13 @@ pub fn dashboard_page(state: &State) -> String {
         .iter()
         .map(|k| format!(r#"<button class="test" data-kind="{k}">{k}</button>"#))
         .collect();
+    let theme_options: String = state
+        .themes
+        .names()
+        .iter()
+        .map(|t| format!("<option>{}</option>", escape(t)))
+        .collect();
+    let default_channel = escape(&state.config.default_channel());
     let channels: String = state
         .overlays
         .channels()
@@ -576,6 +644,16 @@ pub fn dashboard_page(state: &State) -> String {
 </section>
 <section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
 {alerts}
+<section class="panel" id="new-overlay"><h2>New overlay</h2>
+  <form class="new-overlay">
+    <label>Name <input name="name" required pattern="[A-Za-z0-9_-]+" placeholder="my-alerts"></label>
+    <label>Kind <select name="kind"><option>chat</option><option>alerts</option><option>events</option><option>stats</option><option>goal</option></select></label>
+    <label>Channel <input name="channel" value="{default_channel}"></label>
+    <label>Theme <select name="theme">{theme_options}</select></label>
+    <button type="submit">Create</button> <span class="error" data-error-for="name"></span>
+  </form>
+</section>
+<section class="panel" id="editor" hidden></section>
 <div class="cards">{cards}</div>
 </main>
 <script src="/assets/dashboard.js"></script>

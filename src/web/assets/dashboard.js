@@ -173,4 +173,174 @@
     });
   }
   recent(); setInterval(recent, 3000);
+
+  // ---- the overlay editor: a form over overlays/<name>.toml. Options of the kind and the
+  // fields of its theme, typed; a live preview that follows every change before saving (the
+  // page's ?field.<name>= overrides); Save writes the file, keeping its comments.
+  var editor = document.getElementById("editor");
+  function el(tag, attrs, children) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") e.textContent = attrs[k]; else e.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c) e.appendChild(c); });
+    return e;
+  }
+  function control(key, type, value, spec, assets) {
+    var input;
+    spec = spec || {};
+    if (type === "toggle") {
+      input = el("input", { type: "checkbox" }); input.checked = !!value;
+    } else if (type === "number") {
+      input = el("input", { type: "number", step: spec.step || "any" }); input.value = value;
+      if (spec.min !== undefined) input.min = spec.min; if (spec.max !== undefined) input.max = spec.max;
+    } else if (type === "slider") {
+      input = el("input", { type: "range", min: spec.min, max: spec.max, step: spec.step || 1 }); input.value = value;
+    } else if (type === "select") {
+      input = el("select");
+      (spec.options || []).forEach(function (o) { var opt = el("option", { value: o[0], text: o[1] }); input.appendChild(opt); });
+      input.value = value;
+    } else if (type === "image" || type === "sound") {
+      input = el("select");
+      (assets[type === "image" ? "images" : "sounds"] || []).forEach(function (p) { input.appendChild(el("option", { value: p, text: p })); });
+      input.value = value;
+    } else if (type === "json") {
+      input = el("textarea", { rows: 2 }); input.value = JSON.stringify(value);
+    } else {
+      input = el("input", { type: "text" }); input.value = value === null ? "" : value;
+      if (type === "color") input.className = "color";
+    }
+    input.dataset.key = key; input.dataset.type = type;
+    return input;
+  }
+  function read(input) {
+    var t = input.dataset.type;
+    if (t === "toggle") return input.checked;
+    if (t === "number" || t === "slider") return input.value === "" ? null : Number(input.value);
+    if (t === "json") { try { return JSON.parse(input.value); } catch (e) { return input.value; } }
+    return input.value;
+  }
+  function row(label, input, hint) {
+    var picker = null;
+    if (input.dataset.type === "color") {
+      picker = el("input", { type: "color", title: "pick" });
+      var hex = (input.value.match(/^#[0-9a-f]{6}/i) || ["#000000"])[0];
+      picker.value = hex;
+      picker.addEventListener("input", function () { input.value = picker.value; input.dispatchEvent(new Event("input", { bubbles: true })); });
+    }
+    return el("label", { class: "row" }, [el("span", { text: label }), input, picker,
+      hint ? el("small", { class: "muted", text: hint }) : null,
+      el("span", { class: "error", "data-error-for": input.dataset.key })]);
+  }
+  function openEditor(name) {
+    fetch("/api/overlays/" + encodeURIComponent(name) + "/form").then(function (r) { return r.json(); }).then(function (f) {
+      editor.innerHTML = ""; editor.hidden = false; editor.dataset.overlay = name;
+      var form = el("form", { class: "overlay-form" });
+      form.appendChild(el("h2", { text: "Edit " + name + " (" + f.kind + ")" }));
+      form.appendChild(el("p", { class: "muted", text: f.has_file ? "Writes overlays/" + name + ".toml (its comments and other keys are kept)." : "A built-in overlay: saving writes overlays/" + name + ".toml." }));
+      (f.errors || []).forEach(function (e) { form.appendChild(el("div", { class: "theme-error", text: e })); });
+      var general = el("fieldset", {}, [el("legend", { text: "Overlay" })]);
+      general.appendChild(row("Title", control("title", "text", f.title)));
+      general.appendChild(row("Channel", control("channel", "text", f.channel)));
+      var theme = control("theme", "select", f.theme, { options: [] });
+      document.querySelectorAll("#new-overlay select[name=theme] option").forEach(function (o) { theme.appendChild(el("option", { value: o.value, text: o.value })); });
+      theme.value = f.theme;
+      general.appendChild(row("Theme", theme, "Saving with another theme shows its fields next time."));
+      form.appendChild(general);
+      var opts = el("fieldset", {}, [el("legend", { text: "Options" })]);
+      f.options.forEach(function (o) { opts.appendChild(row(o.key, control("options." + o.key, o.type, o.value), "default: " + JSON.stringify(o.default))); });
+      form.appendChild(opts);
+      var groups = {};
+      f.fields.forEach(function (fd) {
+        var g = fd.group || "Theme";
+        if (!groups[g]) { groups[g] = el("fieldset", { class: "fields" }, [el("legend", { text: g })]); form.appendChild(groups[g]); }
+        var input = control("fields." + fd.name, fd.type, fd.value, fd, f.assets);
+        var r = row(fd.label, input, "default: " + JSON.stringify(fd.default));
+        if (fd.type === "image" || fd.type === "sound") {
+          var file = el("input", { type: "file", accept: fd.type === "image" ? "image/png,image/jpeg,image/gif,image/webp" : "audio/ogg,audio/mpeg,audio/wav" });
+          file.addEventListener("change", function () {
+            var up = file.files[0]; if (!up) return;
+            fetch("/api/themes/" + encodeURIComponent(f.theme) + "/files?name=" + encodeURIComponent(up.name), { method: "POST", body: up })
+              .then(function (res) { return res.json().then(function (j) { return [res.ok, j]; }); })
+              .then(function (p) {
+                var err = r.querySelector(".error");
+                if (!p[0]) { err.textContent = p[1].error; return; }
+                err.textContent = "";
+                input.appendChild(el("option", { value: p[1].path, text: p[1].path })); input.value = p[1].path;
+                input.dispatchEvent(new Event("input", { bubbles: true }));
+              });
+          });
+          r.appendChild(file);
+        }
+        groups[g].appendChild(r);
+      });
+      var preview = el("iframe", { class: "form-preview", title: "preview", "data-w": f.width, "data-h": f.height });
+      var box = el("div", { class: "preview", style: "aspect-ratio: " + f.width + " / " + f.height }, [preview]);
+      function previewUrl() {
+        var q = ["preview=1", "sample=1"];
+        form.querySelectorAll("[data-key^='fields.']").forEach(function (i) {
+          q.push("field." + i.dataset.key.slice(7) + "=" + encodeURIComponent(String(read(i))));
+        });
+        return "/o/" + encodeURIComponent(name) + "?" + q.join("&");
+      }
+      var timer = null;
+      form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(function () { preview.src = previewUrl(); }, 150); });
+      preview.src = previewUrl();
+      var status = el("span", { class: "muted save-status" });
+      var save = el("button", { type: "submit", text: "Save" });
+      var dup = el("button", { type: "button", class: "duplicate", text: "Duplicate" });
+      var del = el("button", { type: "button", class: "delete", text: "Delete" });
+      var close = el("button", { type: "button", text: "Close" });
+      form.appendChild(el("div", { class: "buttons" }, [save, dup, del, close, status]));
+      editor.appendChild(form); editor.appendChild(box);
+      function scaleBox() { preview.style.width = f.width + "px"; preview.style.height = f.height + "px"; preview.style.transform = "scale(" + (box.clientWidth / f.width) + ")"; }
+      scaleBox();
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var body = { options: {}, fields: {} };
+        form.querySelectorAll("[data-key]").forEach(function (i) {
+          var k = i.dataset.key, v = read(i);
+          if (k.indexOf("options.") === 0) body.options[k.slice(8)] = v;
+          else if (k.indexOf("fields.") === 0) body.fields[k.slice(7)] = v;
+          else body[k] = v;
+        });
+        form.querySelectorAll(".error").forEach(function (x) { x.textContent = ""; });
+        fetch("/api/overlays/" + encodeURIComponent(name), { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+          .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
+          .then(function (p) {
+            if (p[0]) { status.textContent = "Saved to " + p[1].file; return; }
+            status.textContent = "Not saved: " + p[1].error;
+            (p[1].errors || []).forEach(function (x) {
+              var spot = form.querySelector('[data-error-for="' + CSS.escape(x.key) + '"]');
+              if (spot) spot.textContent = x.error;
+            });
+          });
+      });
+      dup.addEventListener("click", function () {
+        var to = prompt("Name of the copy", name + "-copy"); if (!to) return;
+        post("/api/overlays/" + encodeURIComponent(name) + "/duplicate", { name: to }).then(function (j) { if (j) location.reload(); });
+      });
+      del.addEventListener("click", function () {
+        if (!confirm("Delete overlay " + name + "? Its file is kept as overlays/" + name + ".toml.deleted.")) return;
+        post("/api/overlays/" + encodeURIComponent(name), null, "DELETE").then(function (j) { if (j) location.reload(); });
+      });
+      close.addEventListener("click", function () { editor.hidden = true; editor.innerHTML = ""; });
+      editor.scrollIntoView();
+    });
+  }
+  document.querySelectorAll("button.edit").forEach(function (b) { b.addEventListener("click", function () { openEditor(b.dataset.overlay); }); });
+  var created = document.querySelector("form.new-overlay");
+  created.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var body = {}; new FormData(created).forEach(function (v, k) { body[k] = v; });
+    fetch("/api/overlays", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
+      .then(function (p) {
+        var err = created.querySelector(".error");
+        if (p[0]) { location.hash = "edit=" + p[1].name; location.reload(); return; }
+        err.textContent = p[1].error;
+      });
+  });
+  var wanted = /edit=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (wanted) openEditor(wanted[1]);
 })();

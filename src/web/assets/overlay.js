@@ -11,6 +11,23 @@
     "giftbomb", "cheer", "raid", "redemption", "announcement", "stream.online", "stream.offline",
     "hypetrain.begin", "hypetrain.progress", "hypetrain.end"];
 
+  // ---- theme fields: CSS custom properties set through the CSSOM (a value can never become
+  // another declaration), on <html> so every rule of the theme can use them. A page's own
+  // `?field.<name>=` overrides stay across settings changes.
+  var own = {};
+  location.search.replace(/[?&]field\.([a-z0-9_-]+)=/g, function (_, n) { own["--field-" + n] = true; return ""; });
+  var pageCss = settings.css || {};
+  function applyFields(css) {
+    var style = document.documentElement.style;
+    for (var i = style.length - 1; i >= 0; i--) {
+      var p = style[i];
+      if (p.indexOf("--field-") === 0 && !own[p]) style.removeProperty(p);
+    }
+    Object.keys(css || {}).forEach(function (k) { if (!own[k]) style.setProperty(k, css[k]); });
+    Object.keys(own).forEach(function (k) { if (pageCss[k] !== undefined) style.setProperty(k, pageCss[k]); });
+  }
+  applyFields(settings.css);
+
   // ---- placing events -----------------------------------------------------------------
   function fragment(html, id) {
     var wrap = document.createElement("div");
@@ -100,7 +117,7 @@
     silence: function () { if (this.audio) { try { this.audio.pause(); } catch (e) {} this.audio = null; } },
     sound: function (p) {
       try {
-        var a = new Audio("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(p.kind));
+        var a = new Audio(settings.sound_url || ("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(p.kind)));
         a.volume = Math.min(1, Math.max(0, opts.volume || 0.6));
         this.audio = a;
         var played = a.play();
@@ -228,6 +245,7 @@
     } else if (type === "overlay") {
       if (data.kind !== settings.kind || data.theme !== settings.theme) { location.reload(); return; }
       settings = data; opts = data.options || {};
+      applyFields(data.css);
       trim();
     } else if (type === "alerts") {
       if (settings.kind === "alerts") alerts.apply(data);
@@ -307,6 +325,17 @@
       try { return shared(since); } catch (e) { /* fall back to a direct stream */ }
     }
     return direct(settings.events + (since !== null ? "?since=" + encodeURIComponent(since) : ""));
+  }
+  // The dashboard's preview of a form (`?sample=1`): sample events of every kind it shows.
+  if (/[?&]sample=1\b/.test(location.search)) {
+    fetch("/o/" + encodeURIComponent(settings.name) + "/samples").then(function (r) { return r.json(); })
+      .then(function (list) {
+        list.forEach(function (ev) {
+          if (settings.kind === "alerts") { if (!root.firstChild) root.appendChild(fragment(ev.html, ev.id)); }
+          else place(ev);
+        });
+        document.documentElement.dataset.samples = list.length;
+      }).catch(function () {});
   }
   window.overlayd = { settings: settings, stream: connect() };
 })();
