@@ -412,6 +412,17 @@ async fn screenshots() {
                 .await;
             tokio::time::sleep(Duration::from_millis(1500)).await;
             dash.screenshot(&out.join("dashboard.png")).await;
+            // The settings form of the chat overlay, its preview showing sample lines.
+            let form = browser.open(&server.url("/#edit=chat"), 1280, 900).await;
+            form.wait_for(
+                "document.querySelector('#editor iframe.form-preview')?.contentDocument?.documentElement?.dataset.samples > 0",
+                WAIT,
+            )
+            .await;
+            form.eval("document.getElementById('editor').scrollIntoView(); true")
+                .await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            form.screenshot(&out.join("editor.png")).await;
         }
         server.stop().await;
     }

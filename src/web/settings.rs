@@ -257,6 +257,80 @@ fn edit(old: &str, posted: &Posted, kind: OverlayKind) -> Result<String, Value> 
     Ok(doc.to_string())
 }
 
+/// `text` with only the `[fields]` keys named in `keep`.
+fn keep_fields(text: &str, keep: &[&str]) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return text.to_string();
+    };
+    if let Some(t) = doc.get_mut("fields").and_then(|f| f.as_table_mut()) {
+        t.retain(|k, _| keep.contains(&k));
+    }
+    doc.to_string()
+}
+
+/// With no file in `overlays/` the built-in overlays are served; the first file written from
+/// the form would make them vanish, so each is written as a file first.
+async fn materialize_builtins(state: &State) -> Result<(), warp::Rejection> {
+    let mut files = Vec::new();
+    for overlay in state
+        .overlays
+        .all()
+        .iter()
+        .filter(|o| !o.config.is_viewer())
+    {
+        let c = &overlay.config;
+        let defaults = options::defaults(c.kind);
+        let mut text = format!(
+            "# Written by the dashboard from the built-in overlay \"{}\".\nkind = \"{}\"\nchannel = \"{}\"\n",
+            c.name,
+            c.kind.as_str(),
+            c.channel
+        );
+        let changed: Vec<(&String, &Value)> = c
+            .options
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| defaults.get(k.as_str()) != Some(v))
+            .collect();
+        if !changed.is_empty() {
+            text.push_str("\n[options]\n");
+            for (k, v) in changed {
+                if let Some(v) = toml_value(v) {
+                    text.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+        }
+        files.push((overlay_path(state, &c.name), text));
+    }
+    let dir = state.config.overlays_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let has_files = std::fs::read_dir(&dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        });
+        if has_files {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir)?;
+        for (path, text) in files {
+            let tmp = path.with_extension("toml.tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        reject(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("writing overlays/: {e}"),
+        )
+    })
+}
+
 /// A JSON value as TOML (`None` for null, which TOML has not).
 fn toml_value(v: &Value) -> Option<toml_edit::Value> {
     Some(match v {
@@ -436,10 +510,20 @@ async fn save_file(
     };
     let mut posted = posted;
     posted.kind = Some(kind.as_str().to_string());
-    let text = match edit(&old, &posted, kind) {
+    let mut text = match edit(&old, &posted, kind) {
         Ok(t) => t,
         Err(p) => return Ok(refused(vec![p])),
     };
+    // Another theme: values of fields it does not have go (they meant nothing to it).
+    let before = state.overlays.get(name).map(|o| o.config.theme.clone());
+    if let (Some(theme), Some(before)) = (&posted.theme, before)
+        && *theme != before
+        && let Some(t) = state.themes.get(theme)
+    {
+        let keep: Vec<&str> = t.fields.iter().map(|f| f.name.as_str()).collect();
+        text = keep_fields(&text, &keep);
+    }
+    materialize_builtins(state).await?;
     if let Err(problems) = check(state, &path, &text) {
         return Ok(refused(problems));
     }

@@ -304,11 +304,17 @@
           else if (k.indexOf("fields.") === 0) body.fields[k.slice(7)] = v;
           else body[k] = v;
         });
+        // Another theme has other fields: the form shows them once saved.
+        if (body.theme !== f.theme) body.fields = {};
         form.querySelectorAll(".error").forEach(function (x) { x.textContent = ""; });
         fetch("/api/overlays/" + encodeURIComponent(name), { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
           .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
           .then(function (p) {
-            if (p[0]) { status.textContent = "Saved to " + p[1].file; return; }
+            if (p[0]) {
+              status.textContent = "Saved to " + p[1].file;
+              if (body.theme !== f.theme) openEditor(name);
+              return;
+            }
             status.textContent = "Not saved: " + p[1].error;
             (p[1].errors || []).forEach(function (x) {
               var spot = form.querySelector('[data-error-for="' + CSS.escape(x.key) + '"]');
