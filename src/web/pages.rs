@@ -643,6 +643,7 @@ pub fn dashboard_page(state: &State) -> String {
   <p id="twitch-code" class="code" hidden></p>
 </section>
 <section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
+<div class="cards">{cards}</div>
 {alerts}
 <section class="panel" id="new-overlay"><h2>New overlay</h2>
   <form class="new-overlay">
@@ -654,7 +655,6 @@ pub fn dashboard_page(state: &State) -> String {
   </form>
 </section>
 <section class="panel" id="editor" hidden></section>
-<div class="cards">{cards}</div>
 </main>
 <script src="/assets/dashboard.js"></script>
 </body></html>

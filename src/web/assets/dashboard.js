@@ -115,7 +115,8 @@
     text(box.querySelector(".state-line"), line);
     text(box.querySelector(".playing"), o.playing ? "Now: " + o.playing.summary + (o.playing.replay ? " (replay)" : "") : "Nothing on screen");
     var ol = box.querySelector(".queued"); ol.innerHTML = "";
-    o.queued.forEach(function (a) { ol.appendChild(text(document.createElement("li"), a.summary + (a.replay ? " (replay)" : ""))); });
+    o.queued.slice(0, 8).forEach(function (a) { ol.appendChild(text(document.createElement("li"), a.summary + (a.replay ? " (replay)" : ""))); });
+    if (o.queued.length > 8) ol.appendChild(text(document.createElement("li"), "… and " + (o.queued.length - 8) + " more")).className = "muted";
     box.querySelector("[data-action=pause]").hidden = o.paused;
     box.querySelector("[data-action=resume]").hidden = !o.paused;
     box.querySelector("[data-action=mute]").hidden = o.muted;
@@ -155,7 +156,7 @@
     document.querySelectorAll("ul.recent").forEach(function (ul) {
       var c = ul.dataset.channel, alertable = channelsWithAlerts.indexOf(c) >= 0;
       fetch("/api/channels/" + encodeURIComponent(c) + "/events?limit=60").then(function (r) { return r.json(); }).then(function (j) {
-        var rows = (j.events || []).filter(function (e) { return e.kind.indexOf("chat.") !== 0; }).slice(0, 15);
+        var rows = (j.events || []).filter(function (e) { return e.kind.indexOf("chat.") !== 0; }).slice(0, 10);
         ul.innerHTML = "";
         if (!rows.length) ul.appendChild(text(document.createElement("li"), "no events yet")).className = "muted";
         rows.forEach(function (e) {
