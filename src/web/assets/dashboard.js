@@ -179,6 +179,12 @@
   // fields of its theme, typed; a live preview that follows every change before saving (the
   // page's ?field.<name>= overrides); Save writes the file, keeping its comments.
   var editor = document.getElementById("editor");
+  // Fonts most machines with OBS have; any installed font's name works.
+  var fonts = el("datalist", { id: "fonts" });
+  ["Inter", "Segoe UI", "Arial", "Verdana", "Tahoma", "Trebuchet MS", "Georgia", "Times New Roman", "Courier New",
+    "Consolas", "Cascadia Mono", "JetBrains Mono", "Comic Sans MS", "Impact", "Helvetica", "Roboto", "Open Sans"]
+    .forEach(function (f) { fonts.appendChild(el("option", { value: f })); });
+  document.body.appendChild(fonts);
   function el(tag, attrs, children) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -210,6 +216,7 @@
     } else {
       input = el("input", { type: "text" }); input.value = value === null ? "" : value;
       if (type === "color") input.className = "color";
+      if (type === "font") input.setAttribute("list", "fonts");
     }
     input.dataset.key = key; input.dataset.type = type;
     return input;
