@@ -23,42 +23,7 @@ fn theme(dir: &std::path::Path) {
     .expect("logo");
     std::fs::write(
         root.join("theme.toml"),
-        r##"name = "Knobs"
-[fields.accent]
-type = "color"
-label = "Accent"
-default = "#9146ff"
-group = "Colours"
-[fields.size]
-type = "slider"
-min = 10
-max = 40
-step = 1
-default = 18
-[fields.lines]
-type = "number"
-min = 1
-default = 5
-[fields.title]
-type = "text"
-default = "Chat"
-[fields.shadow]
-type = "toggle"
-default = true
-[fields.align]
-type = "select"
-options = ["left", "center", "right"]
-default = "left"
-[fields.font]
-type = "font"
-default = "Inter"
-[fields.logo]
-type = "image"
-default = "images/logo.png"
-[fields.ding]
-type = "sound"
-default = "sounds/alert.wav"
-"##,
+        include_str!("fixtures/theme_fields.toml"),
     )
     .expect("theme.toml");
     std::fs::write(

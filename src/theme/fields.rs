@@ -454,38 +454,8 @@ mod tests {
 
     #[test]
     fn every_type_checks_its_values() {
-        let fields = schema(
-            r##"
-[fields.accent]
-type = "color"
-default = "#9146ff"
-[fields.size]
-type = "slider"
-min = 10
-max = 40
-default = 18
-[fields.align]
-type = "select"
-options = ["left", "center", "right"]
-default = "left"
-[fields.font]
-type = "font"
-default = "Inter"
-[fields.shadow]
-type = "toggle"
-default = true
-[fields.logo]
-type = "image"
-default = "images/logo.png"
-[fields.ding]
-type = "sound"
-default = "sounds/alert.wav"
-[fields.title]
-type = "text"
-default = "Hi"
-"##,
-        )
-        .expect("schema");
+        let fields =
+            schema(include_str!("../../tests/fixtures/theme_fields.toml")).expect("schema");
         let f = |n: &str| fields.iter().find(|f| f.name == n).expect("field");
         assert_eq!(f("accent").check(&json!("#ABC")), Ok(json!("#aabbcc")));
         assert_eq!(
