@@ -103,6 +103,21 @@ fn build(
             overlays.shared.stats.record(event);
         }
     }
+    // A template that starts failing shows in the error box of its theme's overlays (the
+    // line itself shows the event's summary meanwhile).
+    let told = Arc::downgrade(&bus);
+    overlays.shared.failures.listen(move |theme, message| {
+        if let Some(bus) = told.upgrade() {
+            let frame = crate::frame::control(
+                "theme-error",
+                &serde_json::json!({"theme": theme, "error": format!("a template failed: {message}")}),
+            );
+            bus.announce(crate::bus::Message::Theme {
+                theme: theme.to_string(),
+                frame,
+            });
+        }
+    });
     let fanout = crate::web::fanout::Fanout::new(bus.pulse().clone());
     Ok(Arc::new(State {
         access: Arc::new(crate::web::access::Access::new(&config)),

@@ -330,26 +330,45 @@ pub struct Sticker {
     pub alt: String,
 }
 
-/// Fills the fields a kind needs that `data` lacks with test values, keeping everything that
-/// was sent (the emulate API and the benchmark tag events with fields of their own).
-pub fn complete(kind: Kind, data: &mut Map<String, Value>) {
-    let user = data
-        .get("user_name")
-        .and_then(Value::as_str)
+/// The fields a kind's templates may use, with the value each gets when it is not sent. Also
+/// the shape [`check_types`] holds sent data to: a `null` here takes any value.
+fn defaults(kind: Kind, data: &Map<String, Value>) -> Value {
+    let text_of = |k: &str| {
+        data.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let user = text_of("user_name")
+        .or_else(|| text_of("user_login"))
         .unwrap_or("TestUser")
         .to_string();
-    let login = user.to_ascii_lowercase();
-    let defaults: Value = match kind {
+    let login = text_of("user_login")
+        .map(str::to_string)
+        .unwrap_or_else(|| login_of(&user));
+    match kind {
         Kind::ChatMessage => {
-            let text = data
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or("Hello chat!")
+            let text = text_of("text").unwrap_or("Hello chat!").to_string();
+            let author = data.get("author").and_then(Value::as_object);
+            let a = |k: &str| {
+                author
+                    .and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
+            // What most bots know is a name: the login follows from it, or the reverse.
+            let display = a("display_name")
+                .or_else(|| a("login"))
+                .or_else(|| text_of("user_name"))
+                .unwrap_or("TestUser")
                 .to_string();
+            let author_login = a("login")
+                .map(str::to_string)
+                .unwrap_or_else(|| login_of(&display));
             json!({
                 "message_id": format!("test-{}", rand::random::<u64>()),
                 "author": {
-                    "id": "0", "login": login, "display_name": user, "color": "#9146FF",
+                    "id": format!("test-{author_login}"), "login": author_login, "display_name": display,
+                    "color": null,
                     "roles": {"broadcaster": false, "moderator": false, "vip": false, "subscriber": false},
                     "badges": []
                 },
@@ -394,12 +413,165 @@ pub fn complete(kind: Kind, data: &mut Map<String, Value>) {
             json!({"level": 1, "total": 100, "progress": 100, "goal": 1000})
         }
         Kind::HypeTrainEnd => json!({"level": 1, "total": 100}),
-    };
-    if let Value::Object(defaults) = defaults {
-        for (key, value) in defaults {
-            data.entry(key).or_insert(value);
+    }
+}
+
+/// The defaults of the objects `chat.message` may carry, filled in when one is sent.
+fn nested_defaults(key: &str) -> Option<Value> {
+    Some(match key {
+        "reply" => json!({"message_id": "", "user_login": "", "display_name": "", "text": ""}),
+        "monetary" => json!({"amount": 0, "currency": "", "formatted": ""}),
+        "sticker" => json!({"url": "", "alt": ""}),
+        _ => return None,
+    })
+}
+
+/// A login made from a display name: lowercase, letters, digits and `_` only.
+fn login_of(name: &str) -> String {
+    let login: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if login.is_empty() {
+        "testuser".into()
+    } else {
+        login
+    }
+}
+
+/// Fills the fields a kind needs that `data` lacks, at every depth (a partial `author` gets
+/// an id, a login from its display name or the reverse, no colour, no roles, no badges; a
+/// `reply`, `monetary`, `sticker` or badge that is sent gets its missing fields), keeping
+/// everything that was sent (the emulate API and the benchmark tag events with fields of their
+/// own).
+pub fn complete(kind: Kind, data: &mut Map<String, Value>) {
+    if let Value::Object(defaults) = defaults(kind, data) {
+        merge(data, &defaults);
+    }
+    if kind == Kind::ChatMessage {
+        for key in ["reply", "monetary", "sticker"] {
+            if let (Some(Value::Object(sent)), Some(Value::Object(d))) =
+                (data.get_mut(key), nested_defaults(key))
+            {
+                merge(sent, &d);
+            }
+        }
+        if let Some(Value::Array(badges)) = data.get_mut("author").and_then(|a| a.get_mut("badges"))
+        {
+            for badge in badges.iter_mut() {
+                if let Value::Object(b) = badge {
+                    merge(
+                        b,
+                        &json!({"set": "", "version": "1"})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                }
+            }
         }
     }
+}
+
+/// Adds each of `defaults` that `data` lacks, into objects at every depth.
+fn merge(data: &mut Map<String, Value>, defaults: &Map<String, Value>) {
+    for (key, default) in defaults {
+        match (data.get_mut(key), default) {
+            (None, _) => {
+                data.insert(key.clone(), default.clone());
+            }
+            (Some(Value::Object(sent)), Value::Object(d)) => merge(sent, d),
+            _ => {}
+        }
+    }
+}
+
+/// What is wrong with the types in sent `data` of `kind`, as `data.author.roles.moderator:
+/// expected a boolean, not "yes"`: each known field must have its default's type (a field whose
+/// default is `null` may be anything; unknown fields are kept as sent).
+pub fn check_types(kind: Kind, data: &Map<String, Value>) -> Result<(), String> {
+    let Value::Object(shape) = defaults(kind, data) else {
+        return Ok(());
+    };
+    check_object("data", data, &shape)?;
+    if kind == Kind::ChatMessage {
+        for key in ["reply", "monetary", "sticker"] {
+            if let (Some(sent), Some(Value::Object(d))) = (data.get(key), nested_defaults(key)) {
+                match sent {
+                    Value::Object(o) => check_object(&format!("data.{key}"), o, &d)?,
+                    Value::Null => {}
+                    other => return Err(format!("data.{key}: expected an object, not {other}")),
+                }
+            }
+        }
+        if let Some(Value::Array(items)) = data.get("elements") {
+            for (i, e) in items.iter().enumerate() {
+                let at = format!("data.elements[{i}]");
+                let fields: &[&str] = match e["type"].as_str() {
+                    Some("text") => &["value"],
+                    Some("emote") => &["id", "name", "url"],
+                    _ => return Err(format!("{at}.type: expected \"text\" or \"emote\"")),
+                };
+                for f in fields {
+                    if !e[f].is_string() {
+                        return Err(format!("{at}.{f}: expected a string"));
+                    }
+                }
+            }
+        }
+        if let Some(Value::Array(badges)) = data.get("author").and_then(|a| a.get("badges")) {
+            for (i, b) in badges.iter().enumerate() {
+                let shape = json!({"set": "", "version": ""});
+                match b {
+                    Value::Object(o) => check_object(
+                        &format!("data.author.badges[{i}]"),
+                        o,
+                        shape.as_object().expect("an object"),
+                    )?,
+                    other => {
+                        return Err(format!(
+                            "data.author.badges[{i}]: expected an object, not {other}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_object(
+    path: &str,
+    sent: &Map<String, Value>,
+    shape: &Map<String, Value>,
+) -> Result<(), String> {
+    for (key, default) in shape {
+        let Some(value) = sent.get(key) else { continue };
+        let at = format!("{path}.{key}");
+        let expected = match (default, value) {
+            (Value::Null, _) => continue,
+            (Value::Object(d), Value::Object(v)) => {
+                check_object(&at, v, d)?;
+                continue;
+            }
+            (Value::String(_), Value::String(_))
+            | (Value::Number(_), Value::Number(_))
+            | (Value::Bool(_), Value::Bool(_))
+            | (Value::Array(_), Value::Array(_)) => continue,
+            (Value::String(_), _) => "a string",
+            (Value::Number(_), _) => "a number",
+            (Value::Bool(_), _) => "a boolean",
+            (Value::Array(_), _) => "a list",
+            (Value::Object(_), _) => "an object",
+        };
+        let mut shown = value.to_string();
+        if shown.len() > 40 {
+            shown = format!("{}…", shown.chars().take(40).collect::<String>());
+        }
+        return Err(format!("{at}: expected {expected}, not {shown}"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -440,6 +612,69 @@ mod tests {
         complete(Kind::Follow, &mut data);
         assert_eq!(data["seq"], json!(7));
         assert_eq!(data["user_login"], json!("alice"));
+    }
+
+    #[test]
+    fn partial_objects_are_filled_at_every_depth_and_wrong_types_named() {
+        let mut data = json!({"author": {"display_name": "Cool Bot"}, "text": "hi",
+                              "reply": {"display_name": "Ann"}, "monetary": {"amount": 5}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        assert_eq!(check_types(Kind::ChatMessage, &data), Ok(()));
+        complete(Kind::ChatMessage, &mut data);
+        let a = &data["author"];
+        assert_eq!(
+            (a["login"].clone(), a["display_name"].clone()),
+            (json!("coolbot"), json!("Cool Bot"))
+        );
+        assert_eq!(a["roles"]["moderator"], false);
+        assert_eq!(a["color"], Value::Null);
+        assert_eq!(data["elements"], json!([{"type": "text", "value": "hi"}]));
+        assert_eq!(data["reply"]["text"], "");
+        assert_eq!(data["monetary"]["currency"], "");
+        let mut only_login = json!({"author": {"login": "bob"}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        complete(Kind::ChatMessage, &mut only_login);
+        assert_eq!(only_login["author"]["display_name"], "bob");
+        let mut follow = json!({"user_login": "carol"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        complete(Kind::Follow, &mut follow);
+        assert_eq!(follow["user_name"], "carol");
+        for (kind, bad, error) in [
+            (
+                Kind::ChatMessage,
+                json!({"author": {"roles": {"moderator": "yes"}}}),
+                "data.author.roles.moderator: expected a boolean, not \"yes\"",
+            ),
+            (
+                Kind::Cheer,
+                json!({"bits": "100"}),
+                "data.bits: expected a number",
+            ),
+            (
+                Kind::ChatMessage,
+                json!({"elements": [{"type": "img"}]}),
+                "data.elements[0].type",
+            ),
+            (
+                Kind::ChatMessage,
+                json!({"author": {"badges": ["x"]}}),
+                "data.author.badges[0]",
+            ),
+            (
+                Kind::Redemption,
+                json!({"reward": {"cost": "free"}}),
+                "data.reward.cost: expected a number",
+            ),
+        ] {
+            let e = check_types(kind, bad.as_object().expect("object")).unwrap_err();
+            assert!(e.contains(error), "{e}");
+        }
     }
 
     #[test]

@@ -605,7 +605,7 @@ async fn long_stream() {
     const LINES: u64 = 100_000;
     const ALERTS: u64 = 5_000;
     // 40 ms an alert and 10 ms between two: 5,000 alerts play in about four minutes.
-    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.04\ngap_s = 0.01\nsound = false\n";
+    let alerts = "kind = \"alerts\"\nchannel = \"alpha\"\n[options]\nduration_s = 0.04\ngap_s = 0.01\nsound = false\nmax_queue = 1000\n";
     let server = Server::start(
         "[server]\nhistory = 200\n",
         &[("chat", &chat_overlay("default")), ("alerts", alerts)],

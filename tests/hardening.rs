@@ -268,14 +268,37 @@ async fn a_render_that_explodes_is_cut_short_and_shown_as_a_theme_error() {
         .await;
     let frame = sse.events(1).await.remove(0);
     let html = frame.data["html"].as_str().expect("html");
+    // The line is the event's summary, plain; the error goes to the overlay's error box and
+    // to /health.
     assert!(
-        html.contains("theme-error") && html.contains("renders more than"),
+        html.starts_with("<div class=\"item-fallback") && html.contains("TestUser: xxx"),
         "{}",
         &html[..html.len().min(300)]
     );
     assert!(
         html.len() < 4096,
-        "the fragment is the error, not the output"
+        "the fragment is the fallback, not the output"
+    );
+    let told = loop {
+        let f = sse.next().await;
+        if f.event == "theme-error" {
+            break f;
+        }
+    };
+    assert!(
+        told.data["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("renders more than"),
+        "{:?}",
+        told.data
+    );
+    let health = server.health().await;
+    assert!(
+        health["render_errors"]
+            .to_string()
+            .contains("renders more than"),
+        "{health}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(server.health().await["status"], "ok");

@@ -27,10 +27,12 @@ use crate::config::AlertsConfig;
 use crate::event::{Event, Kind, Platform, now_ms};
 use crate::overlay::{Overlay, OverlayKind, Overlays};
 use crate::source::Publisher;
-use queue::{Alert, Follows, Queue, Timing};
+use queue::{Alert, Follows, Pushed, Queue, Timing};
 
 /// State is written at most this often (a flood of alerts is one write, not thousands).
 const SAVE_EVERY: Duration = Duration::from_millis(500);
+/// Queued alerts a state lists (all are counted in `queued_count`).
+const SHOWN_QUEUED: usize = 100;
 /// The longest safe mode one request may ask for.
 const MAX_SAFE_MINUTES: f64 = 24.0 * 60.0;
 
@@ -250,12 +252,17 @@ impl Alerts {
         let event = Arc::new(event.clone());
         for overlay in targets {
             let name = &overlay.config.name;
+            let bound = Timing::of(&overlay.config.options).bound;
             let queue = inner.queues.entry(name.clone()).or_default();
-            if !queue.push(Alert {
-                event: event.clone(),
-                replay: false,
-            }) {
-                tracing::warn!(overlay = %name, "alert queue full: an alert was not queued");
+            let pushed = queue.push(
+                Alert {
+                    event: event.clone(),
+                    replay: false,
+                },
+                bound,
+            );
+            if pushed == Pushed::Refused {
+                tracing::warn!(overlay = %name, kind = event.kind.as_str(), "alert queue full: an alert was not queued");
             }
             inner.touch(name);
         }
@@ -394,10 +401,14 @@ impl Alerts {
                         None => q.last.as_ref().map(|a| a.event.clone()),
                     };
                     if let Some(event) = event {
-                        q.push(Alert {
-                            event,
-                            replay: true,
-                        });
+                        // Asked for by hand: past the bound too.
+                        q.push(
+                            Alert {
+                                event,
+                                replay: true,
+                            },
+                            queue::MAX_QUEUED,
+                        );
                     }
                 }
             }
@@ -687,18 +698,25 @@ fn overlay_json(overlay: &Overlay, q: Option<&Queue>, now: Instant) -> Value {
         "hold_off_air": timing.hold,
         "held": q.held(now, timing),
         "playing": playing,
-        "queued": q.queued.iter().map(alert_json).collect::<Vec<_>>(),
+        // The first of them; all are counted.
+        "queued": q.queued.iter().take(SHOWN_QUEUED).map(alert_json).collect::<Vec<_>>(),
+        "queued_count": q.queued.len(),
+        "max_queue": timing.bound,
         "refused": q.refused,
     })
 }
 
 fn alert_json(a: &Alert) -> Value {
-    json!({
+    let mut v = json!({
         "id": a.event.id,
         "kind": a.event.kind,
         "replay": a.replay,
         "summary": crate::theme::helpers::summary(&json!(&*a.event)),
-    })
+    });
+    if let Some(n) = a.event.data["merged"].as_u64() {
+        v["merged"] = json!(n);
+    }
+    v
 }
 
 fn safe_json(safe: Option<&Safe>, now: Instant) -> Value {
@@ -791,7 +809,7 @@ impl Saved {
             q.muted = saved.muted;
             q.last = saved.last.map(alert);
             for a in saved.queued {
-                q.push(alert(a));
+                q.push(alert(a), queue::MAX_QUEUED);
             }
         }
         let (now, wall) = (Instant::now(), now_ms());

@@ -5,13 +5,34 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::{Duration, Instant};
 
 use crate::event::{Event, Kind};
 
-/// Alerts one overlay holds waiting; more are refused (and counted) until it drains.
-pub const MAX_QUEUED: usize = 1000;
+/// Alerts one overlay holds waiting, whatever its bound (paid events pass the bound, not this):
+/// a last guard of memory.
+pub const MAX_QUEUED: usize = 10_000;
+/// Names a merged follow alert keeps.
+const MERGED_NAMES: usize = 10;
+
+/// What became of an alert offered to a queue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// A follow past the bound, counted into the "and N more followed" alert.
+    Merged,
+    /// Past the bound and neither paid, a raid nor a follow; or past [`MAX_QUEUED`].
+    Refused,
+}
+
+/// Events that are never dropped however full a queue is: money, and raids.
+pub fn never_dropped(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Sub | Kind::Resub | Kind::SubGift | Kind::GiftBomb | Kind::Cheer | Kind::Raid
+    )
+}
 /// A page that has not said it is on air for this long no longer counts (OBS stalls the
 /// timers of a source shown nowhere, so its reports stop).
 pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
@@ -39,6 +60,8 @@ pub struct Playing {
 /// How an overlay's options time its alerts.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
+    /// Alerts that wait before follows merge and the rest are refused (`max_queue`).
+    pub bound: usize,
     pub gap: Duration,
     /// Alerts wait until a page of the overlay is on air.
     pub hold: bool,
@@ -47,6 +70,10 @@ pub struct Timing {
 impl Timing {
     pub fn of(options: &Value) -> Timing {
         Timing {
+            bound: options["max_queue"]
+                .as_u64()
+                .unwrap_or(50)
+                .clamp(1, MAX_QUEUED as u64) as usize,
             gap: seconds(options["gap_s"].as_f64().unwrap_or(0.6)),
             hold: options["hold_off_air"].as_bool().unwrap_or(true),
         }
@@ -92,14 +119,51 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Adds `alert` at the back; `false` when the queue is full.
-    pub fn push(&mut self, alert: Alert) -> bool {
-        if self.queued.len() >= MAX_QUEUED {
+    /// Adds `alert` at the back while fewer than `bound` wait. Past it: paid events and raids
+    /// are queued all the same, follows are merged into one "and N more followed" alert, the
+    /// rest are refused and counted.
+    pub fn push(&mut self, alert: Alert, bound: usize) -> Pushed {
+        let kind = alert.event.kind;
+        let full = self.queued.len() >= bound.max(1);
+        if self.queued.len() >= MAX_QUEUED || (full && !never_dropped(kind) && kind != Kind::Follow)
+        {
             self.refused += 1;
-            return false;
+            return Pushed::Refused;
+        }
+        if full && kind == Kind::Follow && !alert.replay {
+            let name = alert.event.data["user_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(merged) = self
+                .queued
+                .iter_mut()
+                .rev()
+                .find(|a| a.event.data["merged"].is_u64())
+            {
+                let event = Arc::make_mut(&mut merged.event);
+                let n = event.data["merged"].as_u64().unwrap_or(0) + 1;
+                event.data["merged"] = json!(n);
+                event.data["user_name"] = json!(format!("and {n} more"));
+                if let Some(names) = event.data["names"].as_array_mut()
+                    && names.len() < MERGED_NAMES
+                {
+                    names.push(json!(name));
+                }
+                return Pushed::Merged;
+            }
+            let mut event = (*alert.event).clone();
+            event.data["merged"] = json!(1);
+            event.data["names"] = json!([name]);
+            event.data["user_name"] = json!("and 1 more");
+            self.queued.push_back(Alert {
+                event: Arc::new(event),
+                replay: false,
+            });
+            return Pushed::Merged;
         }
         self.queued.push_back(alert);
-        true
+        Pushed::Queued
     }
 
     /// Ends the alert on screen now; `false` when none was.
@@ -305,8 +369,8 @@ mod tests {
     fn plays_in_turn_with_a_gap_and_only_on_air() {
         let t0 = Instant::now();
         let (mut q, mut n) = (Queue::default(), 0);
-        q.push(alert(Kind::Follow, 1));
-        q.push(alert(Kind::Raid, 2));
+        q.push(alert(Kind::Follow, 1), 50);
+        q.push(alert(Kind::Raid, 2), 50);
         let (_, next) = q.step(t0, &options(), &mut n);
         assert!(
             q.playing.is_none() && next.is_none(),
@@ -335,10 +399,10 @@ mod tests {
         let (mut q, mut n) = (Queue::default(), 0);
         let mut o = options();
         o["hold_off_air"] = json!(false);
-        q.push(alert(Kind::Follow, 1));
+        q.push(alert(Kind::Follow, 1), 50);
         q.step(t0, &o, &mut n);
         q.paused = true;
-        q.push(alert(Kind::Follow, 2));
+        q.push(alert(Kind::Follow, 2), 50);
         assert!(q.skip(t0, Timing::of(&o)));
         q.step(t0 + Duration::from_secs(10), &o, &mut n);
         assert!(q.playing.is_none() && q.queued.len() == 1, "paused");
@@ -364,12 +428,38 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_refuses_and_counts() {
+    fn past_its_bound_follows_merge_money_and_raids_queue_the_rest_is_refused() {
         let mut q = Queue::default();
-        for i in 0..MAX_QUEUED as u64 + 3 {
-            q.push(alert(Kind::Follow, i));
+        for i in 0..5_000u64 {
+            let mut a = alert(Kind::Follow, i);
+            Arc::make_mut(&mut a.event).data["user_name"] = json!(format!("fan{i}"));
+            q.push(a, 50);
+            if i % 1000 == 999 {
+                assert_eq!(q.push(alert(Kind::Cheer, 100_000 + i), 50), Pushed::Queued);
+            }
         }
-        assert_eq!((q.queued.len(), q.refused), (MAX_QUEUED, 3));
+        assert_eq!(q.push(alert(Kind::Redemption, 9), 50), Pushed::Refused);
+        assert_eq!(q.push(alert(Kind::Raid, 10), 50), Pushed::Queued);
+        let merged: Vec<&Alert> = q
+            .queued
+            .iter()
+            .filter(|a| a.event.data["merged"].is_u64())
+            .collect();
+        assert_eq!(merged.len(), 1, "one merged alert");
+        assert_eq!(merged[0].event.data["merged"], json!(4_950));
+        assert_eq!(merged[0].event.data["user_name"], json!("and 4950 more"));
+        assert_eq!(
+            merged[0].event.data["names"].as_array().map(Vec::len),
+            Some(MERGED_NAMES)
+        );
+        let cheers = q
+            .queued
+            .iter()
+            .filter(|a| a.event.kind == Kind::Cheer)
+            .count();
+        assert_eq!(cheers, 5, "no paid event dropped");
+        assert_eq!(q.queued.len(), 50 + 1 + 5 + 1);
+        assert_eq!(q.refused, 1);
     }
 
     #[test]

@@ -364,7 +364,7 @@ pub mod options {
             OverlayKind::Alerts => json!({
                 "duration_s": 6.0, "durations": {}, "sound": true, "volume": 0.6,
                 "min_bits": 1, "min_viewers": 1, "min_gifts": 1,
-                "variations": [], "gap_s": 0.6, "hold_off_air": true
+                "variations": [], "gap_s": 0.6, "hold_off_air": true, "max_queue": 50
             }),
             OverlayKind::Events => json!({"limit": 10}),
             OverlayKind::Stats => json!({"top": 5}),

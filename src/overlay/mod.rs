@@ -56,6 +56,52 @@ pub struct Shared {
     pub goals: Goals,
     /// Frames rendered so far: one per event per overlay version, however many clients.
     pub renders: AtomicU64,
+    /// Templates that failed for an event and have not rendered since.
+    pub failures: RenderFailures,
+}
+
+/// Templates that failed on an event, each kept (with the first failure) until it renders
+/// again, and told once to whoever listens (the overlays' error boxes).
+#[derive(Default)]
+pub struct RenderFailures {
+    failed: Mutex<BTreeMap<String, String>>,
+    /// Called with (theme, message) when a template starts failing.
+    on_new: std::sync::OnceLock<Box<Listener>>,
+}
+
+type Listener = dyn Fn(&str, &str) + Send + Sync;
+
+impl RenderFailures {
+    /// Sets who hears of a template that starts failing (once; later calls are ignored).
+    pub fn listen(&self, f: impl Fn(&str, &str) + Send + Sync + 'static) {
+        let _ = self.on_new.set(Box::new(f));
+    }
+
+    fn failed(&self, theme: &str, template: &str, message: String) {
+        let key = format!("{theme}/{template}");
+        let new = match self.failed.lock().entry(key) {
+            std::collections::btree_map::Entry::Occupied(_) => false,
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(message.clone());
+                true
+            }
+        };
+        if new && let Some(tell) = self.on_new.get() {
+            tell(theme, &message);
+        }
+    }
+
+    fn rendered(&self, theme: &str, template: &str) {
+        let mut failed = self.failed.lock();
+        if !failed.is_empty() {
+            failed.remove(&format!("{theme}/{template}"));
+        }
+    }
+
+    /// Every template failing now: `theme/template: file:line: message (event N)`.
+    pub fn list(&self) -> Vec<String> {
+        self.failed.lock().values().cloned().collect()
+    }
 }
 
 /// Every overlay by name.
@@ -77,6 +123,7 @@ impl Overlays {
                 stats: Stats::default(),
                 goals: Goals::default(),
                 renders: AtomicU64::new(0),
+                failures: RenderFailures::default(),
             },
             next_key: AtomicU64::new(1),
             version: AtomicU64::new(1),
@@ -323,14 +370,26 @@ impl Overlay {
         if replay {
             ctx["alert"]["replay"] = json!(true);
         }
-        self.theme.render(&template, &ctx).unwrap_or_else(|e| {
-            tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
-            // Shown where the fragment would have been, so the theme author sees it.
-            format!(
-                "<div class=\"theme-error\">{}</div>",
-                crate::theme::helpers::escape(&e.to_string())
-            )
-        })
+        match self.theme.render(&template, &ctx) {
+            Ok(html) => {
+                shared.failures.rendered(&self.theme.name, &template);
+                html
+            }
+            Err(e) => {
+                tracing::warn!(overlay = %self.config.name, event = event.id, error = %e, "template failed");
+                shared.failures.failed(
+                    &self.theme.name,
+                    &template,
+                    format!("{e} (event {}, {})", event.id, event.kind.as_str()),
+                );
+                // Never an empty line on stream: the event's one line, plain and escaped.
+                format!(
+                    "<div class=\"item-fallback fallback-{}\">{}</div>",
+                    crate::theme::helpers::css_token(event.kind.as_str()),
+                    crate::theme::helpers::escape(&crate::theme::helpers::summary(&json!(event)))
+                )
+            }
+        }
     }
 }
 

@@ -153,7 +153,7 @@ fn badges(
 }
 
 /// Keeps `[a-z0-9-]` so a value can be a CSS class.
-fn css_token(s: &str) -> String {
+pub fn css_token(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -105,6 +105,8 @@ pub fn parse_event(body: &[u8], default_channel: &str) -> Result<Event, String> 
             return Err(format!("\"data\" must be an object, not {other}"));
         }
     };
+    // Strict where the input is wrong, forgiving where a template needs a field.
+    crate::event::check_types(kind, &data)?;
     complete(kind, &mut data);
     let mut event = Event::new(
         crate::event::Platform::Twitch,
@@ -197,6 +199,7 @@ pub fn health_of(state: &State) -> Value {
         "sourced_here": state.channels.sourced(),
         "activeStreams": active_streams(state),
         "theme_errors": state.themes.errors().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "render_errors": state.overlays.shared.failures.list(),
         "overlay_errors": state
             .reloader
             .errors()

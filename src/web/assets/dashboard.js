@@ -54,7 +54,7 @@
         ul.appendChild(li);
       });
       var errs = document.getElementById("errors"); errs.innerHTML = "";
-      (h.theme_errors || []).concat(h.overlay_errors || []).forEach(function (e) {
+      (h.theme_errors || []).concat(h.overlay_errors || []).concat((h.render_errors || []).map(function (e) { return "failed to render: " + e; })).forEach(function (e) {
         var d = document.createElement("div"); d.className = "theme-error"; d.textContent = e; errs.appendChild(d);
       });
     }).catch(function () { document.getElementById("health").textContent = "server not reachable"; });
@@ -111,12 +111,14 @@
   function drawQueue(box, o) {
     var line = o.paused ? "Paused" : o.held ? "Waiting until the overlay is on air in OBS" : "Playing as alerts come";
     if (o.muted) line += " · muted";
+    line += " · " + o.queued_count + " queued (bound " + o.max_queue + ")";
+    if (o.refused) line += " · " + o.refused + " refused while full";
     if (!o.hold_off_air) line += " · plays without waiting for OBS";
     text(box.querySelector(".state-line"), line);
     text(box.querySelector(".playing"), o.playing ? "Now: " + o.playing.summary + (o.playing.replay ? " (replay)" : "") : "Nothing on screen");
     var ol = box.querySelector(".queued"); ol.innerHTML = "";
     o.queued.slice(0, 8).forEach(function (a) { ol.appendChild(text(document.createElement("li"), a.summary + (a.replay ? " (replay)" : ""))); });
-    if (o.queued.length > 8) ol.appendChild(text(document.createElement("li"), "… and " + (o.queued.length - 8) + " more")).className = "muted";
+    if (o.queued_count > 8) ol.appendChild(text(document.createElement("li"), "… and " + (o.queued_count - 8) + " more")).className = "muted";
     box.querySelector("[data-action=pause]").hidden = o.paused;
     box.querySelector("[data-action=resume]").hidden = !o.paused;
     box.querySelector("[data-action=mute]").hidden = o.muted;
