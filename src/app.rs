@@ -144,6 +144,7 @@ fn build(
         themes,
         overlays,
         alerts,
+        rehearsal: Default::default(),
         reloader,
         config,
     }))

@@ -135,7 +135,7 @@ pub fn next_events(channel: &str, n: u64) -> Vec<Event> {
 }
 
 /// A gift bomb and the gifts that belong to it, linked by `giftbomb_id` (one alert, not N+1).
-fn gift_bomb(channel: &str, user: &str, total: u64) -> Vec<Event> {
+pub fn gift_bomb(channel: &str, user: &str, total: u64) -> Vec<Event> {
     let id = format!("demo-bomb-{}", rand::random::<u32>());
     let mut out = vec![Event::new(
         Platform::Twitch,
@@ -167,7 +167,7 @@ fn login(name: &str) -> String {
     if l.is_empty() { "user".into() } else { l }
 }
 
-fn chat(channel: &str, rng: &mut impl Rng) -> Event {
+pub fn chat(channel: &str, rng: &mut impl Rng) -> Event {
     let (user, color) = *USERS.choose(rng).unwrap_or(&USERS[0]);
     let mut elements = vec![Element::Text {
         value: LINES.choose(rng).unwrap_or(&LINES[0]).to_string(),

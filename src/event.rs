@@ -188,6 +188,10 @@ pub struct Event {
     /// Seeded from history (e.g. recent followers fetched at start): listed, never alerted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub history: bool,
+    /// Sent again from a recording (a rehearsal): shown and alerted, never counted in stats or
+    /// goals.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
 }
 
 impl Event {
@@ -201,6 +205,7 @@ impl Event {
             at: now_ms(),
             data,
             history: false,
+            replay: false,
         }
     }
 }

@@ -52,6 +52,8 @@ pub fn event(event: &Event, overlay: &str, html: &str) -> Bytes {
         at: u64,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         history: bool,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        replay: bool,
         overlay: &'a str,
         data: &'a Value,
         html: &'a str,
@@ -68,6 +70,7 @@ pub fn event(event: &Event, overlay: &str, html: &str) -> Bytes {
             platform: &event.platform,
             at: event.at,
             history: event.history,
+            replay: event.replay,
             overlay,
             data: &event.data,
             html,

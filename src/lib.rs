@@ -43,6 +43,7 @@ pub mod event;
 pub mod frame;
 pub mod overlay;
 pub mod platforms;
+pub mod replay;
 pub mod seen;
 pub mod server;
 pub mod source;

@@ -38,6 +38,36 @@ enum Command {
     Login,
     /// Revoke the saved Twitch token and delete it.
     Logout,
+    /// Print a stretch of a channel's events from a running overlayd, one JSON object a line.
+    Export {
+        #[arg(long)]
+        channel: String,
+        /// From this event id, time (2026-12-01T20:00:00Z) or milliseconds since 1970.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// The overlayd to ask (default: this config's bind address).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Play a recording (an export) into a running overlayd, keeping its gaps.
+    Replay {
+        file: PathBuf,
+        /// The channel to play into (default: each event's own).
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Start again at the end, until Ctrl-C.
+        #[arg(long = "loop")]
+        repeat: bool,
+        /// Count the replayed events in stats and goals.
+        #[arg(long)]
+        count: bool,
+        #[arg(long)]
+        server: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,12 +117,63 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             runtime.block_on(overlayd::twitch::login::logout(&config))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export {
+            channel,
+            from,
+            to,
+            server,
+        } => {
+            let server = server.unwrap_or_else(|| local_url(&config));
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let lines = runtime.block_on(overlayd::replay::export_from(
+                &server,
+                config.admin_token.as_deref(),
+                &channel,
+                from.as_deref(),
+                to.as_deref(),
+            ))?;
+            print!("{lines}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            file,
+            channel,
+            speed,
+            repeat,
+            count,
+            server,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let server = server.unwrap_or_else(|| local_url(&config));
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let sent = runtime.block_on(overlayd::replay::replay_to(
+                &server,
+                config.admin_token.as_deref(),
+                &text,
+                channel.as_deref(),
+                speed,
+                repeat,
+                count,
+            ))?;
+            eprintln!("sent {sent} events");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(serve(config))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// This config's server as a URL a client on this machine can reach.
+fn local_url(config: &Config) -> String {
+    let mut addr = config.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

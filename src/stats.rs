@@ -80,7 +80,8 @@ impl Stats {
     /// Who `event` counts for: `(platform:login, display name)` if it is a chat message that
     /// counts in the stats (not a replay of history).
     pub fn chatter_of(event: &Event) -> Option<(String, String)> {
-        if event.kind != Kind::ChatMessage || event.history {
+        // Seeded history and replayed recordings are shown, never counted.
+        if event.kind != Kind::ChatMessage || event.history || event.replay {
             return None;
         }
         let author = &event.data["author"];

@@ -162,3 +162,40 @@ async fn markup_in_a_field_value_is_text_from_the_file_and_from_the_url() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_plays_a_sample_recording_into_a_channel() {
+    let server = Server::start("", &[]).await;
+    let browser = Browser::launch().await;
+    let dash = browser.open(&server.url("/"), 1280, 900).await;
+    dash.wait_for(
+        "document.querySelector('form.rehearse select[name=source] option[value=\"sample:raid-night\"]') !== null",
+        WAIT,
+    )
+    .await;
+    dash.eval("const f = document.querySelector('form.rehearse'); f.source.value = 'sample:raid-night'; f.channel.value = 'rehearsal'; f.speed.value = '10'; f.requestSubmit(); true")
+        .await;
+    dash.wait_for(
+        "/^(playing|done): [1-9]/.test(document.querySelector('.replay-status').textContent)",
+        WAIT,
+    )
+    .await;
+    let r = server
+        .get_json("/api/channels/rehearsal/events?limit=5")
+        .await
+        .1;
+    assert!(
+        r["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty() && e.iter().all(|e| e["replay"] == true)),
+        "{r}"
+    );
+    dash.eval("document.querySelector('form.rehearse button[data-do=\"stop\"]').click(); true")
+        .await;
+    dash.wait_for(
+        "document.querySelector('.replay-status').textContent.startsWith('stopped')",
+        WAIT,
+    )
+    .await;
+    server.stop().await;
+}

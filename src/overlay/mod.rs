@@ -237,7 +237,7 @@ impl Overlays {
     /// Updates state derived from events (stats, goals). Called once per published event.
     pub fn observe(&self, event: &Event) {
         self.shared.stats.record(event);
-        if event.history {
+        if event.history || event.replay {
             return;
         }
         for overlay in self.overlays.read().values() {

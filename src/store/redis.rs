@@ -428,7 +428,15 @@ fn decode(entry: &StreamId) -> Option<Event> {
         channel: entry.get("channel")?,
         platform: entry.get("platform")?,
         at: entry.get("at")?,
-        history: entry.get::<String>("history").is_some_and(|h| h == "1"),
+        // Flags: 1 seeded from history, 2 replayed from a recording.
+        history: entry
+            .get::<String>("history")
+            .and_then(|h| h.parse::<u8>().ok())
+            .is_some_and(|h| h & 1 != 0),
+        replay: entry
+            .get::<String>("history")
+            .and_then(|h| h.parse::<u8>().ok())
+            .is_some_and(|h| h & 2 != 0),
         data: serde_json::from_str(&data).ok()?,
     })
 }
@@ -460,7 +468,7 @@ impl EventLog for Redis {
                 .arg(event.kind.as_str())
                 .arg(&event.platform)
                 .arg(event.at)
-                .arg(if event.history { "1" } else { "0" })
+                .arg(u8::from(event.history) | u8::from(event.replay) << 1)
                 .arg(&data)
                 .arg(&chatter)
                 .arg(&display)

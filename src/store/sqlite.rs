@@ -130,7 +130,7 @@ impl Sqlite {
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
-                    r.get::<_, bool>(5)?,
+                    r.get::<_, i64>(5)?,
                     r.get::<_, String>(6)?,
                 ))
             })
@@ -149,7 +149,9 @@ impl Sqlite {
                 platform,
                 at: at as u64,
                 data: serde_json::from_str(&data).unwrap_or_default(),
-                history,
+                // The column holds flags: 1 seeded from history, 2 replayed from a recording.
+                history: history & 1 != 0,
+                replay: history & 2 != 0,
             });
         }
         Ok(out)
@@ -218,7 +220,7 @@ impl EventLog for Sqlite {
             let conn = self.conn.lock();
             conn.execute(
                 "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id_column(event.id), event.channel, event.kind.as_str(), event.platform, event.at as i64, event.history, data],
+                params![id_column(event.id), event.channel, event.kind.as_str(), event.platform, event.at as i64, i64::from(event.history) | i64::from(event.replay) << 1, data],
             )
             .map_err(|e| self.error(e))?;
         }

@@ -37,6 +37,9 @@ struct PostedEvent {
     #[serde(default)]
     data: Option<Value>,
     platform: Option<String>,
+    /// Sent again from a recording: shown and alerted, counted in no stat or goal.
+    #[serde(default)]
+    replay: bool,
 }
 
 /// POST /api/events
@@ -117,6 +120,7 @@ pub fn parse_event(body: &[u8], default_channel: &str) -> Result<Event, String> 
     if let Some(platform) = posted.platform {
         event.platform = platform;
     }
+    event.replay = posted.replay;
     Ok(event)
 }
 

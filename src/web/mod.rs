@@ -8,6 +8,7 @@ pub mod auth;
 pub mod chat_protocol;
 pub mod fanout;
 pub mod pages;
+pub mod replay;
 pub mod reply;
 pub mod sessions;
 pub mod settings;
@@ -30,6 +31,8 @@ pub use state::State;
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     alerts::routes(state.clone())
         .or(settings::routes(state.clone()))
+        .unify()
+        .or(replay::routes(state.clone()))
         .unify()
         .or(pages::routes(state.clone()))
         .unify()

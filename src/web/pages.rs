@@ -645,6 +645,20 @@ pub fn dashboard_page(state: &State) -> String {
 <section class="panel"><h2>Sources</h2><ul id="sources" class="sources"></ul><div id="errors"></div></section>
 <div class="cards">{cards}</div>
 {alerts}
+<section class="panel" id="rehearse"><h2>Rehearse with a recording</h2>
+  <p class="muted">Plays a stream's events again, with their gaps, into a channel: a bundled sample or an export (<code>overlayd export</code>, or Export below). Replayed events alert and show; they count in no stat or goal unless you tick the box.</p>
+  <form class="rehearse">
+    <label>Recording <select name="source"></select></label>
+    <input type="file" name="file" accept=".jsonl,.json,.txt" hidden>
+    <label>Into channel <input name="channel" value="{default_channel}"></label>
+    <label>Speed <select name="speed"><option>0.5</option><option selected>1</option><option>2</option><option>4</option><option>10</option></select></label>
+    <label><input type="checkbox" name="loop"> loop</label>
+    <label><input type="checkbox" name="counted"> count in stats and goals</label>
+    <button type="submit">Play</button><button type="button" data-do="pause">Pause</button><button type="button" data-do="resume">Resume</button><button type="button" data-do="stop">Stop</button>
+    <a class="button export" href="/api/channels/{default_channel}/export" download>Export #{default_channel}</a>
+  </form>
+  <progress class="replay-progress" max="1" value="0"></progress> <span class="replay-status muted">idle</span>
+</section>
 <section class="panel" id="new-overlay"><h2>New overlay</h2>
   <form class="new-overlay">
     <label>Name <input name="name" required pattern="[A-Za-z0-9_-]+" placeholder="my-alerts"></label>

@@ -520,6 +520,9 @@ pub fn event_message(e: &Event) -> Value {
     if e.history {
         v["history"] = json!(true);
     }
+    if e.replay {
+        v["replay"] = json!(true);
+    }
     v
 }
 

@@ -33,6 +33,8 @@ pub struct State {
     pub overlays: Arc<Overlays>,
     /// Every alert overlay's queue and safe mode: what every control path steers.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// The dashboard's playback of a recording.
+    pub rehearsal: crate::replay::Rehearsal,
     pub reloader: Arc<Reloader>,
     /// Channels wanted by open streams (and pinned in overlay.toml).
     pub channels: Arc<Channels>,

@@ -359,4 +359,34 @@
   });
   var wanted = /edit=([A-Za-z0-9_-]+)/.exec(location.hash);
   if (wanted) openEditor(wanted[1]);
+
+  // ---- rehearse: the server's player of a recording (a sample, or a file read here).
+  var reh = document.querySelector("form.rehearse");
+  var source = reh.querySelector("select[name=source]"), fileInput = reh.querySelector("input[type=file]");
+  fetch("/api/replay/samples").then(function (r) { return r.json(); }).then(function (list) {
+    list.forEach(function (s) { source.appendChild(el("option", { value: "sample:" + s.name, text: s.name + " (" + s.events + " events): " + s.about })); });
+    source.appendChild(el("option", { value: "file", text: "a file of mine…" }));
+  });
+  source.addEventListener("change", function () { fileInput.hidden = source.value !== "file"; });
+  function replayStatus(s) {
+    if (!s) return;
+    var bar = document.querySelector(".replay-progress"), line = document.querySelector(".replay-status");
+    bar.max = s.total || 1; bar.value = s.sent || 0;
+    line.textContent = s.state === "idle" ? "idle" : s.state + ": " + (s.sent || 0) + " / " + s.total + " of " + s.source +
+      " into #" + s.channel + " at " + s.speed + "×" + ((s.errors || []).length ? " · " + s.errors.length + " line(s) skipped: " + s.errors[0] : "");
+  }
+  reh.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var body = { channel: reh.channel.value, speed: Number(reh.speed.value), loop: reh.loop.checked, counted: reh.counted.checked };
+    function go() { post("/api/replay", body).then(replayStatus); }
+    if (source.value === "file") {
+      var f = fileInput.files[0]; if (!f) { result.textContent = "pick a recording file"; return; }
+      f.text().then(function (t) { body.recording = t; go(); });
+    } else { body.sample = source.value.replace(/^sample:/, ""); go(); }
+  });
+  reh.querySelectorAll("button[data-do]").forEach(function (b) {
+    b.addEventListener("click", function () { post("/api/replay/" + b.dataset.do).then(replayStatus); });
+  });
+  function replayPoll() { fetch("/api/replay").then(function (r) { return r.json(); }).then(replayStatus).catch(function () {}); }
+  replayPoll(); setInterval(replayPoll, 1000);
 })();
