@@ -238,21 +238,10 @@ async fn one_head_limit_on_every_path_and_every_request_of_a_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_explodes_is_cut_short_and_shown_as_a_theme_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let chat = dir.path().join("themes/heavy/templates/chat");
-    std::fs::create_dir_all(&chat).expect("templates");
-    std::fs::write(
-        chat.join("chat.message.hbs"),
+    let server = Server::with_chat_template(
+        "heavy",
+        "hard",
         "{{#each data.elements}}{{#each @root.data.elements}}{{#each @root.data.elements}}{{@root.data.text}}{{/each}}{{/each}}{{/each}}",
-    )
-    .expect("template");
-    let server = Server::start_in(
-        dir,
-        "",
-        &[(
-            "chat",
-            "kind = \"chat\"\nchannel = \"hard\"\ntheme = \"heavy\"\n",
-        )],
     )
     .await;
     let mut sse = server.sse("/o/chat/events", None).await;

@@ -14,6 +14,22 @@ async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
     common::post_json(&server.url(path), &body.to_string()).await
 }
 
+/// How many events `channel` has.
+async fn count(server: &Server, channel: &str) -> usize {
+    let (_, r) = server
+        .get_json(&format!("/api/channels/{channel}/events?limit=100"))
+        .await;
+    r["events"].as_array().map_or(0, Vec::len)
+}
+
+/// Waits until `channel` has `n` events.
+async fn arrived(server: &Server, channel: &str, n: usize) {
+    eventually(&format!("{n} events in {channel}"), WAIT, || async move {
+        (count(server, channel).await == n).then_some(())
+    })
+    .await;
+}
+
 /// A recording of three events 0, 1 and 3 seconds apart, with a bad line between.
 fn recording() -> String {
     [
@@ -161,47 +177,17 @@ async fn a_playback_pauses_stops_and_names_a_bad_line() {
     let error = answer["errors"][0].as_str().unwrap_or_default();
     assert!(error.starts_with("line 3: not JSON"), "{answer}");
     assert_eq!(answer["total"], 3, "{answer}");
-    eventually("the first event", WAIT, || async {
-        let r = server
-            .get_json("/api/channels/paused/events?limit=10")
-            .await
-            .1;
-        (r["events"].as_array().map(Vec::len) == Some(1)).then_some(())
-    })
-    .await;
+    arrived(&server, "paused", 1).await;
     let (status, s) = post(&server, "/api/replay/pause", json!({})).await;
     assert_eq!((status, s["state"].clone()), (200, json!("paused")), "{s}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = server
-        .get_json("/api/channels/paused/events?limit=10")
-        .await
-        .1;
-    assert_eq!(
-        r["events"].as_array().map(Vec::len),
-        Some(1),
-        "nothing while paused"
-    );
+    assert_eq!(count(&server, "paused").await, 1, "nothing while paused");
     post(&server, "/api/replay/resume", json!({})).await;
-    eventually("the second after resuming", WAIT, || async {
-        let r = server
-            .get_json("/api/channels/paused/events?limit=10")
-            .await
-            .1;
-        (r["events"].as_array().map(Vec::len) == Some(2)).then_some(())
-    })
-    .await;
+    arrived(&server, "paused", 2).await;
     let (status, s) = post(&server, "/api/replay/stop", json!({})).await;
     assert_eq!(status, 200, "{s}");
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let r = server
-        .get_json("/api/channels/paused/events?limit=10")
-        .await
-        .1;
-    assert_eq!(
-        r["events"].as_array().map(Vec::len),
-        Some(2),
-        "nothing after stop"
-    );
+    assert_eq!(count(&server, "paused").await, 2, "nothing after stop");
     assert_eq!(server.get_json("/api/replay").await.1["state"], "stopped");
     // A sample plays from the same player; the access rule holds.
     let (status, s) = post(

@@ -183,23 +183,12 @@ async fn a_wrong_type_is_named_on_http_and_on_the_events_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_that_fails_on_one_event_shows_its_summary_and_is_reported_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let chat = dir.path().join("themes/picky/templates/chat");
-    std::fs::create_dir_all(&chat).expect("templates");
     // Passes the check with sample lines (text only), fails in strict mode on a line with an
     // emote (which has no `value`).
-    std::fs::write(
-        chat.join("chat.message.hbs"),
+    let server = Server::with_chat_template(
+        "picky",
+        "tol",
         "<div class=\"chat-line\">{{#each data.elements}}{{this.value}}{{/each}}</div>",
-    )
-    .expect("template");
-    let server = Server::start_in(
-        dir,
-        "",
-        &[(
-            "chat",
-            "kind = \"chat\"\nchannel = \"tol\"\ntheme = \"picky\"\n",
-        )],
     )
     .await;
     let mut sse = server.sse("/o/chat/events", None).await;

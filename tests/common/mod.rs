@@ -37,6 +37,17 @@ impl Server {
         Server::start_at(dir, "127.0.0.1:0", config, overlays).await
     }
 
+    /// A server with one chat overlay, `chat` on `channel`, drawn by theme `theme` whose only
+    /// file is `template` as its chat line.
+    pub async fn with_chat_template(theme: &str, channel: &str, template: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chat = dir.path().join("themes").join(theme).join("templates/chat");
+        std::fs::create_dir_all(&chat).expect("templates");
+        std::fs::write(chat.join("chat.message.hbs"), template).expect("template");
+        let overlay = format!("kind = \"chat\"\nchannel = \"{channel}\"\ntheme = \"{theme}\"\n");
+        Server::start_in(dir, "", &[("chat", &overlay)]).await
+    }
+
     /// [`Server::start_in`] on the address `bind` (a restart on the same port).
     pub async fn start_at(
         dir: tempfile::TempDir,
