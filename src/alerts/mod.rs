@@ -223,7 +223,8 @@ impl Alerts {
         if event.history {
             return;
         }
-        if event.kind == Kind::ChatMessage {
+        // A recording's chat lines steer nothing (a rehearsal must not pause the real queue).
+        if event.kind == Kind::ChatMessage && !event.replay {
             self.chat_command(event);
         }
         let targets: Vec<Arc<Overlay>> = self
@@ -242,7 +243,9 @@ impl Alerts {
         {
             return;
         }
+        // A rehearsal's follows are not real ones: they neither use up nor record a user's day.
         if event.kind == Kind::Follow
+            && !event.replay
             && let Some(key) = Follows::key(event)
             && !inner.follows.first_today(&key, now_ms())
         {
@@ -940,6 +943,31 @@ mod tests {
             again.command("chan", None, Command::Replay(Some(999_999))),
             Err(AlertError::UnknownEvent { .. })
         ));
+    }
+
+    #[test]
+    fn a_rehearsal_neither_steers_the_queue_nor_uses_up_a_follow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (bus, alerts) = setup(dir.path());
+        let mut command = Event::new(
+            Platform::Twitch,
+            "chan",
+            Kind::ChatMessage,
+            json!({"text": "!pause", "author": {"login": "m", "roles": {"moderator": true}}}),
+        );
+        command.replay = true;
+        bus.publish_with(command, |e| alerts.offer(e))
+            .expect("replayed");
+        assert_eq!(alerts.state("chan", None)["paused"], json!(false));
+        let data = json!({"user_id": "7", "user_login": "fan", "user_name": "fan"});
+        let mut rehearsed = Event::new(Platform::Twitch, "chan", Kind::Follow, data);
+        rehearsed.replay = true;
+        bus.publish_with(rehearsed, |e| alerts.offer(e))
+            .expect("replayed");
+        // The real follow of the same user still alerts.
+        follow(&bus, &alerts, "7");
+        let queued = alerts.state("chan", None)["queued_count"].as_u64();
+        assert_eq!(queued, Some(2), "{}", alerts.state("chan", None));
     }
 
     #[test]

@@ -88,10 +88,13 @@ fn command(state: Arc<State>) -> BoxedFilter<(Response,)> {
                     )
                 })?;
                 let channel = normalize_channel(&channel);
-                let answer = state
-                    .alerts
-                    .command(&channel, which.overlay.as_deref(), command)
-                    .map_err(refused)?;
+                // A replay reads the event log (on disk with SQLite): off the runtime threads.
+                let answer = crate::theme::off_the_runtime(|| {
+                    state
+                        .alerts
+                        .command(&channel, which.overlay.as_deref(), command)
+                })
+                .map_err(refused)?;
                 Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &answer))
             },
         )
