@@ -40,6 +40,7 @@ pub mod channels;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod files;
 pub mod frame;
 pub mod overlay;
 pub mod platforms;

@@ -283,22 +283,15 @@ pub async fn export_from(
     from: Option<&str>,
     to: Option<&str>,
 ) -> anyhow::Result<String> {
-    let mut url = format!(
+    let url = format!(
         "{}/api/channels/{channel}/export",
         server.trim_end_matches('/')
     );
-    let mut query = Vec::new();
-    if let Some(f) = from {
-        query.push(("from", f));
-    }
-    if let Some(t) = to {
-        query.push(("to", t));
-    }
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(&serde_urlencoded_pairs(&query));
-    }
-    let mut req = reqwest::Client::new().get(&url);
+    let query: Vec<(&str, &str)> = [("from", from), ("to", to)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut req = reqwest::Client::new().get(&url).query(&query);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -312,25 +305,6 @@ pub async fn export_from(
         anyhow::bail!("{url}: {status}: {text}");
     }
     Ok(text)
-}
-
-fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let v: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// `overlayd replay`: plays `text` into the overlayd at `server` through `POST /api/events`

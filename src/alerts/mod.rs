@@ -614,7 +614,8 @@ impl Alerts {
 
     async fn save(&self) {
         let (bytes, file) = (self.saved(), self.file.clone());
-        let written = tokio::task::spawn_blocking(move || write_atomically(&file, &bytes)).await;
+        let written =
+            tokio::task::spawn_blocking(move || crate::files::replace(&file, &bytes)).await;
         if let Ok(Err(e)) = written {
             tracing::warn!("saving {}: {e}", self.file.display());
         }
@@ -731,15 +732,6 @@ fn safe_json(safe: Option<&Safe>, now: Instant) -> Value {
         }),
         _ => Value::Null,
     }
-}
-
-fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file)
 }
 
 /// What `alerts.json` holds. The alert on screen is saved at the head of its queue: after a

@@ -337,8 +337,13 @@ impl OverlayConfig {
 
     /// Whether this is a viewer page's overlay (not one of the streamer's).
     pub fn is_viewer(&self) -> bool {
-        self.name.starts_with(VIEWER_PREFIX)
+        is_viewer_name(&self.name)
     }
+}
+
+/// Whether `name` is one viewer pages' overlays are made with (a form may not write one).
+pub fn is_viewer_name(name: &str) -> bool {
+    name.starts_with(VIEWER_PREFIX)
 }
 
 pub mod options {

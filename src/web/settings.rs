@@ -19,7 +19,9 @@ use warp::reply::Response;
 use super::access::{guard, read_guard};
 use super::reply::{MAX_BODY, body_up_to, json_reply, reject};
 use super::state::{State, with_state};
-use crate::overlay::file::{OverlayConfig, OverlayKind, options, valid_overlay_name};
+use crate::overlay::file::{
+    OverlayConfig, OverlayKind, is_viewer_name, options, valid_overlay_name,
+};
 use crate::theme::fields::{IMAGE_EXTS, SOUND_EXTS};
 
 /// Largest image or sound a form may upload.
@@ -193,7 +195,13 @@ fn refused(problems: Vec<Value>) -> Response {
 
 /// `posted` written over the file text `old` (empty for a new file): comments, layout and
 /// unknown keys kept; an option or field at its default is added only if the file had it.
-fn edit(old: &str, posted: &Posted, kind: OverlayKind) -> Result<String, Value> {
+/// With `fields_of`, the fields of another theme, `[fields]` keeps only theirs.
+fn edit(
+    old: &str,
+    posted: &Posted,
+    kind: OverlayKind,
+    fields_of: Option<&[&str]>,
+) -> Result<String, Value> {
     use toml_edit::{DocumentMut, Item, Table, value};
     let mut doc: DocumentMut = old.parse().map_err(|e: toml_edit::TomlError| {
         problem("file", format!("the file does not parse: {e}"))
@@ -254,18 +262,12 @@ fn edit(old: &str, posted: &Posted, kind: OverlayKind) -> Result<String, Value> 
             }
         }
     }
-    Ok(doc.to_string())
-}
-
-/// `text` with only the `[fields]` keys named in `keep`.
-fn keep_fields(text: &str, keep: &[&str]) -> String {
-    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
-        return text.to_string();
-    };
-    if let Some(t) = doc.get_mut("fields").and_then(|f| f.as_table_mut()) {
+    if let Some(keep) = fields_of
+        && let Some(t) = doc.get_mut("fields").and_then(|f| f.as_table_mut())
+    {
         t.retain(|k, _| keep.contains(&k));
     }
-    doc.to_string()
+    Ok(doc.to_string())
 }
 
 /// With no file in `overlays/` the built-in overlays are served; the first file written from
@@ -313,11 +315,8 @@ async fn materialize_builtins(state: &State) -> Result<(), warp::Rejection> {
         if has_files {
             return Ok(());
         }
-        std::fs::create_dir_all(&dir)?;
         for (path, text) in files {
-            let tmp = path.with_extension("toml.tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &path)?;
+            crate::files::replace(&path, text.as_bytes())?;
         }
         Ok::<_, std::io::Error>(())
     })
@@ -425,16 +424,11 @@ fn key_at(text: &str, line: Option<usize>) -> String {
 /// Writes `text` to `path` (through a temporary file: a reader never sees half of it), then
 /// applies `overlays/` at once, as the watcher would a moment later.
 async fn write(state: &State, path: &Path, text: String) -> Result<(), warp::Rejection> {
-    let (path, tmp) = (path.to_path_buf(), path.with_extension("toml.tmp"));
-    let written = tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)
-    })
-    .await
-    .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let path = path.to_path_buf();
+    let written =
+        tokio::task::spawn_blocking(move || crate::files::replace(&path, text.as_bytes()))
+            .await
+            .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     written.map_err(|e| {
         reject(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -459,6 +453,19 @@ fn parse_posted(body: &Bytes) -> Result<Posted, warp::Rejection> {
     })
 }
 
+/// The refusal of `name` as a new overlay file's: it is the URL `/o/<name>`, and viewer pages'
+/// names are not for files.
+fn bad_name(name: &str) -> Option<Response> {
+    (!valid_overlay_name(name) || is_viewer_name(name)).then(|| {
+        refused(vec![problem(
+            "name",
+            format!(
+                "\"{name}\" cannot be an overlay name (it is the URL /o/<name>): use letters, digits, - and _"
+            ),
+        )])
+    })
+}
+
 /// Edits (or, with `new`, creates) `overlays/<name>.toml` from `posted`.
 async fn save_file(
     state: &State,
@@ -466,18 +473,12 @@ async fn save_file(
     posted: Posted,
     new: bool,
 ) -> Result<Response, warp::Rejection> {
-    if !valid_overlay_name(name) || name.starts_with("_c_") {
-        return Ok(refused(vec![problem(
-            "name",
-            format!(
-                "\"{name}\" cannot be an overlay name (it is the URL /o/<name>): use letters, digits, - and _"
-            ),
-        )]));
+    if let Some(refusal) = bad_name(name) {
+        return Ok(refusal);
     }
     let path = overlay_path(state, name);
     let old = match tokio::fs::read_to_string(&path).await {
-        Ok(text) if new => {
-            let _ = text;
+        Ok(_) if new => {
             return Err(reject(
                 StatusCode::CONFLICT,
                 format!("an overlay named \"{name}\" exists; pick another name"),
@@ -510,19 +511,20 @@ async fn save_file(
     };
     let mut posted = posted;
     posted.kind = Some(kind.as_str().to_string());
-    let mut text = match edit(&old, &posted, kind) {
+    // Another theme: values of fields it does not have go (they meant nothing to it).
+    let before = state.overlays.get(name).map(|o| o.config.theme.clone());
+    let other_theme = posted
+        .theme
+        .as_ref()
+        .filter(|t| before.as_ref().is_some_and(|b| b != *t))
+        .and_then(|t| state.themes.get(t));
+    let keep: Option<Vec<&str>> = other_theme
+        .as_ref()
+        .map(|t| t.fields.iter().map(|f| f.name.as_str()).collect());
+    let text = match edit(&old, &posted, kind, keep.as_deref()) {
         Ok(t) => t,
         Err(p) => return Ok(refused(vec![p])),
     };
-    // Another theme: values of fields it does not have go (they meant nothing to it).
-    let before = state.overlays.get(name).map(|o| o.config.theme.clone());
-    if let (Some(theme), Some(before)) = (&posted.theme, before)
-        && *theme != before
-        && let Some(t) = state.themes.get(theme)
-    {
-        let keep: Vec<&str> = t.fields.iter().map(|f| f.name.as_str()).collect();
-        text = keep_fields(&text, &keep);
-    }
     materialize_builtins(state).await?;
     if let Err(problems) = check(state, &path, &text) {
         return Ok(refused(problems));
@@ -605,14 +607,8 @@ fn duplicate(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 .await
                 .map_err(|_| not_found(&name))?;
             let to = overlay_path(&state, &named.name);
-            if !valid_overlay_name(&named.name) || named.name.starts_with("_c_") {
-                return Ok(refused(vec![problem(
-                    "name",
-                    format!(
-                        "\"{}\" cannot be an overlay name: use letters, digits, - and _",
-                        named.name
-                    ),
-                )]));
+            if let Some(refusal) = bad_name(&named.name) {
+                return Ok(refusal);
             }
             if tokio::fs::try_exists(&to).await.unwrap_or(false) {
                 return Err(reject(
@@ -741,16 +737,12 @@ fn upload(state: Arc<State>) -> BoxedFilter<(Response,)> {
             }
             let dir = state.config.themes_dir.join(&theme).join("static").join(folder);
             let path = dir.join(&name);
-            let file = name.clone();
             let written = tokio::task::spawn_blocking(move || {
-                std::fs::create_dir_all(&dir)?;
                 // Never through a link someone left in the theme.
                 if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
                     return Err(std::io::Error::other("a non-file of that name is in the way"));
                 }
-                let tmp = dir.join(format!(".{file}.upload"));
-                std::fs::write(&tmp, &body)?;
-                std::fs::rename(&tmp, &path)
+                crate::files::replace(&path, &body)
             })
             .await
             .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -781,7 +773,7 @@ mod tests {
                 .unwrap_or_default(),
             ..Posted::default()
         };
-        let new = edit(old, &posted, OverlayKind::Alerts).expect("edit");
+        let new = edit(old, &posted, OverlayKind::Alerts, None).expect("edit");
         assert!(
             new.starts_with("# my alerts\nkind = \"alerts\"\nchannel = \"me\"  # the channel\n"),
             "{new}"
