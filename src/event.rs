@@ -451,8 +451,22 @@ fn login_of(name: &str) -> String {
 /// everything that was sent (the emulate API and the benchmark tag events with fields of their
 /// own).
 pub fn complete(kind: Kind, data: &mut Map<String, Value>) {
-    if let Value::Object(defaults) = defaults(kind, data) {
-        merge(data, &defaults);
+    let shape = defaults(kind, data);
+    fill(kind, data, &shape);
+}
+
+/// [`check_types`], then [`complete`], with the defaults made once: how a posted event is
+/// taken.
+pub fn check_and_complete(kind: Kind, data: &mut Map<String, Value>) -> Result<(), String> {
+    let shape = defaults(kind, data);
+    check_shape(kind, data, &shape)?;
+    fill(kind, data, &shape);
+    Ok(())
+}
+
+fn fill(kind: Kind, data: &mut Map<String, Value>, shape: &Value) {
+    if let Value::Object(defaults) = shape {
+        merge(data, defaults);
     }
     if kind == Kind::ChatMessage {
         for key in ["reply", "monetary", "sticker"] {
@@ -496,10 +510,14 @@ fn merge(data: &mut Map<String, Value>, defaults: &Map<String, Value>) {
 /// expected a boolean, not "yes"`: each known field must have its default's type (a field whose
 /// default is `null` may be anything; unknown fields are kept as sent).
 pub fn check_types(kind: Kind, data: &Map<String, Value>) -> Result<(), String> {
-    let Value::Object(shape) = defaults(kind, data) else {
+    check_shape(kind, data, &defaults(kind, data))
+}
+
+fn check_shape(kind: Kind, data: &Map<String, Value>, shape: &Value) -> Result<(), String> {
+    let Value::Object(shape) = shape else {
         return Ok(());
     };
-    check_object("data", data, &shape)?;
+    check_object("data", data, shape)?;
     if kind == Kind::ChatMessage {
         for key in ["reply", "monetary", "sticker"] {
             if let (Some(sent), Some(Value::Object(d))) = (data.get(key), nested_defaults(key)) {

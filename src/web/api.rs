@@ -14,7 +14,7 @@ use warp::reply::Response;
 use super::access::guard;
 use super::reply::{MAX_BODY, json_reply, reject};
 use super::state::{State, with_state};
-use crate::event::{Event, Kind, complete, normalize_channel, valid_channel};
+use crate::event::{Event, Kind, check_and_complete, normalize_channel, valid_channel};
 
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     post_event(state.clone())
@@ -109,8 +109,7 @@ pub fn parse_event(body: &[u8], default_channel: &str) -> Result<Event, String> 
         }
     };
     // Strict where the input is wrong, forgiving where a template needs a field.
-    crate::event::check_types(kind, &data)?;
-    complete(kind, &mut data);
+    check_and_complete(kind, &mut data)?;
     let mut event = Event::new(
         crate::event::Platform::Twitch,
         channel,
