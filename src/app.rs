@@ -80,7 +80,11 @@ fn build(
         config.alerts.clone(),
         &config.data_dir,
     );
-    let publisher = Publisher::new(bus.clone(), status.clone(), observer(&overlays, &alerts));
+    let tallied = overlays.clone();
+    let publisher = Publisher::new(bus.clone(), status.clone(), observer(&overlays, &alerts))
+        .with_tally(Arc::new(move |channel, platform, likes| {
+            tallied.shared.stats.add_likes(channel, platform, likes);
+        }));
     // Chat stats pick up where they were: from the shared store, which keeps them, as each
     // channel is attached; else recounted from the stored chat of each channel.
     let seeded = Arc::downgrade(&overlays);
@@ -135,7 +139,7 @@ fn build(
         webhook_seen: crate::seen::Seen::new(WEBHOOK_SEEN),
         started: std::time::Instant::now(),
         fanout,
-        links: crate::platforms::Links::new(&config.youtube, &config.kick, ON_DEMAND_CHATS),
+        links: crate::platforms::Links::new(&config.platforms, ON_DEMAND_CHATS),
         chat_stats: Default::default(),
         shutdown,
         bus,
@@ -251,8 +255,7 @@ pub async fn run(
         tasks.spawn(crate::twitch::chat::run(twitch, shutdown.clone()));
     }
     tasks.spawn(crate::platforms::run(
-        config.youtube.clone(),
-        config.kick.clone(),
+        config.platforms.clone(),
         state.links.clone(),
         state.publisher.clone(),
         state.channels.sourced_rx(),

@@ -66,6 +66,8 @@ struct FileConfig {
     #[serde(default)]
     kick: crate::platforms::settings::KickConfig,
     #[serde(default)]
+    tiktok: crate::platforms::settings::TiktokConfig,
+    #[serde(default)]
     alerts: AlertsConfig,
 }
 
@@ -323,8 +325,8 @@ pub struct Config {
     pub hosts: Vec<String>,
     pub twitch: TwitchConfig,
     pub store: StoreConfig,
-    pub youtube: crate::platforms::settings::YoutubeConfig,
-    pub kick: crate::platforms::settings::KickConfig,
+    /// `[youtube]`, `[kick]` and `[tiktok]`.
+    pub platforms: crate::platforms::settings::Platforms,
     pub alerts: AlertsConfig,
 }
 
@@ -430,9 +432,17 @@ impl Config {
                 "prefix must be a non-empty word without spaces".into(),
             ));
         }
-        let (mut youtube, mut kick) = (file.youtube, file.kick);
-        crate::platforms::settings::check(&mut youtube, &mut kick)
+        let mut platforms = crate::platforms::settings::Platforms {
+            youtube: file.youtube,
+            kick: file.kick,
+            tiktok: file.tiktok,
+        };
+        crate::platforms::settings::check(&mut platforms)
             .map_err(|(key, message)| err(key, message))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let data_dir = rel(file.server.data_dir);
+        platforms.tiktok.session_file = Some(data_dir.join(crate::platforms::TIKTOK_SESSION_FILE));
         let mut alerts = file.alerts;
         if !(alerts.safe_mode_minutes > 0.0 && alerts.safe_mode_minutes <= 24.0 * 60.0) {
             return Err(err(
@@ -476,12 +486,10 @@ impl Config {
         ] {
             *word = word.to_lowercase();
         }
-        let base = path.parent().unwrap_or(Path::new("."));
-        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Ok(Config {
             path: Some(path.to_path_buf()),
             bind,
-            data_dir: rel(file.server.data_dir),
+            data_dir,
             history: file.server.history,
             themes_dir: rel(file.server.themes_dir),
             overlays_dir: rel(file.server.overlays_dir),
@@ -494,8 +502,7 @@ impl Config {
             hosts: file.server.hosts,
             twitch,
             store,
-            youtube,
-            kick,
+            platforms,
             alerts,
         })
     }

@@ -222,6 +222,7 @@ pub fn chat(channel: &str, rng: &mut impl Rng) -> Event {
                 verified: false,
             },
             badges,
+            avatar: None,
         },
         is_action: rng.random_bool(0.05),
         text,

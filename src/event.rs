@@ -44,10 +44,13 @@ pub enum Kind {
     HypeTrainProgress,
     #[serde(rename = "hypetrain.end")]
     HypeTrainEnd,
+    /// A platform's own gift (TikTok's: one event per streak), worth `amount` of `currency`.
+    #[serde(rename = "gift")]
+    Gift,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::ChatMessage,
         Kind::ChatDelete,
         Kind::ChatClear,
@@ -65,6 +68,7 @@ impl Kind {
         Kind::HypeTrainBegin,
         Kind::HypeTrainProgress,
         Kind::HypeTrainEnd,
+        Kind::Gift,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Kind {
             Kind::HypeTrainBegin => "hypetrain.begin",
             Kind::HypeTrainProgress => "hypetrain.progress",
             Kind::HypeTrainEnd => "hypetrain.end",
+            Kind::Gift => "gift",
         }
     }
 
@@ -160,10 +165,16 @@ pub enum Platform {
     Twitch,
     Youtube,
     Kick,
+    Tiktok,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 3] = [Platform::Twitch, Platform::Youtube, Platform::Kick];
+    pub const ALL: [Platform; 4] = [
+        Platform::Twitch,
+        Platform::Youtube,
+        Platform::Kick,
+        Platform::Tiktok,
+    ];
 
     /// The name in `event.platform` and in overlays' `platforms = [...]`.
     pub fn as_str(self) -> &'static str {
@@ -171,6 +182,7 @@ impl Platform {
             Platform::Twitch => "twitch",
             Platform::Youtube => "youtube",
             Platform::Kick => "kick",
+            Platform::Tiktok => "tiktok",
         }
     }
 }
@@ -264,6 +276,9 @@ pub struct Author {
     pub color: Option<String>,
     pub roles: Roles,
     pub badges: Vec<Badge>,
+    /// The author's picture (https), where the platform gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -418,6 +433,11 @@ fn defaults(kind: Kind, data: &Map<String, Value>) -> Value {
             json!({"level": 1, "total": 100, "progress": 100, "goal": 1000})
         }
         Kind::HypeTrainEnd => json!({"level": 1, "total": 100}),
+        Kind::Gift => json!({
+            "user_name": user, "user_login": login, "user_id": "", "gift_id": "",
+            "gift_name": "Rose", "image": "", "count": 1, "amount": 1,
+            "currency": "TIKTOK_DIAMONDS", "formatted": "1 diamond", "message": ""
+        }),
     }
 }
 

@@ -38,6 +38,14 @@ enum Command {
     Login,
     /// Revoke the saved Twitch token and delete it.
     Logout,
+    /// Keep a TikTok session cookie for 18+ rooms: paste the value of your browser's
+    /// `sessionid` cookie for tiktok.com on standard input. Kept in the data dir, readable by
+    /// you only, and sent to TikTok only.
+    TiktokSession {
+        /// Forget the saved cookie instead.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Print a stretch of a channel's events from a running overlayd, one JSON object a line.
     Export {
         #[arg(long)]
@@ -115,6 +123,40 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Logout => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(overlayd::twitch::login::logout(&config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TiktokSession { clear } => {
+            let path = config
+                .data_dir
+                .join(overlayd::platforms::TIKTOK_SESSION_FILE);
+            if clear {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("removing {}", path.display()));
+                    }
+                    _ => println!("TikTok session cookie forgotten"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("Paste the value of the sessionid cookie for tiktok.com, then Enter:");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading standard input")?;
+            let value = line.trim().trim_start_matches("sessionid=");
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b';') {
+                anyhow::bail!(
+                    "that is not a cookie value: paste only what follows sessionid= (letters and digits, no spaces or ;)"
+                );
+            }
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            overlayd::files::write_private(&path, value.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "kept in {} (readable by you only); TikTok sources use it from their next connection",
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {

@@ -117,12 +117,16 @@ impl Status {
 /// What is told of every event the bus accepts, before anyone is sent it (chat stats, goals).
 pub type Observe = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// The callback up to the stats for what counts but is no event: `(channel, platform, likes)`.
+pub type Tally = Arc<dyn Fn(&str, &str, u64) + Send + Sync>;
+
 /// Publishes events from any source onto the bus. Cheap to clone: every source holds one.
 #[derive(Clone)]
 pub struct Publisher {
     bus: Arc<Bus>,
     status: Arc<Status>,
     observe: Observe,
+    tally: Tally,
 }
 
 impl Publisher {
@@ -133,7 +137,19 @@ impl Publisher {
             bus,
             status,
             observe,
+            tally: Arc::new(|_, _, _| {}),
         }
+    }
+
+    /// This publisher with `tally` told of likes (TikTok's), which count in the stats only.
+    pub fn with_tally(mut self, tally: Tally) -> Publisher {
+        self.tally = tally;
+        self
+    }
+
+    /// Counts `likes` on `platform` for `channel`'s stats.
+    pub fn tally_likes(&self, channel: &str, platform: &str, likes: u64) {
+        (self.tally)(channel, platform, likes);
     }
 
     /// A publisher with no derived state, for a source tested on its own.

@@ -31,6 +31,8 @@ struct ChannelStats {
     chatters: HashMap<String, Chatter>,
     recent: VecDeque<u64>,
     per_platform: HashMap<String, u64>,
+    /// Likes per platform (TikTok's): counted, never shown as events.
+    likes: HashMap<String, u64>,
 }
 
 struct Chatter {
@@ -49,6 +51,8 @@ pub struct Snapshot {
     pub per_minute: usize,
     pub top: Vec<TopChatter>,
     pub platforms: HashMap<String, u64>,
+    /// Likes (TikTok's) this session, of the platform asked for or all.
+    pub likes: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -135,6 +139,13 @@ impl Stats {
         };
     }
 
+    /// Counts `likes` on `platform` for `channel`.
+    pub fn add_likes(&self, channel: &str, platform: &str, likes: u64) {
+        let mut channels = self.channels.lock();
+        let stats = channels.entry(channel.to_string()).or_default();
+        *stats.likes.entry(platform.to_string()).or_default() += likes;
+    }
+
     /// Replaces `channel`'s counts with ones kept elsewhere (a shared store), so this
     /// instance counts on from the same totals.
     pub fn seed(&self, channel: &str, seed: &StatsSeed) {
@@ -207,6 +218,10 @@ impl Stats {
                 .count(),
             top: list,
             platforms: stats.per_platform.clone(),
+            likes: match platform {
+                None => stats.likes.values().sum(),
+                Some(p) => stats.likes.get(p).copied().unwrap_or_default(),
+            },
         }
     }
 }

@@ -7,6 +7,9 @@ mod browser;
 mod common;
 #[path = "common/fake_platforms.rs"]
 mod fake_platforms;
+#[cfg(feature = "tiktok")]
+#[path = "common/fake_tiktok.rs"]
+mod fake_tiktok;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -426,7 +429,7 @@ async fn screenshots() {
         }
         server.stop().await;
     }
-    // One chat box, three platforms.
+    // One chat box, four platforms.
     let server = Server::start("", &[("chat", &chat_overlay("default"))]).await;
     let browser = Browser::launch().await;
     let tab = open(&browser, &server, "/o/chat").await;
@@ -442,6 +445,7 @@ async fn screenshots() {
         line("twitch", "PixelPanda", "hi from twitch!", json!({})),
         line("youtube", "@tubefan", "watching on YouTube", json!({})),
         line("kick", "kickviewer", "kick chat here too", json!({})),
+        line("tiktok", "TokFan", "hello from TikTok", json!({})),
         line(
             "youtube",
             "@generous",
@@ -458,7 +462,7 @@ async fn screenshots() {
         server.post_event(body).await;
     }
     tab.wait_for(
-        "document.querySelectorAll('#root .chat-line').length === 5",
+        "document.querySelectorAll('#root .chat-line').length === 6",
         WAIT,
     )
     .await;
@@ -506,17 +510,25 @@ async fn an_overlay_file_edit_applies_to_the_open_overlay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_chat_overlay_shows_twitch_youtube_and_kick_in_arrival_order() {
+async fn one_chat_overlay_shows_twitch_youtube_kick_and_tiktok_in_arrival_order() {
     use fake_platforms::{
         Answer, FakeKick, FakeYoutube, KickMode, fixture, recorded, with_actions,
     };
     let yt = FakeYoutube::start().await;
     let kick = FakeKick::start(KickMode::Pusher).await;
-    let config = format!(
+    #[allow(unused_mut)]
+    let mut config = format!(
         "[youtube]\nbase_url = \"{}\"\nmin_poll_ms = 100\n[[youtube.channels]]\nchannel = \"alpha\"\ntarget = \"@multi\"\n{}[[kick.channels]]\nchannel = \"alpha\"\nslug = \"multi\"\nchannel_id = 1\nchatroom_id = 2\n",
         yt.base(),
         kick.config("pusher")
     );
+    #[cfg(feature = "tiktok")]
+    let tiktok = fake_tiktok::FakeTiktok::start().await;
+    #[cfg(feature = "tiktok")]
+    config.push_str(&format!(
+        "{}[[tiktok.channels]]\nchannel = \"alpha\"\nunique_id = \"multi\"\n",
+        tiktok.config(10, 60)
+    ));
     let server = Server::start(&config, &[("chat", &chat_overlay("default"))]).await;
     let browser = Browser::launch().await;
     let tab = open(&browser, &server, "/o/chat").await;
@@ -564,6 +576,36 @@ async fn one_chat_overlay_shows_twitch_youtube_and_kick_in_arrival_order() {
     )));
     tab.wait_for(&lines(3), WAIT).await;
     assert_eq!(tab.eval(marks).await, json!("twitch,kick,youtube"));
+    // TikTok's line joins the same box.
+    #[cfg(feature = "tiktok")]
+    {
+        use fake_tiktok::{chat, push_frame, response, user};
+        tiktok.wait_entered(0).await;
+        let line = chat(
+            1,
+            user(7, "tok.fan", "TokFan"),
+            "hello from TikTok",
+            None,
+            false,
+        );
+        tiktok.send(push_frame(
+            1,
+            "msg",
+            &response(&[("WebcastChatMessage", line)], None),
+            true,
+        ));
+        tab.wait_for(&lines(4), WAIT).await;
+        assert_eq!(tab.eval(marks).await, json!("twitch,kick,youtube,tiktok"));
+        let shown = tab
+            .eval("document.querySelectorAll('#root .chat-line')[3].textContent")
+            .await;
+        assert!(
+            shown
+                .as_str()
+                .is_some_and(|t| t.contains("TokFan") && t.contains("hello from TikTok")),
+            "{shown}"
+        );
+    }
     server.stop().await;
 }
 

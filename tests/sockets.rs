@@ -97,10 +97,16 @@ async fn the_chat_protocol_on_twitch_every_message_and_error() {
     assert_eq!(hear(&mut ws).await["code"], "INVALID_MESSAGE_TYPE");
     say(
         &mut ws,
-        json!({"type": "subscribe", "platform": "tiktok", "identifier": "someone"}),
+        json!({"type": "subscribe", "platform": "myspace", "identifier": "someone"}),
     )
     .await;
     assert_eq!(hear(&mut ws).await["code"], "UNSUPPORTED_PLATFORM");
+    say(
+        &mut ws,
+        json!({"type": "subscribe", "platform": "tiktok", "identifier": "not a name!"}),
+    )
+    .await;
+    assert_eq!(hear(&mut ws).await["code"], "STREAM_NOT_FOUND");
     say(
         &mut ws,
         json!({"type": "subscribe", "platform": "twitch", "identifier": "not a login"}),

@@ -160,9 +160,8 @@ async fn eventsub_subscribes_and_publishes_onto_a_bare_bus() {
 /// Runs the platform sources of `config` for the channels in `sourced`.
 fn platforms(bare: &Bare, config: &Config, sourced: watch::Receiver<BTreeSet<String>>) {
     tokio::spawn(overlayd::platforms::run(
-        config.youtube.clone(),
-        config.kick.clone(),
-        overlayd::platforms::Links::new(&config.youtube, &config.kick, 4),
+        config.platforms.clone(),
+        overlayd::platforms::Links::new(&config.platforms, 4),
         bare.publisher.clone(),
         sourced.clone(),
         sourced,

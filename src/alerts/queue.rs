@@ -30,7 +30,13 @@ pub enum Pushed {
 pub fn never_dropped(kind: Kind) -> bool {
     matches!(
         kind,
-        Kind::Sub | Kind::Resub | Kind::SubGift | Kind::GiftBomb | Kind::Cheer | Kind::Raid
+        Kind::Sub
+            | Kind::Resub
+            | Kind::SubGift
+            | Kind::GiftBomb
+            | Kind::Cheer
+            | Kind::Raid
+            | Kind::Gift
     )
 }
 /// A page that has not said it is on air for this long no longer counts (OBS stalls the

@@ -58,6 +58,7 @@ impl OverlayKind {
                 Redemption,
                 HypeTrainBegin,
                 HypeTrainEnd,
+                Gift,
             ]
             .into_iter()
             .collect(),
@@ -116,9 +117,6 @@ pub struct OverlayConfig {
     /// Where the file is and the line of each `[fields]` key, for those checks' errors.
     pub source: Option<(PathBuf, BTreeMap<String, usize>)>,
 }
-
-/// The platforms events come from.
-pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
 
 impl OverlayConfig {
     /// The overlay of `kind` that exists with no files at all.
@@ -213,13 +211,14 @@ impl OverlayConfig {
         };
         let mut platforms = Vec::new();
         for p in file.platforms.unwrap_or_default() {
-            if !PLATFORMS.contains(&p.get_ref().as_str()) {
+            let names = crate::event::Platform::ALL.map(crate::event::Platform::as_str);
+            if !names.contains(&p.get_ref().as_str()) {
                 return Err(located(
                     p.span(),
                     format!(
                         "unknown platform \"{}\"; platforms are {}",
                         p.get_ref(),
-                        PLATFORMS.join(", ")
+                        names.join(", ")
                     ),
                 ));
             }
@@ -510,13 +509,13 @@ mod tests {
         let o = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
             .expect("valid");
         assert_eq!(o.platforms, ["youtube", "kick"]);
-        let text = "kind = \"chat\"\n\nplatforms = [\"tiktok\"]\n";
+        let text = "kind = \"chat\"\n\nplatforms = [\"twitter\"]\n";
         let s = OverlayConfig::parse(Path::new("overlays/a.toml"), text, "x", &themes())
             .unwrap_err()
             .to_string();
         assert_eq!(
             s,
-            "overlays/a.toml:3: unknown platform \"tiktok\"; platforms are twitch, youtube, kick"
+            "overlays/a.toml:3: unknown platform \"twitter\"; platforms are twitch, youtube, kick, tiktok"
         );
     }
 

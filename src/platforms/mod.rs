@@ -1,5 +1,5 @@
-//! Chat from platforms beside Twitch: YouTube ([`youtube`]) and Kick ([`kick`]), read without
-//! official APIs or keys.
+//! Chat from platforms beside Twitch: YouTube ([`youtube`]), Kick ([`kick`]) and TikTok
+//! (`tiktok`, a cargo feature on by default), read without official APIs or keys.
 //!
 //! Each platform channel is linked to one of our channels in overlay.toml:
 //!
@@ -11,9 +11,13 @@
 //! [[kick.channels]]
 //! channel = "mychannel"
 //! slug = "name"
+//!
+//! [[tiktok.channels]]
+//! channel = "mychannel"
+//! unique_id = "name"        # the @name, without the @
 //! ```
 //!
-//! Its events are published on that channel with `platform = "youtube" | "kick"`, so one chat
+//! Its events are published on that channel with `platform = "youtube" | "kick" | "tiktok"`, so one chat
 //! overlay shows every platform. A source runs while its channel is wanted (an overlay or a
 //! viewer page is open, or the channel is pinned), shared by all of them, and stops after the
 //! grace period like Twitch's; a failing platform only ever affects itself.
@@ -21,6 +25,8 @@
 pub mod kick;
 pub mod settings;
 pub mod source;
+#[cfg(feature = "tiktok")]
+pub mod tiktok;
 pub mod youtube;
 
 use std::collections::{BTreeSet, HashMap};
@@ -29,7 +35,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use self::settings::{KickConfig, KickLink, YoutubeConfig, YoutubeLink};
+use self::settings::{KickLink, Platforms, TiktokLink, YoutubeLink};
 use self::source::Source;
 use crate::seen::Seen;
 use crate::source::Publisher;
@@ -39,7 +45,11 @@ use crate::source::Publisher;
 pub enum Link {
     Youtube(YoutubeLink),
     Kick(KickLink),
+    Tiktok(TiktokLink),
 }
+
+/// The file in the data dir that holds the optional TikTok session cookie (18+ rooms).
+pub const TIKTOK_SESSION_FILE: &str = "tiktok-session";
 
 impl Link {
     /// Our channel its events go to.
@@ -47,6 +57,7 @@ impl Link {
         match self {
             Link::Youtube(l) => &l.channel,
             Link::Kick(l) => &l.channel,
+            Link::Tiktok(l) => &l.channel,
         }
     }
 
@@ -55,6 +66,7 @@ impl Link {
         match self {
             Link::Youtube(l) => format!("youtube:{}", l.target),
             Link::Kick(l) => format!("kick:{}", l.slug),
+            Link::Tiktok(l) => format!("tiktok:@{}", l.unique_id),
         }
     }
 }
@@ -64,7 +76,7 @@ const SEEN: usize = 2000;
 
 /// The links that run: those of overlay.toml, and chats asked for on demand (by a tool over
 /// the chat socket) that no overlay names. An on-demand chat gets a channel of its own
-/// (`youtube.<target>`, `kick.<slug>`), kept wanted by its clients' leases like any channel,
+/// (`youtube.<target>`, `kick.<slug>`, `tiktok.<name>`), kept wanted by its clients' leases like any channel,
 /// and is forgotten once that channel is no longer wanted. At most `max` at once.
 pub struct Links {
     configured: Vec<Link>,
@@ -80,13 +92,15 @@ pub enum DemandError {
 }
 
 impl Links {
-    pub fn new(youtube: &YoutubeConfig, kick: &KickConfig, max: usize) -> Arc<Links> {
-        let configured = youtube
+    pub fn new(platforms: &Platforms, max: usize) -> Arc<Links> {
+        let configured = platforms
+            .youtube
             .channels
             .iter()
             .cloned()
             .map(Link::Youtube)
-            .chain(kick.channels.iter().cloned().map(Link::Kick))
+            .chain(platforms.kick.channels.iter().cloned().map(Link::Kick))
+            .chain(platforms.tiktok.channels.iter().cloned().map(Link::Tiktok))
             .collect();
         Arc::new(Links {
             configured,
@@ -117,6 +131,20 @@ impl Links {
                     slug: slug.clone(),
                     channel_id: None,
                     chatroom_id: None,
+                })
+            })
+    }
+
+    /// The link that reads TikTok host `unique_id` (without the @), as [`Links::youtube`].
+    /// An on-demand channel name holds `_` for the `.`s a TikTok name may have.
+    pub fn tiktok(&self, unique_id: &str) -> Link {
+        let unique_id = unique_id.trim_start_matches('@').to_ascii_lowercase();
+        self.find(|l| matches!(l, Link::Tiktok(t) if t.unique_id == unique_id))
+            .unwrap_or_else(|| {
+                Link::Tiktok(TiktokLink {
+                    channel: format!("tiktok.{}", unique_id.replace('.', "_")),
+                    unique_id: unique_id.clone(),
+                    room_id: None,
                 })
             })
     }
@@ -180,8 +208,7 @@ impl Links {
 /// Runs each link's source while its channel is wanted here (`sourced`), until shutdown;
 /// on-demand links are forgotten once their channel is not `wanted` anywhere.
 pub async fn run(
-    youtube: YoutubeConfig,
-    kick: KickConfig,
+    platforms: Platforms,
     links: Arc<Links>,
     publisher: Publisher,
     mut sourced: watch::Receiver<BTreeSet<String>>,
@@ -192,7 +219,9 @@ pub async fn run(
     for link in &links.configured {
         status.set(&link.source(), "idle", "starts when an overlay is open");
     }
-    let (youtube, kick) = (Arc::new(youtube), Arc::new(kick));
+    let youtube = Arc::new(platforms.youtube);
+    let kick = Arc::new(platforms.kick);
+    let tiktok = Arc::new(platforms.tiktok);
     let mut demand = links.demand.subscribe();
     let mut running: HashMap<String, CancellationToken> = HashMap::new();
     // Kept across restarts of a link's source, so a reopened overlay shows nothing twice.
@@ -224,6 +253,19 @@ pub async fn run(
                     }
                     Link::Kick(l) => {
                         tokio::spawn(kick::run(source, kick.clone(), l, token));
+                    }
+                    #[cfg(feature = "tiktok")]
+                    Link::Tiktok(l) => {
+                        let session = tiktok.session_file.clone();
+                        tokio::spawn(tiktok::run(source, tiktok.clone(), l, session, token));
+                    }
+                    #[cfg(not(feature = "tiktok"))]
+                    Link::Tiktok(_) => {
+                        let _ = &tiktok;
+                        source.set(
+                            "error",
+                            "this overlayd was built without the tiktok feature; build it with --features tiktok",
+                        );
                     }
                 }
             } else if !want && let Some(token) = running.remove(&name) {
@@ -258,14 +300,18 @@ mod tests {
 
     #[test]
     fn chats_on_demand_are_bounded_shared_and_forgotten_when_unwanted() {
-        let youtube = YoutubeConfig {
+        let youtube = settings::YoutubeConfig {
             channels: vec![YoutubeLink {
                 channel: "mine".into(),
                 target: "@Mine".into(),
             }],
-            ..YoutubeConfig::default()
+            ..settings::YoutubeConfig::default()
         };
-        let links = Links::new(&youtube, &KickConfig::default(), 2);
+        let platforms = Platforms {
+            youtube,
+            ..Platforms::default()
+        };
+        let links = Links::new(&platforms, 2);
         // A configured link is found whatever the case, and never counts against the cap.
         let mine = links.youtube("@mine");
         assert_eq!(mine.channel(), "mine");

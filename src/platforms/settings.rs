@@ -1,4 +1,4 @@
-//! `[youtube]` and `[kick]` in overlay.toml: where each platform lives, how often to look, and
+//! `[youtube]`, `[kick]` and `[tiktok]` in overlay.toml: where each platform lives, how often to look, and
 //! which platform channel is linked to which of ours, checked with what to fix.
 
 use std::collections::HashSet;
@@ -88,6 +88,66 @@ pub struct KickLink {
     pub chatroom_id: Option<u64>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TiktokConfig {
+    /// tiktok.com: the anonymous cookie and the room look-up.
+    pub web_base: String,
+    /// TikTok's webcast socket.
+    pub ws_base: String,
+    /// Between two heartbeats on the socket.
+    pub heartbeat_s: u64,
+    /// A socket with no frame for this long is taken as dead and opened again.
+    pub stale_s: u64,
+    /// Between two looks at a host who is not live.
+    pub live_check_s: u64,
+    pub channels: Vec<TiktokLink>,
+    /// Where the optional session cookie (18+ rooms) is kept: `tiktok-session` in the data
+    /// dir, set from `[server] data_dir`, never from this section.
+    #[serde(skip)]
+    pub session_file: Option<std::path::PathBuf>,
+}
+
+impl Default for TiktokConfig {
+    fn default() -> Self {
+        TiktokConfig {
+            web_base: "https://www.tiktok.com".into(),
+            ws_base: "wss://webcast-ws.tiktok.com".into(),
+            heartbeat_s: 10,
+            stale_s: 60,
+            live_check_s: 60,
+            channels: Vec::new(),
+            session_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TiktokLink {
+    pub channel: String,
+    /// The TikTok @name, without the @.
+    pub unique_id: String,
+    /// The live room's id, when the look-up is refused (18+ rooms, blocked look-ups).
+    pub room_id: Option<u64>,
+}
+
+/// Whether `name` can be a TikTok @name (lowercased, without the @): letters, digits, `_`, `.`.
+pub fn valid_unique_id(name: &str) -> bool {
+    (2..=24).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// The platforms' sections of overlay.toml, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Platforms {
+    pub youtube: YoutubeConfig,
+    pub kick: KickConfig,
+    pub tiktok: TiktokConfig,
+}
+
 /// Whether `slug` (lowercased) can be a Kick channel name: letters, digits, `_` and `-`.
 pub fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
@@ -97,10 +157,12 @@ pub fn valid_slug(slug: &str) -> bool {
 }
 
 /// Checks the links; on error the key to point at and what to fix.
-pub fn check(
-    youtube: &mut YoutubeConfig,
-    kick: &mut KickConfig,
-) -> Result<(), (&'static str, String)> {
+pub fn check(platforms: &mut Platforms) -> Result<(), (&'static str, String)> {
+    let Platforms {
+        youtube,
+        kick,
+        tiktok,
+    } = platforms;
     if youtube.min_poll_ms == 0 || youtube.min_poll_ms > youtube.max_poll_ms {
         return Err((
             "min_poll_ms",
@@ -149,11 +211,52 @@ pub fn check(
             ));
         }
     }
+    for t in [tiktok.heartbeat_s, tiktok.stale_s, tiktok.live_check_s] {
+        if t == 0 {
+            return Err((
+                "heartbeat_s",
+                "heartbeat_s, stale_s and live_check_s in [tiktok] are at least 1 (seconds)".into(),
+            ));
+        }
+    }
+    if tiktok.stale_s <= tiktok.heartbeat_s {
+        return Err((
+            "stale_s",
+            "stale_s must be longer than heartbeat_s in [tiktok]".into(),
+        ));
+    }
+    for link in &mut tiktok.channels {
+        link.channel = crate::event::normalize_channel(&link.channel);
+        link.unique_id = link
+            .unique_id
+            .trim()
+            .trim_start_matches('@')
+            .to_ascii_lowercase();
+        if !valid_unique_id(&link.unique_id) {
+            return Err((
+                "unique_id",
+                format!(
+                    "unique_id = \"{}\" is not a TikTok @name (2-24 of a-z, 0-9, _ and .)",
+                    link.unique_id
+                ),
+            ));
+        }
+        if !seen.insert(format!("tiktok:{}", link.unique_id)) {
+            return Err((
+                "unique_id",
+                format!(
+                    "unique_id = \"{}\" is linked twice; link it to one channel",
+                    link.unique_id
+                ),
+            ));
+        }
+    }
     for link in youtube
         .channels
         .iter()
         .map(|l| &l.channel)
         .chain(kick.channels.iter().map(|l| &l.channel))
+        .chain(tiktok.channels.iter().map(|l| &l.channel))
     {
         if !crate::event::valid_channel(link) {
             return Err((

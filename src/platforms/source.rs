@@ -12,6 +12,17 @@ use crate::source::{Backoff, Publisher};
 /// What browsers send; some platforms answer other clients differently.
 pub const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 
+/// One of our events decoded from a platform's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// For de-duplication: the same item can arrive twice (two feeds, a reconnect).
+    pub id: Option<String>,
+    pub kind: Kind,
+    pub data: serde_json::Value,
+    /// When the platform says it happened (ms), if it does.
+    pub at: Option<u64>,
+}
+
 /// What a running source needs: where to publish and where to report its state.
 #[derive(Clone)]
 pub struct Source {
@@ -58,6 +69,20 @@ impl Source {
             .build()
             .map_err(|e| self.set("error", why(&e)))
             .ok()
+    }
+
+    /// Counts likes in this source's channel's stats.
+    pub fn tally_likes(&self, platform: Platform, likes: u64) {
+        self.publisher
+            .tally_likes(&self.channel, platform.as_str(), likes);
+    }
+
+    /// Publishes `decoded` unless its id was seen before.
+    pub fn publish_decoded(&self, platform: Platform, decoded: Decoded) {
+        if decoded.id.as_deref().is_some_and(|id| !self.first(id)) {
+            return;
+        }
+        self.publish(platform, decoded.kind, decoded.data, decoded.at);
     }
 
     pub fn publish(

@@ -237,6 +237,14 @@ pub fn summary(event: &Value) -> String {
         "hypetrain.begin" => "Hype train started!".into(),
         "hypetrain.progress" => format!("Hype train level {}", s("level")),
         "hypetrain.end" => format!("Hype train ended at level {}", s("level")),
+        "gift" => {
+            let count = n("count");
+            if count > 1.0 {
+                format!("{user} sent {} × {}", s("gift_name"), s("count"))
+            } else {
+                format!("{user} sent {}", s("gift_name"))
+            }
+        }
         "chat.message" => format!("{}: {}", data["author"]["display_name"].render(), s("text")),
         other => other.to_string(),
     }

@@ -231,6 +231,7 @@ fn chat_message(
                 title: None,
             })
             .collect(),
+        avatar: None,
     };
     let message = ChatMessage {
         message_id: m.message_id.clone(),

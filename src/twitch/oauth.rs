@@ -369,7 +369,7 @@ impl Store {
         }
         let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(token).map_err(|e| self.error(e))?;
-        write_private(&tmp, text.as_bytes()).map_err(|e| self.error(e))?;
+        crate::files::write_private(&tmp, text.as_bytes()).map_err(|e| self.error(e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| self.error(e))
     }
 
@@ -386,25 +386,6 @@ impl Store {
             error: e.to_string(),
         }
     }
-}
-
-#[cfg(unix)]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ pub fn secret(configured: Option<&str>, data_dir: &Path) -> String {
         .map(|_| format!("{:x}", rand::random::<u8>() & 15))
         .collect();
     if let Err(e) = std::fs::create_dir_all(data_dir)
-        .and_then(|_| super::oauth::write_private(&path, fresh.as_bytes()))
+        .and_then(|_| crate::files::write_private(&path, fresh.as_bytes()))
     {
         tracing::error!("cannot keep the webhook secret in {}: {e}", path.display());
     }

@@ -78,7 +78,7 @@ impl Sessions {
             _ => {
                 let k: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
                 if let Err(e) = std::fs::create_dir_all(data_dir)
-                    .and_then(|_| crate::twitch::oauth::write_private(&path, &k))
+                    .and_then(|_| crate::files::write_private(&path, &k))
                 {
                     tracing::error!("cannot keep the session key in {}: {e}", path.display());
                 }

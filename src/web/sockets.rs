@@ -215,16 +215,19 @@ async fn open_chat(
             (Platform::Kick, state.links.kick(&slug))
         }
         "tiktok" => {
-            return Err(proto::error(
-                Code::UnsupportedPlatform,
-                "TikTok is not read by this server yet; platforms are twitch, youtube, kick",
-                Some(platform),
-            ));
+            let name = identifier
+                .trim()
+                .trim_start_matches('@')
+                .to_ascii_lowercase();
+            if !crate::platforms::settings::valid_unique_id(&name) {
+                return Err(not_found(format!("\"{identifier}\" is not a TikTok @name")));
+            }
+            (Platform::Tiktok, state.links.tiktok(&name))
         }
         other => {
             return Err(proto::error(
                 Code::UnsupportedPlatform,
-                "platforms are twitch, youtube, kick",
+                "platforms are twitch, youtube, kick, tiktok",
                 Some(other),
             ));
         }

@@ -5,16 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::event::{Author, Badge, ChatMessage, Element, Kind, Monetary, Reply, Roles};
-
-/// One of our events decoded from a Kick event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    /// For de-duplication: the same event can arrive on two feeds.
-    pub id: Option<String>,
-    pub kind: Kind,
-    pub data: Value,
-    pub at: Option<u64>,
-}
+use crate::platforms::source::Decoded;
 
 /// Decodes one Kick event (its name with or without the `App\Events\` prefix; its data a JSON
 /// string, or already an object). Events overlays do not show give `None`.
@@ -120,6 +111,7 @@ pub fn decode(event: &str, data: &Value) -> Option<Decoded> {
                         .map(str::to_string),
                     roles: Roles::default(),
                     badges: Vec::new(),
+                    avatar: None,
                 },
                 elements: elements(&text),
                 text: text.clone(),
@@ -218,6 +210,7 @@ fn chat_message(data: &Value) -> Option<ChatMessage> {
                 .map(str::to_string),
             roles,
             badges,
+            avatar: None,
         },
         text,
         elements,

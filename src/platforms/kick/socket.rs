@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::map::Decoded;
 use crate::event::Platform;
-use crate::platforms::source::{BROWSER_UA, Source, failed};
+use crate::platforms::source::{BROWSER_UA, Decoded, Source, failed};
 
 /// The Origin Kick's realtime sockets require.
 pub const ORIGIN: &str = "https://kick.com";
@@ -41,8 +40,5 @@ pub async fn connect(url: &str) -> Result<Socket, String> {
 }
 
 pub fn publish(source: &Source, decoded: Decoded) {
-    if decoded.id.as_deref().is_some_and(|id| !source.first(id)) {
-        return;
-    }
-    source.publish(Platform::Kick, decoded.kind, decoded.data, decoded.at);
+    source.publish_decoded(Platform::Kick, decoded);
 }

@@ -325,6 +325,7 @@ fn author(item: &Value) -> Author {
         color: None,
         roles,
         badges,
+        avatar: item.get("authorPhoto").and_then(last_thumbnail),
     }
 }
 
