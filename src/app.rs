@@ -167,6 +167,29 @@ fn observer(
     })
 }
 
+/// Forgets the in-memory history of channels nobody has wanted for `cold_after` (with the
+/// durable log; see [`Bus::sweep`]), looking every `cold_after / 4` (1-30 s).
+async fn sweep(
+    bus: Arc<Bus>,
+    channels: Arc<crate::channels::Channels>,
+    cold_after: Duration,
+    shutdown: CancellationToken,
+) {
+    let every = (cold_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let forgotten = bus.sweep(&channels.wanted(), cold_after);
+                if forgotten > 0 {
+                    tracing::debug!(forgotten, "cold channels' history forgotten");
+                }
+            }
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` is cancelled, then ends every stream and returns.
 pub async fn run(
     config: Config,
@@ -178,6 +201,12 @@ pub async fn run(
     let config = &state.config;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(state.bus.clone().keep_alive(shutdown.clone()));
+    tasks.spawn(sweep(
+        state.bus.clone(),
+        state.channels.clone(),
+        config.cold_after,
+        shutdown.clone(),
+    ));
     // Closing the bus ends every stream, so connections can finish as soon as shutdown starts.
     let (bus, stop) = (state.bus.clone(), shutdown.clone());
     tasks.spawn(async move {

@@ -11,6 +11,12 @@
 //! - The live feed is a bounded broadcast ring ([`LIVE_CAPACITY`]). A subscriber that falls
 //!   further behind than that is not waited for: it catches up from history
 //!   ([`Subscription::catch_up`]) and, if history no longer covers the gap, is sent `resync`.
+//! - History in memory is compact ([`Kept`]: an event's JSON, a few hundred bytes, not its
+//!   parsed tree). Readers get it back as [`Item`]s through one bounded cache ([`Hot`]), so
+//!   every reader of an event shares one item and the frames rendered from it.
+//! - With a durable log, memory is only a cache of it: a channel is read back from the log the
+//!   first time its recent events are asked for, and [`Bus::sweep`] forgets channels nobody
+//!   has wanted for a while. Nothing is loaded at start.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +43,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How many rendered frames one event keeps (one per overlay/theme generation that asked).
 /// Beyond that the oldest is dropped and rendered again on demand.
 const FRAMES_PER_ITEM: usize = 8;
+
+/// Items kept findable by id: every recent live item and every item lately made from history.
+/// Past this the oldest is forgotten (and made again from history when asked for).
+const HOT_ITEMS: usize = LIVE_CAPACITY;
 
 /// A published event and the frames rendered from it, shared by every subscriber.
 #[derive(Debug)]
@@ -149,6 +159,50 @@ impl Pulse {
     }
 }
 
+/// An event as history keeps it: its id, and the event as JSON (shared, so reading history
+/// copies no bytes).
+#[derive(Clone)]
+struct Kept {
+    id: u64,
+    json: Arc<[u8]>,
+}
+
+impl Kept {
+    fn of(event: &Event) -> Kept {
+        Kept {
+            id: event.id,
+            // An `Event` always serializes: its data is a JSON value already.
+            json: serde_json::to_vec(event).unwrap_or_default().into(),
+        }
+    }
+
+    fn event(&self) -> Option<Event> {
+        serde_json::from_slice(&self.json)
+            .map_err(|e| tracing::error!(id = self.id, "a kept event does not read back: {e}"))
+            .ok()
+    }
+}
+
+/// The items lately handed out, by id, oldest first in `order`.
+#[derive(Default)]
+struct Hot {
+    items: HashMap<u64, Arc<Item>>,
+    order: VecDeque<u64>,
+}
+
+impl Hot {
+    fn put(&mut self, item: &Arc<Item>) {
+        if self.items.insert(item.event.id, item.clone()).is_none() {
+            self.order.push_back(item.event.id);
+        }
+        while self.order.len() > HOT_ITEMS {
+            if let Some(old) = self.order.pop_front() {
+                self.items.remove(&old);
+            }
+        }
+    }
+}
+
 struct Inner {
     next_id: u64,
     /// The first id this process stamped: a `since` below it asks for events of an earlier run.
@@ -166,10 +220,13 @@ impl Inner {
     /// every subscriber and beats `pulse`; returns how many were live.
     fn append(&mut self, item: Arc<Item>, keep: usize, pulse: &Pulse) -> usize {
         let history = self.channels.entry(item.event.channel.clone()).or_default();
-        history.items.push_back(item.clone());
+        let kept = Kept::of(&item.event);
+        history.bytes += kept.json.len();
+        history.items.push_back(kept);
         while history.items.len() > keep {
             if let Some(old) = history.items.pop_front() {
-                history.evicted = old.event.id;
+                history.evicted = old.id;
+                history.bytes = history.bytes.saturating_sub(old.json.len());
             }
         }
         let receivers = match &self.live {
@@ -183,9 +240,27 @@ impl Inner {
 
 #[derive(Default)]
 struct ChannelHistory {
-    items: VecDeque<Arc<Item>>,
+    items: VecDeque<Kept>,
     /// The highest id dropped from `items`: a `since` below it has a gap history cannot fill.
     evicted: u64,
+    /// With a durable log: `items` holds the channel's recent events as the log has them (not
+    /// only those published since the channel was last forgotten).
+    loaded: bool,
+    /// Since when nobody has wanted the channel ([`Bus::sweep`]).
+    cold_since: Option<std::time::Instant>,
+    /// The JSON bytes of `items`.
+    bytes: usize,
+}
+
+/// What history holds in memory now ([`Bus::memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Memory {
+    pub channels: usize,
+    pub events: usize,
+    /// The events' JSON, the bulk of what history keeps.
+    pub bytes: usize,
+    /// Items findable by id (recent live ones, lately read ones).
+    pub hot: usize,
 }
 
 /// The bus. Cheap to share behind an `Arc`.
@@ -203,6 +278,8 @@ pub struct Bus {
     on_attach: OnceLock<AttachHook>,
     /// Beaten under the `inner` lock, so beats come in the order messages are sent.
     pulse: Arc<Pulse>,
+    /// Taken after `inner` when both are held, never before.
+    hot: Mutex<Hot>,
 }
 
 type AttachHook = Box<dyn Fn(&str, &StatsSeed) + Send + Sync>;
@@ -231,28 +308,160 @@ impl Bus {
             attach_wake: tokio::sync::Notify::new(),
             pulse: Arc::default(),
             on_attach: OnceLock::new(),
+            hot: Mutex::new(Hot::default()),
         }
     }
 
-    /// A bus on a durable log: ids continue after the log's last, and each channel's recent
-    /// events are loaded back into memory.
+    /// A bus on a durable log: ids continue after the log's last. No channel is read at
+    /// start; each is read back the first time its recent events are asked for.
     pub fn with_store(history_len: usize, store: Arc<dyn EventLog>) -> Result<Bus, StoreError> {
         let (max, min) = store.bounds()?;
         let clock = crate::event::now_ms().saturating_mul(1000).max(1);
         let next = max.map_or(clock, |m| m + 1);
         let mut bus = Bus::starting_at(history_len, next);
-        {
-            let mut inner = bus.inner.lock();
-            inner.first_id = min.unwrap_or(next);
-            for channel in store.channels() {
-                let mut events = store.recent(&channel, bus.history_len, None)?;
-                events.reverse();
-                let history = inner.channels.entry(channel).or_default();
-                history.items = events.into_iter().map(|e| Arc::new(Item::new(e))).collect();
-            }
-        }
+        bus.inner.get_mut().first_id = min.unwrap_or(next);
         bus.store = Some(store);
         Ok(bus)
+    }
+
+    /// The items of `kept`, in order: the ones handed out lately as they are (with their
+    /// rendered frames), the others made again from their JSON.
+    fn items(&self, kept: &[Kept]) -> Vec<Arc<Item>> {
+        let mut out = Vec::with_capacity(kept.len());
+        let mut missing = Vec::new();
+        {
+            let hot = self.hot.lock();
+            for (n, k) in kept.iter().enumerate() {
+                match hot.items.get(&k.id) {
+                    Some(item) => out.push(Some(item.clone())),
+                    None => {
+                        out.push(None);
+                        missing.push(n);
+                    }
+                }
+            }
+        }
+        // Parsed outside the lock; another reader may make the same item meanwhile, and the
+        // first one put wins.
+        let made: Vec<(usize, Arc<Item>)> = missing
+            .into_iter()
+            .filter_map(|n| Some((n, Arc::new(Item::new(kept[n].event()?)))))
+            .collect();
+        if !made.is_empty() {
+            let mut hot = self.hot.lock();
+            for (n, item) in made {
+                let item = match hot.items.get(&item.event.id) {
+                    Some(first) => first.clone(),
+                    None => {
+                        hot.put(&item);
+                        item
+                    }
+                };
+                out[n] = Some(item);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// The items of `events` read from the log: the same item as a live one or one read lately,
+    /// when there is one.
+    fn items_of(&self, events: Vec<Event>) -> Vec<Arc<Item>> {
+        let mut hot = self.hot.lock();
+        events
+            .into_iter()
+            .map(|e| match hot.items.get(&e.id) {
+                Some(item) => item.clone(),
+                None => {
+                    let item = Arc::new(Item::new(e));
+                    hot.put(&item);
+                    item
+                }
+            })
+            .collect()
+    }
+
+    /// With a local durable log, reads `channel`'s recent events back into memory unless they
+    /// are there (read outside the bus lock; events published meanwhile are kept).
+    fn load(&self, channel: &str) {
+        let Some(store) = &self.store else { return };
+        if self.shared.is_some()
+            || self
+                .inner
+                .lock()
+                .channels
+                .get(channel)
+                .is_some_and(|h| h.loaded)
+        {
+            return;
+        }
+        let mut events = match store.recent(channel, self.history_len, None) {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!("cannot read {channel} back from the store: {e}");
+                return;
+            }
+        };
+        events.reverse();
+        let mut inner = self.inner.lock();
+        let history = inner.channels.entry(channel.to_string()).or_default();
+        if history.loaded {
+            return;
+        }
+        let newest = events.last().map_or(0, |e| e.id);
+        let since: Vec<Kept> = history
+            .items
+            .iter()
+            .filter(|k| k.id > newest)
+            .cloned()
+            .collect();
+        let mut items: VecDeque<Kept> = events.iter().map(Kept::of).collect();
+        items.extend(since);
+        while items.len() > self.history_len {
+            if let Some(old) = items.pop_front() {
+                history.evicted = history.evicted.max(old.id);
+            }
+        }
+        history.bytes = items.iter().map(|k| k.json.len()).sum();
+        history.items = items;
+        history.loaded = true;
+    }
+
+    /// With a local durable log, forgets the history in memory of every channel nobody has
+    /// wanted (no stream, socket or source) for `cold_after`; it is read back from the log
+    /// when someone asks again. Returns how many channels were forgotten.
+    pub fn sweep(
+        &self,
+        wanted: &std::collections::BTreeSet<String>,
+        cold_after: Duration,
+    ) -> usize {
+        if self.store.is_none() || self.shared.is_some() {
+            return 0;
+        }
+        let now = std::time::Instant::now();
+        let mut inner = self.inner.lock();
+        let before = inner.channels.len();
+        inner.channels.retain(|channel, history| {
+            if wanted.contains(channel) {
+                history.cold_since = None;
+                return true;
+            }
+            let since = *history.cold_since.get_or_insert(now);
+            now.duration_since(since) < cold_after
+        });
+        inner.channels.shrink_to_fit();
+        before - inner.channels.len()
+    }
+
+    /// What history holds in memory now.
+    pub fn memory(&self) -> Memory {
+        let inner = self.inner.lock();
+        let hot = self.hot.lock().items.len();
+        Memory {
+            channels: inner.channels.len(),
+            events: inner.channels.values().map(|h| h.items.len()).sum(),
+            bytes: inner.channels.values().map(|h| h.bytes).sum(),
+            hot,
+        }
     }
 
     /// A bus on a log shared with other instances. Ids come from the log; a channel's events
@@ -328,7 +537,9 @@ impl Bus {
             hook(channel, &attached.stats);
         }
         let history = inner.channels.entry(channel.to_string()).or_default();
-        history.items = events.into_iter().map(|e| Arc::new(Item::new(e))).collect();
+        history.items = events.iter().map(Kept::of).collect();
+        history.bytes = history.items.iter().map(|k| k.json.len()).sum();
+        history.loaded = true;
         inner.attached.insert(channel.to_string(), attached.cursor);
         self.attach_wake.notify_one();
         Ok(())
@@ -344,13 +555,15 @@ impl Bus {
                 .channels
                 .get(&event.channel)
                 .and_then(|h| h.items.back())
-                .is_some_and(|i| i.event.id >= event.id);
+                .is_some_and(|k| k.id >= event.id);
             if held {
                 continue;
             }
             accepted(&event);
             inner.next_id = inner.next_id.max(event.id + 1);
-            inner.append(Arc::new(Item::new(event)), self.history_len, &self.pulse);
+            let item = Arc::new(Item::new(event));
+            self.hot.lock().put(&item);
+            inner.append(item, self.history_len, &self.pulse);
         }
     }
 
@@ -392,6 +605,7 @@ impl Bus {
         inner.next_id += 1;
         accepted(&event);
         let item = Arc::new(Item::new(event));
+        self.hot.lock().put(&item);
         let receivers = inner.append(item.clone(), self.history_len, &self.pulse);
         Ok((item, receivers))
     }
@@ -431,32 +645,45 @@ impl Bus {
     }
 
     fn fill(&self, sub: &mut Subscription, since: Option<u64>) {
-        let mut inner = self.inner.lock();
-        for channel in &sub.channels {
-            if let Err(e) = self.attach(&mut inner, channel) {
-                tracing::error!("cannot read {channel} from the shared store: {e}");
+        let mut kept: Vec<Kept> = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            for channel in &sub.channels {
+                if let Err(e) = self.attach(&mut inner, channel) {
+                    tracing::error!("cannot read {channel} from the shared store: {e}");
+                }
+            }
+            sub.live = inner.live.as_ref().map(broadcast::Sender::subscribe);
+            let Some(since) = since else { return };
+            sub.gap = since != 0 && since.saturating_add(1) < inner.first_id;
+            if self.store.is_none() {
+                for channel in &sub.channels {
+                    if let Some(history) = inner.channels.get(channel) {
+                        sub.gap |= since < history.evicted;
+                        let start = history.items.partition_point(|k| k.id <= since);
+                        kept.extend(history.items.range(start..).cloned());
+                    }
+                }
             }
         }
-        sub.live = inner.live.as_ref().map(broadcast::Sender::subscribe);
+        // Read after joining the live feed, outside the lock: an event published meanwhile
+        // is both in what is read here and on the feed, and the feed's copy is skipped
+        // (`accept`), so nothing is missed or sent twice.
         let Some(since) = since else { return };
-        sub.gap = since != 0 && since.saturating_add(1) < inner.first_id;
-        let mut replay: Vec<Arc<Item>> = Vec::new();
-        for channel in &sub.channels {
-            // From the durable log when there is one: it reaches back across restarts.
-            if let Some(store) = &self.store {
+        let mut replay = self.items(&kept);
+        if let Some(store) = &self.store {
+            for channel in &sub.channels {
+                // From the durable log: it reaches back across restarts.
                 match store.after(channel, since, self.history_len) {
                     Ok((events, cut)) => {
                         sub.gap |= cut || store.pruned_after(channel, since);
-                        replay.extend(events.into_iter().map(|e| Arc::new(Item::new(e))));
-                        continue;
+                        replay.extend(self.items_of(events));
                     }
-                    Err(e) => tracing::error!("replay from the store failed, using memory: {e}"),
+                    Err(e) => {
+                        tracing::error!("replay from the store failed: {e}");
+                        sub.gap = true;
+                    }
                 }
-            }
-            if let Some(history) = inner.channels.get(channel) {
-                sub.gap |= since < history.evicted;
-                let start = history.items.partition_point(|i| i.event.id <= since);
-                replay.extend(history.items.range(start..).cloned());
             }
         }
         if sub.channels.len() > 1 {
@@ -480,30 +707,41 @@ impl Bus {
             .collect()
     }
 
-    /// The most recent events of `channel` in memory, newest first.
+    /// The most recent events of `channel` in memory (read back from the durable log first if
+    /// they are not), newest first.
     pub fn recent(&self, channel: &str, limit: usize, before: Option<u64>) -> Vec<Arc<Item>> {
         self.attach_channel(channel);
-        let inner = self.inner.lock();
-        let Some(history) = inner.channels.get(channel) else {
-            return Vec::new();
+        self.load(channel);
+        let kept: Vec<Kept> = {
+            let inner = self.inner.lock();
+            let Some(history) = inner.channels.get(channel) else {
+                return Vec::new();
+            };
+            history
+                .items
+                .iter()
+                .rev()
+                .filter(|k| before.is_none_or(|b| k.id < b))
+                .take(limit)
+                .cloned()
+                .collect()
         };
-        history
-            .items
-            .iter()
-            .rev()
-            .filter(|i| before.is_none_or(|b| i.event.id < b))
-            .take(limit)
-            .cloned()
-            .collect()
+        self.items(&kept)
     }
 
     /// Whether `channel` has any event in history (the recent-followers seed runs only once).
     pub fn has_history(&self, channel: &str) -> bool {
-        self.inner
+        let in_memory = self
+            .inner
             .lock()
             .channels
             .get(channel)
-            .is_some_and(|h| !h.items.is_empty())
+            .is_some_and(|h| !h.items.is_empty());
+        in_memory
+            || self
+                .store
+                .as_ref()
+                .is_some_and(|s| s.recent(channel, 1, None).is_ok_and(|e| !e.is_empty()))
     }
 
     /// Number of live subscribers right now.
@@ -773,6 +1011,30 @@ mod tests {
         let mut sub = bus.subscribe(vec!["a".into()], None);
         bus.close();
         assert!(matches!(sub.try_next(&bus), Next::Closed));
+    }
+
+    #[test]
+    fn history_keeps_json_and_its_readers_share_one_item() {
+        let bus = Bus::starting_at(10, 1);
+        let (live, _) = bus.publish(ev("a")).expect("published");
+        let read = bus.recent("a", 10, None);
+        assert!(
+            Arc::ptr_eq(&read[0], &live),
+            "the live item, frames and all"
+        );
+        {
+            let mut hot = bus.hot.lock();
+            hot.items.clear();
+            hot.order.clear();
+        }
+        let (one, two) = (bus.recent("a", 10, None), bus.recent("a", 10, None));
+        assert_eq!(one[0].event, live.event, "made again from its JSON");
+        assert!(Arc::ptr_eq(&one[0], &two[0]));
+        let memory = bus.memory();
+        assert_eq!((memory.channels, memory.events), (1, 1));
+        assert!(memory.bytes > 0 && memory.bytes < 200, "{memory:?}");
+        // Without a durable log nothing is forgotten, however cold.
+        assert_eq!(bus.sweep(&Default::default(), Duration::ZERO), 0);
     }
 
     #[test]

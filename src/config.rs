@@ -195,6 +195,9 @@ struct ServerSection {
     /// Names this server is reached by besides loopback ones, the bind address and
     /// `public_url` (e.g. a LAN name): a state change addressed to any other is refused.
     hosts: Vec<String>,
+    /// With the durable log: a channel nobody has wanted (no stream, socket or source) for this
+    /// many seconds keeps no history in memory; it is read back from the log when asked for.
+    cold_after_s: u64,
 }
 
 impl Default for ServerSection {
@@ -212,6 +215,7 @@ impl Default for ServerSection {
             watcher: Watcher::Native,
             trust_forwarded: false,
             hosts: Vec::new(),
+            cold_after_s: 300,
         }
     }
 }
@@ -323,6 +327,8 @@ pub struct Config {
     pub watcher: Watcher,
     pub trust_forwarded: bool,
     pub hosts: Vec<String>,
+    /// `[server] cold_after_s`.
+    pub cold_after: std::time::Duration,
     pub twitch: TwitchConfig,
     pub store: StoreConfig,
     /// `[youtube]`, `[kick]` and `[tiktok]`.
@@ -500,6 +506,7 @@ impl Config {
             watcher: file.server.watcher,
             trust_forwarded: file.server.trust_forwarded,
             hosts: file.server.hosts,
+            cold_after: std::time::Duration::from_secs(file.server.cold_after_s),
             twitch,
             store,
             platforms,

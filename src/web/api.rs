@@ -195,6 +195,7 @@ pub fn health_of(state: &State) -> Value {
         "uptime_s": state.started.elapsed().as_secs(),
         "subscribers": state.bus.subscribers(),
         "next_event_id": state.bus.next_id(),
+        "history_in_memory": state.bus.memory(),
         "overlays": state.overlays.all().iter().filter(|o| !o.config.is_viewer()).count(),
         "frames_rendered": state.overlays.shared.renders.load(std::sync::atomic::Ordering::Relaxed),
         "sources": state.status.snapshot(),
