@@ -93,19 +93,23 @@ fn build(
             overlays.shared.stats.seed(channel, seed);
         }
     });
-    for channel in overlays.channels() {
-        if bus.shared_log().is_some() {
+    if bus.shared_log().is_some() {
+        for channel in overlays.channels() {
             bus.attach_channel(&channel);
-            continue;
         }
-        let mut chat = bus.history(&channel, config.history, None);
-        chat.reverse();
-        for event in chat
-            .iter()
-            .filter(|e| e.kind == crate::event::Kind::ChatMessage)
-        {
-            overlays.shared.stats.record(event);
-        }
+    } else {
+        // Recounted beside the server, not before it answers: what came before this instant
+        // is counted as earlier than anything counted meanwhile.
+        let (bus, overlays, history) = (bus.clone(), overlays.clone(), config.history);
+        let upto = bus.next_id();
+        std::thread::spawn(move || {
+            for channel in overlays.channels() {
+                let mut chat = bus.history(&channel, history, Some(upto));
+                chat.retain(|e| e.kind == crate::event::Kind::ChatMessage);
+                chat.reverse();
+                overlays.shared.stats.record_earlier(&chat);
+            }
+        });
     }
     // A template that starts failing shows in the error box of its theme's overlays (the
     // line itself shows the event's summary meanwhile).

@@ -44,9 +44,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Beyond that the oldest is dropped and rendered again on demand.
 const FRAMES_PER_ITEM: usize = 8;
 
-/// Items kept findable by id: every recent live item and every item lately made from history.
-/// Past this the oldest is forgotten (and made again from history when asked for).
-const HOT_ITEMS: usize = LIVE_CAPACITY;
+/// Items kept findable by id: the recent live items and the items lately made from history
+/// (a few KB each with their frames). Past this the oldest is forgotten here (and made again
+/// from history when asked for); the live ring may still hold it.
+const HOT_ITEMS: usize = 2048;
 
 /// A published event and the frames rendered from it, shared by every subscriber.
 #[derive(Debug)]
@@ -160,19 +161,23 @@ impl Pulse {
 }
 
 /// An event as history keeps it: its id, and the event as JSON (shared, so reading history
-/// copies no bytes).
+/// copies no bytes; made from a buffer of its exact size, so keeping it copies none either).
 #[derive(Clone)]
 struct Kept {
     id: u64,
-    json: Arc<[u8]>,
+    json: Bytes,
 }
 
 impl Kept {
     fn of(event: &Event) -> Kept {
+        // An `Event` always serializes: its data is a JSON value already.
+        Kept::new(event.id, serde_json::to_vec(event).unwrap_or_default())
+    }
+
+    fn new(id: u64, json: Vec<u8>) -> Kept {
         Kept {
-            id: event.id,
-            // An `Event` always serializes: its data is a JSON value already.
-            json: serde_json::to_vec(event).unwrap_or_default().into(),
+            id,
+            json: Bytes::from(json.into_boxed_slice()),
         }
     }
 
@@ -394,7 +399,7 @@ impl Bus {
         {
             return;
         }
-        let mut events = match store.recent(channel, self.history_len, None) {
+        let mut events = match store.recent_json(channel, self.history_len) {
             Ok(events) => events,
             Err(e) => {
                 tracing::error!("cannot read {channel} back from the store: {e}");
@@ -407,14 +412,17 @@ impl Bus {
         if history.loaded {
             return;
         }
-        let newest = events.last().map_or(0, |e| e.id);
+        let newest = events.last().map_or(0, |e| e.0);
         let since: Vec<Kept> = history
             .items
             .iter()
             .filter(|k| k.id > newest)
             .cloned()
             .collect();
-        let mut items: VecDeque<Kept> = events.iter().map(Kept::of).collect();
+        let mut items: VecDeque<Kept> = events
+            .into_iter()
+            .map(|(id, json)| Kept::new(id, json))
+            .collect();
         items.extend(since);
         while items.len() > self.history_len {
             if let Some(old) = items.pop_front() {
@@ -710,6 +718,16 @@ impl Bus {
     /// The most recent events of `channel` in memory (read back from the durable log first if
     /// they are not), newest first.
     pub fn recent(&self, channel: &str, limit: usize, before: Option<u64>) -> Vec<Arc<Item>> {
+        self.recent_where(channel, limit, |id| before.is_none_or(|b| id < b))
+    }
+
+    /// [`Bus::recent`] of the events whose id passes `keep` (only those are made into items).
+    pub fn recent_where(
+        &self,
+        channel: &str,
+        limit: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Vec<Arc<Item>> {
         self.attach_channel(channel);
         self.load(channel);
         let kept: Vec<Kept> = {
@@ -721,7 +739,7 @@ impl Bus {
                 .items
                 .iter()
                 .rev()
-                .filter(|k| before.is_none_or(|b| k.id < b))
+                .filter(|k| keep(k.id))
                 .take(limit)
                 .cloned()
                 .collect()

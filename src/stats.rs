@@ -139,6 +139,43 @@ impl Stats {
         };
     }
 
+    /// Counts `events` (oldest first) as having come before everything counted so far: the
+    /// stored chat recounted after a restart, while new chat may already be coming in.
+    pub fn record_earlier(&self, events: &[Event]) {
+        let earlier = Stats::default();
+        for event in events {
+            earlier.record(event);
+        }
+        let earlier = std::mem::take(&mut *earlier.channels.lock());
+        let mut channels = self.channels.lock();
+        for (channel, old) in earlier {
+            let now = channels.entry(channel).or_default();
+            now.messages += old.messages;
+            for (platform, n) in old.per_platform {
+                *now.per_platform.entry(platform).or_default() += n;
+            }
+            let mut recent: Vec<u64> = old.recent.into_iter().chain(now.recent.drain(..)).collect();
+            recent.sort_unstable();
+            let newest = recent.last().copied().unwrap_or(0);
+            now.recent = recent
+                .into_iter()
+                .filter(|&t| t + RATE_WINDOW_MS >= newest)
+                .collect();
+            for (key, chatter) in old.chatters {
+                match now.chatters.get_mut(&key) {
+                    // What they were called last is what the newer count knows.
+                    Some(seen) => seen.count += chatter.count,
+                    None => {
+                        if now.chatters.len() >= MAX_CHATTERS {
+                            forget_least_active(&mut now.chatters, MAX_CHATTERS / 10);
+                        }
+                        now.chatters.insert(key, chatter);
+                    }
+                }
+            }
+        }
+    }
+
     /// Counts `likes` on `platform` for `channel`.
     pub fn add_likes(&self, channel: &str, platform: &str, likes: u64) {
         let mut channels = self.channels.lock();

@@ -38,6 +38,16 @@ pub trait EventLog: Send + Sync {
         before: Option<u64>,
     ) -> Result<Vec<Event>, StoreError>;
 
+    /// [`EventLog::recent`] (before nothing) as each event's id and JSON, the form history
+    /// keeps in memory. A log that holds JSON text answers it without parsing a tree.
+    fn recent_json(&self, channel: &str, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .recent(channel, limit, None)?
+            .into_iter()
+            .map(|e| (e.id, serde_json::to_vec(&e).unwrap_or_default()))
+            .collect())
+    }
+
     /// Events of `channel` after `after`, oldest first, at most `limit` (the newest of them),
     /// and `true` with them when older ones were left out.
     fn after(

@@ -230,18 +230,19 @@ fn rerender(state: Arc<State>) -> BoxedFilter<(Response,)> {
                     .filter_map(|s| s.parse().ok())
                     .take(500)
                     .collect();
-                let mut out = BTreeMap::new();
-                for item in state
-                    .bus
-                    .recent(&overlay.config.channel, state.config.history, None)
-                {
-                    if wanted.contains(&item.event.id) {
-                        out.insert(
-                            item.event.id.to_string(),
-                            overlay.html(&item.event, &state.overlays.shared),
-                        );
-                    }
-                }
+                let items =
+                    state
+                        .bus
+                        .recent_where(&overlay.config.channel, state.config.history, |id| {
+                            wanted.contains(&id)
+                        });
+                let out: BTreeMap<String, String> = items
+                    .iter()
+                    .map(|item| {
+                        let html = overlay.html(&item.event, &state.overlays.shared);
+                        (item.event.id.to_string(), html)
+                    })
+                    .collect();
                 Ok::<_, warp::Rejection>(json_reply(StatusCode::OK, &json!(out)))
             },
         )
@@ -315,9 +316,11 @@ fn backlog(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 let overlay = state.overlays.get(&name).ok_or_else(|| no_overlay(&name))?;
                 let mut frames: Vec<bytes::Bytes> = state
                     .bus
-                    .recent(&overlay.config.channel, state.config.history, None)
+                    .recent_where(&overlay.config.channel, state.config.history, |id| {
+                        id > q.since
+                    })
                     .iter()
-                    .filter(|i| i.event.id > q.since && overlay.wants(&i.event))
+                    .filter(|i| overlay.wants(&i.event))
                     .take(MAX_BACKLOG)
                     .map(|i| overlay.frame(i, &state.overlays.shared))
                     .collect();
