@@ -317,17 +317,18 @@ fn publish_cpu(server: &Server, n: usize, channels: usize) -> f64 {
     let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    // One request a packet, sent at once (not held back for the last one's ACK).
+    s.set_nodelay(true).expect("nodelay");
     let mut reader = BufReader::new(s.try_clone().expect("clone"));
     for i in 0..n {
         let body = json!({"channel": channel(i % channels), "kind": "chat.message",
                           "data": {"user_name": "bench", "text": format!("publish {i}")}})
         .to_string();
-        write!(
-            s,
+        let request = format!(
             "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        )
-        .expect("write");
+        );
+        s.write_all(request.as_bytes()).expect("write");
         // Read the answer: headers, then the body by its length.
         let mut length = 0;
         let mut line = String::new();
@@ -414,6 +415,8 @@ fn soak(a: &Args) {
     let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    // One request a packet, sent at once (not held back for the last one's ACK).
+    s.set_nodelay(true).expect("nodelay");
     let mut reader = BufReader::new(s.try_clone().expect("clone"));
     let mut streams: Vec<TcpStream> = Vec::new();
     while started.elapsed() < end && i < 100_000_000 {
@@ -424,12 +427,11 @@ fn soak(a: &Args) {
         let body = json!({"channel": channel(i % a.channels), "kind": "chat.message",
                           "data": {"user_name": format!("viewer{}", i % 20_000), "text": format!("soak {i}")}})
         .to_string();
-        write!(
-            s,
+        let request = format!(
             "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        )
-        .expect("write");
+        );
+        s.write_all(request.as_bytes()).expect("write");
         let mut length = 0;
         let mut line = String::new();
         for _ in 0..64 {

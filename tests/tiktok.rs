@@ -273,7 +273,7 @@ async fn tiktok_device_blocked_heartbeats_and_a_silent_socket() {
     for pair in beats.windows(2).skip(1) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap > Duration::from_millis(700) && gap < Duration::from_millis(1600),
+            gap > Duration::from_millis(500) && gap < Duration::from_millis(2500),
             "heartbeat gap {gap:?}"
         );
     }
@@ -289,7 +289,7 @@ async fn tiktok_device_blocked_heartbeats_and_a_silent_socket() {
     // Connection 0 was refused: these are connections 1 and 2.
     let silence = entered[1] - entered[0];
     assert!(
-        silence >= Duration::from_millis(2900) && silence < Duration::from_secs(6),
+        silence >= Duration::from_millis(2900) && silence < Duration::from_secs(10),
         "reconnected after {silence:?}"
     );
     drop(sse);

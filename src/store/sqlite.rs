@@ -215,9 +215,13 @@ impl EventLog for Sqlite {
     /// The highest id stored, and the lowest.
     fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
         let conn = self.conn.lock();
-        conn.query_row("SELECT MAX(id), MIN(id) FROM events", [], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
-        })
+        // Two subqueries: SQLite reads one end of the key for a lone MAX() or MIN(), but scans
+        // the whole table for both in one query (800 ms on 10 million events, at start).
+        conn.query_row(
+            "SELECT (SELECT MAX(id) FROM events), (SELECT MIN(id) FROM events)",
+            [],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+        )
         .map(|(max, min)| (max.map(|v| v as u64), min.map(|v| v as u64)))
         .map_err(|e| self.error(e))
     }
