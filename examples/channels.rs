@@ -454,6 +454,14 @@ fn soak(a: &Args) {
                 let _ = write!(t, "GET /o/o{c}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
                 streams.push(t);
             }
+            // As a page on the multiplexed stream would: its backlog reads the channel into
+            // memory, kept while the stream is open and forgotten a while after.
+            http(
+                server.addr,
+                "GET",
+                &format!("/o/o{c}/backlog?since=0"),
+                None,
+            );
             if streams.len() > 10 {
                 streams.remove(0);
             }

@@ -222,16 +222,25 @@ struct Inner {
 
 impl Inner {
     /// Appends `item` to its channel's history (dropping the oldest beyond `keep`), sends it to
-    /// every subscriber and beats `pulse`; returns how many were live.
-    fn append(&mut self, item: Arc<Item>, keep: usize, pulse: &Pulse) -> usize {
-        let history = self.channels.entry(item.event.channel.clone()).or_default();
-        let kept = Kept::of(&item.event);
-        history.bytes += kept.json.len();
-        history.items.push_back(kept);
-        while history.items.len() > keep {
-            if let Some(old) = history.items.pop_front() {
-                history.evicted = old.id;
-                history.bytes = history.bytes.saturating_sub(old.json.len());
+    /// every subscriber and beats `pulse`; returns how many were live. With `cache_only` (a
+    /// local durable log holds everything) only a channel read back into memory keeps it.
+    fn append(&mut self, item: Arc<Item>, keep: usize, cache_only: bool, pulse: &Pulse) -> usize {
+        let history = if cache_only {
+            self.channels
+                .get_mut(&item.event.channel)
+                .filter(|h| h.loaded || h.loading)
+        } else {
+            Some(self.channels.entry(item.event.channel.clone()).or_default())
+        };
+        if let Some(history) = history {
+            let kept = Kept::of(&item.event);
+            history.bytes += kept.json.len();
+            history.items.push_back(kept);
+            while history.items.len() > keep {
+                if let Some(old) = history.items.pop_front() {
+                    history.evicted = old.id;
+                    history.bytes = history.bytes.saturating_sub(old.json.len());
+                }
             }
         }
         let receivers = match &self.live {
@@ -251,6 +260,8 @@ struct ChannelHistory {
     /// With a durable log: `items` holds the channel's recent events as the log has them (not
     /// only those published since the channel was last forgotten).
     loaded: bool,
+    /// Being read back from the log: what is published meanwhile is kept, to go after it.
+    loading: bool,
     /// Since when nobody has wanted the channel ([`Bus::sweep`]).
     cold_since: Option<std::time::Instant>,
     /// The JSON bytes of `items`.
@@ -386,23 +397,27 @@ impl Bus {
     }
 
     /// With a local durable log, reads `channel`'s recent events back into memory unless they
-    /// are there (read outside the bus lock; events published meanwhile are kept).
+    /// are there (read outside the bus lock; events published meanwhile are kept, after them).
     fn load(&self, channel: &str) {
         let Some(store) = &self.store else { return };
-        if self.shared.is_some()
-            || self
-                .inner
-                .lock()
-                .channels
-                .get(channel)
-                .is_some_and(|h| h.loaded)
-        {
+        if self.shared.is_some() {
             return;
+        }
+        {
+            let mut inner = self.inner.lock();
+            let history = inner.channels.entry(channel.to_string()).or_default();
+            if history.loaded {
+                return;
+            }
+            history.loading = true;
         }
         let mut events = match store.recent_json(channel, self.history_len) {
             Ok(events) => events,
             Err(e) => {
                 tracing::error!("cannot read {channel} back from the store: {e}");
+                if let Some(h) = self.inner.lock().channels.get_mut(channel) {
+                    h.loading = false;
+                }
                 return;
             }
         };
@@ -432,6 +447,7 @@ impl Bus {
         history.bytes = items.iter().map(|k| k.json.len()).sum();
         history.items = items;
         history.loaded = true;
+        history.loading = false;
     }
 
     /// With a local durable log, forgets the history in memory of every channel nobody has
@@ -571,7 +587,7 @@ impl Bus {
             inner.next_id = inner.next_id.max(event.id + 1);
             let item = Arc::new(Item::new(event));
             self.hot.lock().put(&item);
-            inner.append(item, self.history_len, &self.pulse);
+            inner.append(item, self.history_len, false, &self.pulse);
         }
     }
 
@@ -614,7 +630,8 @@ impl Bus {
         accepted(&event);
         let item = Arc::new(Item::new(event));
         self.hot.lock().put(&item);
-        let receivers = inner.append(item.clone(), self.history_len, &self.pulse);
+        let cache_only = self.store.is_some();
+        let receivers = inner.append(item.clone(), self.history_len, cache_only, &self.pulse);
         Ok((item, receivers))
     }
 

@@ -51,21 +51,28 @@ async fn a_cold_channel_replays_what_a_warm_one_would() {
         ids.push(post_chat(&server, n).await);
     }
     let since = ids[9];
-    // Warm: just published, in memory.
-    assert_eq!(memory(&server).await["events"], 30);
+    // Published into a channel nobody has opened: in the log only.
+    assert_eq!(memory(&server).await["events"], 0);
     let mut sse = server.sse("/o/chat/events", Some(since)).await;
-    let warm = frames(&mut sse, 20).await;
-    assert_eq!(warm.iter().map(|f| f.0).collect::<Vec<_>>(), ids[10..]);
     let (_, warm_backlog) = server
         .get_json(&format!("/o/chat/backlog?since={since}"))
         .await;
+    // Its backlog read the channel into memory, where what is published next joins it.
+    assert_eq!(memory(&server).await["events"], 30);
+    let warm = frames(&mut sse, 20).await;
+    assert_eq!(warm.iter().map(|f| f.0).collect::<Vec<_>>(), ids[10..]);
+    let extra = post_chat(&server, 99).await;
+    assert_eq!(memory(&server).await["events"], 31);
+    let mut warm = warm;
+    warm.extend(frames(&mut sse, 1).await);
+    assert_eq!(warm[20].0, extra);
     drop(sse);
 
     // Nobody watches for cold_after: the channel's history leaves memory.
     wait_cold(&server).await;
     assert_eq!(memory(&server).await["events"], 0);
     let mut sse = server.sse("/o/chat/events", Some(since)).await;
-    let cold = frames(&mut sse, 20).await;
+    let cold = frames(&mut sse, 21).await;
     assert_eq!(
         cold, warm,
         "the same ids and frames, read back from the log"
@@ -86,10 +93,11 @@ async fn a_cold_channel_replays_what_a_warm_one_would() {
         .await;
     let mut expected = warm_backlog.as_array().cloned().expect("backlog");
     let cold_backlog = cold_backlog.as_array().cloned().expect("backlog");
-    // The cold backlog has the line posted since, at its end.
-    assert_eq!(cold_backlog.len(), expected.len() + 1);
+    // The cold backlog has the two lines posted since, at its end.
+    assert_eq!(cold_backlog.len(), expected.len() + 2);
+    assert_eq!(cold_backlog[cold_backlog.len() - 2]["id"], json!(extra));
     assert_eq!(cold_backlog[cold_backlog.len() - 1]["id"], json!(next));
-    expected.push(cold_backlog[cold_backlog.len() - 1].clone());
+    expected.extend(cold_backlog[cold_backlog.len() - 2..].iter().cloned());
     assert_eq!(cold_backlog, expected);
 
     // A restart reads nothing back at start; the first stream gets the same replay.
@@ -100,8 +108,8 @@ async fn a_cold_channel_replays_what_a_warm_one_would() {
         "nothing loaded at start"
     );
     let mut sse = server.sse("/o/chat/events", Some(since)).await;
-    let after_restart = frames(&mut sse, 21).await;
-    assert_eq!(after_restart[..20], warm[..]);
-    assert_eq!(after_restart[20].0, next);
+    let after_restart = frames(&mut sse, 22).await;
+    assert_eq!(after_restart[..21], warm[..]);
+    assert_eq!(after_restart[21].0, next);
     server.stop().await;
 }
