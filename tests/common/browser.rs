@@ -71,45 +71,61 @@ pub fn binary() -> PathBuf {
 
 impl Browser {
     pub async fn launch() -> Arc<Browser> {
-        let profile = tempfile::tempdir().expect("profile dir");
-        let mut command = tokio::process::Command::new(binary());
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--disable-dev-shm-usage",
-                "--autoplay-policy=no-user-gesture-required",
-                "--hide-scrollbars",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        command.process_group(0);
-        let mut child = command.spawn().expect("start Chromium");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let ws_url = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.split("DevTools listening on ").nth(1) {
-                    return url.trim().to_string();
+        // Chromium now and then dies while starting on a loaded machine: a second start (with
+        // a fresh profile) is tried before the test fails, and the failure says what it said.
+        let mut said: Vec<String> = Vec::new();
+        let mut attempt = 0;
+        let (profile, child, mut lines, ws_url) = loop {
+            attempt += 1;
+            let profile = tempfile::tempdir().expect("profile dir");
+            let mut command = tokio::process::Command::new(binary());
+            command
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-extensions",
+                    "--disable-dev-shm-usage",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--hide-scrollbars",
+                    "--remote-debugging-address=127.0.0.1",
+                    "--remote-debugging-port=0",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg("about:blank")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            #[cfg(unix)]
+            command.process_group(0);
+            let mut child = command.spawn().expect("start Chromium");
+            let stderr = child.stderr.take().expect("stderr");
+            let mut lines = BufReader::new(stderr).lines();
+            let found = tokio::time::timeout(Duration::from_secs(20), async {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                        return Some(url.trim().to_string());
+                    }
+                    said.push(line);
                 }
+                None
+            })
+            .await
+            .expect("Chromium started in time");
+            match found {
+                Some(url) => break (profile, child, lines, url),
+                None if attempt < 2 => continue,
+                None => panic!(
+                    "Chromium exited before it listened, twice; it said:\n{}",
+                    said.join("\n")
+                ),
             }
-            panic!("Chromium exited before it listened");
-        })
-        .await
-        .expect("Chromium started in time");
+        };
         // Keep draining stderr so the browser never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let (ws, _) = tokio_tungstenite::connect_async(&ws_url)
