@@ -310,31 +310,36 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// Server CPU µs per publish of `n` chat events, to `channels` chosen round-robin.
-fn publish_cpu(server: &Server, n: usize, channels: usize) -> f64 {
-    let pid = server.child.id();
-    let before = cpu_s(pid);
-    let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    // One request a packet, sent at once (not held back for the last one's ACK).
-    s.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
-    for i in 0..n {
-        let body = json!({"channel": channel(i % channels), "kind": "chat.message",
-                          "data": {"user_name": "bench", "text": format!("publish {i}")}})
-        .to_string();
+/// A keep-alive connection that posts events one at a time, each in one packet.
+struct Poster {
+    s: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Poster {
+    fn new(addr: SocketAddr) -> Poster {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        // One request a packet, sent at once (not held back for the last one's ACK).
+        s.set_nodelay(true).expect("nodelay");
+        let reader = BufReader::new(s.try_clone().expect("clone"));
+        Poster { s, reader }
+    }
+
+    /// Posts `body` to `/api/events` and reads the whole answer (headers, then the body by its
+    /// length).
+    fn post(&mut self, body: &str) {
         let request = format!(
             "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        s.write_all(request.as_bytes()).expect("write");
-        // Read the answer: headers, then the body by its length.
+        self.s.write_all(request.as_bytes()).expect("write");
         let mut length = 0;
         let mut line = String::new();
         for _ in 0..64 {
             line.clear();
-            reader.read_line(&mut line).expect("answer");
+            self.reader.read_line(&mut line).expect("answer");
             if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
             }
@@ -342,8 +347,20 @@ fn publish_cpu(server: &Server, n: usize, channels: usize) -> f64 {
                 break;
             }
         }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("body");
+        let mut answer = vec![0; length];
+        self.reader.read_exact(&mut answer).expect("body");
+    }
+}
+
+/// Server CPU µs per publish of `n` chat events, to `channels` chosen round-robin.
+fn publish_cpu(server: &Server, n: usize, channels: usize) -> f64 {
+    let pid = server.child.id();
+    let before = cpu_s(pid);
+    let mut poster = Poster::new(server.addr);
+    for i in 0..n {
+        let body = json!({"channel": channel(i % channels), "kind": "chat.message",
+                          "data": {"user_name": "bench", "text": format!("publish {i}")}});
+        poster.post(&body.to_string());
     }
     (cpu_s(pid) - before) * 1e6 / n as f64
 }
@@ -412,12 +429,7 @@ fn soak(a: &Args) {
     let gap = Duration::from_secs_f64(1.0 / a.rate.max(0.1));
     let mut next_report = Duration::ZERO;
     let mut i = 0usize;
-    let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    // One request a packet, sent at once (not held back for the last one's ACK).
-    s.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut poster = Poster::new(server.addr);
     let mut streams: Vec<TcpStream> = Vec::new();
     while started.elapsed() < end && i < 100_000_000 {
         let due = gap.mul_f64(i as f64);
@@ -427,25 +439,7 @@ fn soak(a: &Args) {
         let body = json!({"channel": channel(i % a.channels), "kind": "chat.message",
                           "data": {"user_name": format!("viewer{}", i % 20_000), "text": format!("soak {i}")}})
         .to_string();
-        let request = format!(
-            "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(request.as_bytes()).expect("write");
-        let mut length = 0;
-        let mut line = String::new();
-        for _ in 0..64 {
-            line.clear();
-            reader.read_line(&mut line).expect("answer");
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut answer = vec![0; length];
-        reader.read_exact(&mut answer).expect("body");
+        poster.post(&body);
         // Streams come and go: every second one more opens on a sampled overlay, and the
         // oldest closes once ten are open.
         if i.is_multiple_of(a.rate.max(1.0) as usize) && a.sample > 0 {
