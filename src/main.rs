@@ -143,12 +143,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::io::stdin()
                 .read_line(&mut line)
                 .context("reading standard input")?;
-            let value = line.trim().trim_start_matches("sessionid=");
-            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b';') {
+            let Some(value) = overlayd::platforms::settings::session_value(&line) else {
                 anyhow::bail!(
                     "that is not a cookie value: paste only what follows sessionid= (letters and digits, no spaces or ;)"
                 );
-            }
+            };
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
             overlayd::files::write_private(&path, value.as_bytes())

@@ -140,6 +140,14 @@ pub fn valid_unique_id(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
+/// The value of a TikTok `sessionid` cookie as a streamer pastes it (with or without
+/// `sessionid=`), if it can be one: printable, no spaces or `;`.
+pub fn session_value(text: &str) -> Option<&str> {
+    let value = text.trim();
+    let value = value.strip_prefix("sessionid=").unwrap_or(value);
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic() && b != b';')).then_some(value)
+}
+
 /// The platforms' sections of overlay.toml, checked.
 #[derive(Debug, Clone, Default)]
 pub struct Platforms {

@@ -63,8 +63,13 @@ impl Source {
     /// An HTTP client that looks like a browser to the platform; `None` (reported) if the
     /// system's TLS setup cannot make one.
     pub fn http(&self) -> Option<reqwest::Client> {
+        self.http_as(BROWSER_UA)
+    }
+
+    /// [`Source::http`] with another browser's agent.
+    pub fn http_as(&self, agent: &str) -> Option<reqwest::Client> {
         reqwest::Client::builder()
-            .user_agent(BROWSER_UA)
+            .user_agent(agent)
             .timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| self.set("error", why(&e)))

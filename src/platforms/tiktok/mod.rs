@@ -83,7 +83,7 @@ pub async fn run(
     let name = format!("@{}", link.unique_id);
     let live_check = Duration::from_secs(config.live_check_s);
     loop {
-        let Some(http) = client(&source, AGENTS[agent % AGENTS.len()]) else {
+        let Some(http) = source.http_as(AGENTS[agent % AGENTS.len()]) else {
             return;
         };
         let session = match &session_file {
@@ -208,22 +208,10 @@ pub async fn run(
     }
 }
 
-fn client(source: &Source, agent: &str) -> Option<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(agent)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| source.set("error", super::source::why(&e)))
-        .ok()
-}
-
 /// The session cookie a streamer saved for 18+ rooms, if any (sent to TikTok only).
 async fn session_cookie(path: &std::path::Path) -> Option<String> {
     let text = tokio::fs::read_to_string(path).await.ok()?;
-    let value = text.trim();
-    let value = value.strip_prefix("sessionid=").unwrap_or(value);
-    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic() && b != b';'))
-        .then(|| value.to_string())
+    super::settings::session_value(&text).map(str::to_string)
 }
 
 /// The anonymous `ttwid` cookie tiktok.com sets on its home page (asked again while it does
