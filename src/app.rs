@@ -59,7 +59,9 @@ fn build(
     let overlays = Arc::new(Overlays::new(themes.clone()));
     let validator = Arc::downgrade(&overlays);
     themes.set_validator(Arc::new(move |t| match validator.upgrade() {
-        Some(overlays) => overlays.validate(t),
+        Some(overlays) => overlays
+            .validate(t)
+            .and_then(|()| crate::widgets::validate(t)),
         None => Ok(()),
     }));
     for e in themes.load_all() {
@@ -80,11 +82,23 @@ fn build(
         config.alerts.clone(),
         &config.data_dir,
     );
+    let widgets = crate::widgets::Widgets::new(
+        overlays.clone(),
+        bus.clone(),
+        config.widgets.clone(),
+        &config.data_dir,
+    );
+    // Before any source publishes: what the log holds past the saved sessions counts first.
+    widgets.catch_up(config.history);
     let tallied = overlays.clone();
-    let publisher = Publisher::new(bus.clone(), status.clone(), observer(&overlays, &alerts))
-        .with_tally(Arc::new(move |channel, platform, likes| {
-            tallied.shared.stats.add_likes(channel, platform, likes);
-        }));
+    let publisher = Publisher::new(
+        bus.clone(),
+        status.clone(),
+        observer(&overlays, &alerts, &widgets),
+    )
+    .with_tally(Arc::new(move |channel, platform, likes| {
+        tallied.shared.stats.add_likes(channel, platform, likes);
+    }));
     // Chat stats pick up where they were: from the shared store, which keeps them, as each
     // channel is attached; else recounted from the stored chat of each channel.
     let seeded = Arc::downgrade(&overlays);
@@ -152,6 +166,7 @@ fn build(
         themes,
         overlays,
         alerts,
+        widgets,
         rehearsal: Default::default(),
         reloader,
         config,
@@ -159,15 +174,17 @@ fn build(
 }
 
 /// The callback up from every published event to the state derived from it: stats and goals,
-/// and the alert queues.
+/// the alert queues, and the sessions, counters and timers.
 fn observer(
     overlays: &Arc<Overlays>,
     alerts: &Arc<crate::alerts::Alerts>,
+    widgets: &Arc<crate::widgets::Widgets>,
 ) -> crate::source::Observe {
-    let (overlays, alerts) = (overlays.clone(), alerts.clone());
+    let (overlays, alerts, widgets) = (overlays.clone(), alerts.clone(), widgets.clone());
     Arc::new(move |e: &crate::event::Event| {
         overlays.observe(e);
         alerts.offer(e);
+        widgets.observe(e);
     })
 }
 
@@ -201,7 +218,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener address")?;
-    let state = build(config, shutdown.clone())?;
+    // Building opens the store and reads saved state and the log: off the runtime threads.
+    let stop = shutdown.clone();
+    let state = tokio::task::spawn_blocking(move || build(config, stop))
+        .await
+        .context("building the server")??;
     let config = &state.config;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(state.bus.clone().keep_alive(shutdown.clone()));
@@ -227,7 +248,7 @@ pub async fn run(
             shutdown.clone(),
         )));
         let (state, stop) = (state.clone(), shutdown.clone());
-        let observe = observer(&state.overlays, &state.alerts);
+        let observe = observer(&state.overlays, &state.alerts, &state.widgets);
         tasks.spawn(async move {
             let bus = &state.bus;
             redis
@@ -247,6 +268,8 @@ pub async fn run(
         state.publisher.clone(),
         shutdown.clone(),
     ));
+    // Awaited at shutdown (not aborted): it saves the sessions, counters and timers last.
+    let widgets = tokio::spawn(crate::widgets::run(state.widgets.clone(), shutdown.clone()));
     if config.demo {
         let claimed = shared.is_some().then(|| state.channels.sourced_rx());
         tasks.spawn(crate::demo::run(
@@ -315,6 +338,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(2), claims).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), alerts).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), widgets).await;
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())
@@ -398,7 +422,11 @@ pub fn check(config: &Config) -> Vec<String> {
     let themes = Arc::new(theme::Registry::new(&config.themes_dir));
     let overlays = Arc::new(Overlays::new(themes.clone()));
     let validator = overlays.clone();
-    themes.set_validator(Arc::new(move |t| validator.validate(t)));
+    themes.set_validator(Arc::new(move |t| {
+        validator
+            .validate(t)
+            .and_then(|()| crate::widgets::validate(t))
+    }));
     let mut problems: Vec<String> = themes.load_all().iter().map(ToString::to_string).collect();
     let (found, errors) = crate::overlay::file::load_overlays(
         &config.overlays_dir,

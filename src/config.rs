@@ -69,6 +69,29 @@ struct FileConfig {
     tiktok: crate::platforms::settings::TiktokConfig,
     #[serde(default)]
     alerts: AlertsConfig,
+    #[serde(default)]
+    widgets: WidgetsConfig,
+}
+
+/// `[widgets]`: sessions, labels, counters and timers, beyond each overlay's own options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WidgetsConfig {
+    /// Whether the broadcaster's and moderators' chat commands (`!deaths+`, `!subathon add
+    /// 60`) change counters and timers.
+    pub chat_commands: bool,
+    /// Also write every label as a text file, `<data_dir>/labels/<channel>/<label>.txt`, for
+    /// OBS Text sources.
+    pub label_files: bool,
+}
+
+impl Default for WidgetsConfig {
+    fn default() -> Self {
+        WidgetsConfig {
+            chat_commands: true,
+            label_files: false,
+        }
+    }
 }
 
 /// `[alerts]`: the controls over every alert overlay's queue that are not per overlay.
@@ -334,6 +357,7 @@ pub struct Config {
     /// `[youtube]`, `[kick]` and `[tiktok]`.
     pub platforms: crate::platforms::settings::Platforms,
     pub alerts: AlertsConfig,
+    pub widgets: WidgetsConfig,
 }
 
 impl Config {
@@ -511,6 +535,7 @@ impl Config {
             store,
             platforms,
             alerts,
+            widgets: file.widgets,
         })
     }
 

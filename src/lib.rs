@@ -18,6 +18,8 @@
 //!   shared by several instances); [`seen`] remembers ids already handled.
 //! - [`channels`]: which channels are wanted, leased by open streams, with a grace period.
 //! - [`stats`]: chat statistics derived from the events.
+//! - [`widgets`]: state kept beside the log: the stream session (labels, credits), counters and
+//!   timers, steered like the alerts by every control path.
 //! - [`theme`]: handlebars themes, embedded defaults, hot reload with last-good fallback; its
 //!   watcher tells what changed through a callback.
 //! - [`overlay`]: overlay instances (`overlays/*.toml` in [`overlay::file`]): which events they
@@ -53,3 +55,4 @@ pub mod store;
 pub mod theme;
 pub mod twitch;
 pub mod web;
+pub mod widgets;

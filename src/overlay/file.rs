@@ -19,16 +19,42 @@ pub enum OverlayKind {
     Events,
     Stats,
     Goal,
+    /// Session labels: latest supporters, tops, counts, counters (one, or a rotating set).
+    Labels,
+    /// One named counter (a death counter).
+    Counter,
+    /// A countdown or a subathon timer.
+    Timer,
+    /// The session's supporters and chatters, scrolling.
+    Credits,
 }
 
 impl OverlayKind {
-    pub const ALL: [OverlayKind; 5] = [
+    pub const ALL: [OverlayKind; 9] = [
         OverlayKind::Chat,
         OverlayKind::Alerts,
         OverlayKind::Events,
         OverlayKind::Stats,
         OverlayKind::Goal,
+        OverlayKind::Labels,
+        OverlayKind::Counter,
+        OverlayKind::Timer,
+        OverlayKind::Credits,
     ];
+
+    /// Whether it shows server-held state (the session, a counter, a timer) rather than
+    /// events: its pages are sent the state (`event: widget`), never the events.
+    pub fn is_widget(self) -> bool {
+        matches!(
+            self,
+            OverlayKind::Labels | OverlayKind::Counter | OverlayKind::Timer | OverlayKind::Credits
+        )
+    }
+
+    /// Every kind's name, for messages: `chat, alerts, …`.
+    pub fn list() -> String {
+        OverlayKind::ALL.map(OverlayKind::as_str).join(", ")
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +63,10 @@ impl OverlayKind {
             OverlayKind::Events => "events",
             OverlayKind::Stats => "stats",
             OverlayKind::Goal => "goal",
+            OverlayKind::Labels => "labels",
+            OverlayKind::Counter => "counter",
+            OverlayKind::Timer => "timer",
+            OverlayKind::Credits => "credits",
         }
     }
 
@@ -66,6 +96,10 @@ impl OverlayKind {
             OverlayKind::Goal => [Follow, Sub, Resub, SubGift, GiftBomb, Cheer]
                 .into_iter()
                 .collect(),
+            OverlayKind::Labels
+            | OverlayKind::Counter
+            | OverlayKind::Timer
+            | OverlayKind::Credits => KindSet::NONE,
         }
     }
 
@@ -77,6 +111,10 @@ impl OverlayKind {
             OverlayKind::Events => (320, 480),
             OverlayKind::Stats => (320, 240),
             OverlayKind::Goal => (600, 120),
+            OverlayKind::Labels => (500, 80),
+            OverlayKind::Counter => (300, 120),
+            OverlayKind::Timer => (400, 140),
+            OverlayKind::Credits => (800, 1080),
         }
     }
 }
@@ -375,6 +413,22 @@ pub mod options {
             OverlayKind::Goal => {
                 json!({"goal": "follow", "target": 100, "start": 0, "label": "Follower goal"})
             }
+            OverlayKind::Labels => json!({
+                "labels": ["latest.follower", "latest.subscriber", "latest.cheerer"],
+                "rotate_s": 8, "empty": "nobody yet"
+            }),
+            OverlayKind::Counter => json!({"counter": "deaths", "label": "Deaths", "command": ""}),
+            OverlayKind::Timer => json!({
+                "mode": "duration", "duration_s": 600, "until": "", "cap_s": 0,
+                "tier1_s": 60, "tier2_s": 120, "tier3_s": 300, "gift_s": 60,
+                "bits100_s": 30, "money_s": 30, "follow_s": 0,
+                "label": "", "end_text": "Time's up!", "command": ""
+            }),
+            OverlayKind::Credits => json!({
+                "title": "Thanks for watching!",
+                "sections": ["followers", "subscribers", "gifters", "cheerers", "raiders", "money", "chatters"],
+                "duration_s": 40, "repeat": true
+            }),
         }
     }
 
@@ -419,6 +473,13 @@ pub mod options {
             })?;
             merged[&key] = value;
         }
+        if kind == OverlayKind::Timer && merged["mode"] == "until" && merged["until"] == "" {
+            return Err(OptionError {
+                key: Some("mode".into()),
+                text: "mode = \"until\" needs until = \"2026-12-24T18:00:00+01:00\" (when it ends)"
+                    .into(),
+            });
+        }
         Ok(merged)
     }
 
@@ -435,6 +496,66 @@ pub mod options {
                     return Err(format!(
                         "goal = \"{goal}\": allowed values are \"follow\", \"sub\", \"bits\""
                     ));
+                }
+            }
+            (OverlayKind::Labels, "labels") => {
+                let names = value.as_array().cloned().unwrap_or_default();
+                if names.is_empty() {
+                    return Err(
+                        "labels lists at least one label, e.g. [\"latest.follower\"]".into(),
+                    );
+                }
+                for n in names {
+                    let n = n.as_str().unwrap_or_default();
+                    if !crate::overlay::labels::known(n) {
+                        return Err(format!(
+                            "unknown label \"{n}\"; labels are {}",
+                            crate::overlay::labels::list()
+                        ));
+                    }
+                }
+            }
+            (OverlayKind::Counter, "counter") => {
+                let name = value.as_str().unwrap_or_default();
+                if !crate::overlay::labels::valid_counter(name) {
+                    return Err(format!(
+                        "counter = \"{name}\": a counter's name is 1-32 of a-z, 0-9, _ and -"
+                    ));
+                }
+            }
+            (OverlayKind::Counter | OverlayKind::Timer, "command") => {
+                let word = value.as_str().unwrap_or_default();
+                if word.chars().any(char::is_whitespace) {
+                    return Err(format!(
+                        "command = \"{word}\": one word, like \"!deaths\" (\"\" for the default)"
+                    ));
+                }
+            }
+            (OverlayKind::Timer, "mode") => {
+                let mode = value.as_str().unwrap_or_default();
+                if !["duration", "until", "subathon"].contains(&mode) {
+                    return Err(format!(
+                        "mode = \"{mode}\": allowed values are \"duration\", \"until\", \"subathon\""
+                    ));
+                }
+            }
+            (OverlayKind::Timer, "until") => {
+                let until = value.as_str().unwrap_or_default();
+                if !until.is_empty() && chrono::DateTime::parse_from_rfc3339(until).is_err() {
+                    return Err(format!(
+                        "until = \"{until}\": write a time like \"2026-12-24T18:00:00+01:00\""
+                    ));
+                }
+            }
+            (OverlayKind::Credits, "sections") => {
+                for s in value.as_array().into_iter().flatten() {
+                    let s = s.as_str().unwrap_or_default();
+                    if !crate::overlay::labels::CREDITS.contains(&s) {
+                        return Err(format!(
+                            "unknown credits section \"{s}\"; sections are {}",
+                            crate::overlay::labels::CREDITS.join(", ")
+                        ));
+                    }
                 }
             }
             (OverlayKind::Alerts, "variations") => {

@@ -3,6 +3,7 @@
 //! the SSE frame its theme produces, once per overlay version, shared by all its clients.
 
 pub mod file;
+pub mod labels;
 pub mod page;
 pub mod reload;
 
@@ -362,6 +363,32 @@ impl Overlay {
         self.html_with(event, shared, replay)
     }
 
+    /// The HTML of a widget overlay (labels, counter, timer, credits) for its state: `state`'s
+    /// keys join `overlay` and `fields` in the render context (documented in docs/themes.md).
+    /// A failing template is reported like an event's, and shows `fallback`, escaped.
+    pub fn widget_html(&self, state: Value, fallback: &str, shared: &Shared) -> String {
+        let template = widget_template(self.config.kind);
+        let ctx = widget_context(&self.config, &self.fields, state);
+        match self.theme.render(&template, &ctx) {
+            Ok(html) => {
+                shared.failures.rendered(&self.theme.name, &template);
+                html
+            }
+            Err(e) => {
+                tracing::warn!(overlay = %self.config.name, error = %e, "template failed");
+                shared.failures.failed(
+                    &self.theme.name,
+                    &template,
+                    format!("{e} ({})", self.config.kind.as_str()),
+                );
+                format!(
+                    "<div class=\"item-fallback\">{}</div>",
+                    crate::theme::helpers::escape(fallback)
+                )
+            }
+        }
+    }
+
     fn html_with(&self, event: &Event, shared: &Shared, replay: bool) -> String {
         let Some(template) = template_for(&self.config, &self.theme, event) else {
             return String::new();
@@ -437,7 +464,38 @@ pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Opt
         OverlayKind::Events => pick("events"),
         OverlayKind::Stats => Some("stats/stats".to_string()).filter(|t| theme.has(t)),
         OverlayKind::Goal => Some("goal/goal".to_string()).filter(|t| theme.has(t)),
+        // Widgets render their state, never an event (see [`Overlay::widget_html`]).
+        OverlayKind::Labels | OverlayKind::Counter | OverlayKind::Timer | OverlayKind::Credits => {
+            None
+        }
     }
+}
+
+/// A widget overlay's render context: `overlay` and `fields`, and `state`'s keys beside them.
+pub fn widget_context(
+    config: &OverlayConfig,
+    fields: &serde_json::Map<String, Value>,
+    state: Value,
+) -> Value {
+    let mut ctx = json!({
+        "fields": fields,
+        "overlay": {
+            "name": config.name,
+            "kind": config.kind.as_str(),
+            "title": config.title,
+            "channel": config.channel,
+            "options": config.options,
+        },
+    });
+    if let (Value::Object(ctx), Value::Object(state)) = (&mut ctx, state) {
+        ctx.extend(state);
+    }
+    ctx
+}
+
+/// The template a widget overlay of `kind` renders its state with: `<kind>/<kind>`.
+pub fn widget_template(kind: OverlayKind) -> String {
+    format!("{0}/{0}", kind.as_str())
 }
 
 /// The render context theme authors see (documented in docs/themes.md).

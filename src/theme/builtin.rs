@@ -19,6 +19,10 @@ pub const DEFAULT: &[File] = embed!("default":
     "templates/events/default.hbs",
     "templates/stats/stats.hbs",
     "templates/goal/goal.hbs",
+    "templates/labels/labels.hbs",
+    "templates/counter/counter.hbs",
+    "templates/timer/timer.hbs",
+    "templates/credits/credits.hbs",
     "static/style.css",
 );
 
@@ -26,6 +30,10 @@ pub const DEFAULT: &[File] = embed!("default":
 pub const NEON: &[File] = embed!("neon":
     "theme.toml",
     "templates/alerts/default.hbs",
+    "templates/labels/labels.hbs",
+    "templates/counter/counter.hbs",
+    "templates/timer/timer.hbs",
+    "templates/credits/credits.hbs",
     "static/style.css",
 );
 

@@ -190,7 +190,8 @@ handlebars_helper!(IsoTimeHelper: |at: u64| iso_time(at));
 
 handlebars_helper!(SummaryHelper: |event: Value| summary(&event));
 
-fn tier_name(tier: &str) -> String {
+/// A Twitch sub tier ("1000", "prime") as people say it ("Tier 1", "Prime").
+pub fn tier_name(tier: &str) -> String {
     match tier {
         "1000" => "Tier 1".into(),
         "2000" => "Tier 2".into(),

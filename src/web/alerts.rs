@@ -51,7 +51,7 @@ fn refused(e: AlertError) -> warp::Rejection {
 }
 
 /// An optional JSON object body: empty is `{}`.
-fn body_object(body: &Bytes, what: &str) -> Result<Value, warp::Rejection> {
+pub(super) fn body_object(body: &Bytes, what: &str) -> Result<Value, warp::Rejection> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

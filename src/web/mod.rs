@@ -17,6 +17,7 @@ pub mod sse;
 pub mod state;
 pub mod viewer;
 pub mod webhook;
+pub mod widgets;
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ pub use state::State;
 /// Every route.
 pub fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
     alerts::routes(state.clone())
+        .or(widgets::routes(state.clone()))
+        .unify()
         .or(settings::routes(state.clone()))
         .unify()
         .or(replay::routes(state.clone()))

@@ -578,7 +578,7 @@ pub fn dashboard_page(state: &State) -> String {
             controls = if c.kind == crate::overlay::OverlayKind::Alerts {
                 alert_controls(&c.name, &c.channel)
             } else {
-                String::new()
+                widget_controls(c)
             },
         ));
     }
@@ -600,6 +600,7 @@ pub fn dashboard_page(state: &State) -> String {
             r#"<section class="panel channel" data-channel="{channel}" data-alerts-channel="{has_alerts}">
   <h2>#{channel}: recent events</h2>
   {safe}
+  <div class="session" data-channel="{channel}"><p class="session-line muted">…</p><button class="session-reset" data-channel="{channel}" title="Empties the labels, the credits and the session's counts">Start a new session</button></div>
   <ul class="recent" data-channel="{channel}"><li class="muted">…</li></ul>
 </section>
 "#
@@ -608,6 +609,10 @@ pub fn dashboard_page(state: &State) -> String {
     let buttons: String = crate::event::Kind::ALL
         .iter()
         .map(|k| format!(r#"<button class="test" data-kind="{k}">{k}</button>"#))
+        .collect();
+    let kind_options: String = crate::overlay::OverlayKind::ALL
+        .iter()
+        .map(|k| format!("<option>{}</option>", k.as_str()))
         .collect();
     let theme_options: String = state
         .themes
@@ -665,7 +670,7 @@ pub fn dashboard_page(state: &State) -> String {
 <section class="panel" id="new-overlay"><h2>New overlay</h2>
   <form class="new-overlay">
     <label>Name <input name="name" required pattern="[A-Za-z0-9_-]+" placeholder="my-alerts"></label>
-    <label>Kind <select name="kind"><option>chat</option><option>alerts</option><option>events</option><option>stats</option><option>goal</option></select></label>
+    <label>Kind <select name="kind">{kind_options}</select></label>
     <label>Channel <input name="channel" value="{default_channel}"></label>
     <label>Theme <select name="theme">{theme_options}</select></label>
     <button type="submit">Create</button> <span class="error" data-error-for="name"></span>
@@ -681,6 +686,58 @@ pub fn dashboard_page(state: &State) -> String {
 
 /// The queue of alert overlay `name`: what plays, what waits, and the buttons (filled in and
 /// kept current by dashboard.js).
+/// The buttons of a widget overlay's card: a counter's steps, a timer's start, pause and
+/// added time, a session's reset; and the preview with a made-up session. Each is the HTTP API.
+fn widget_controls(c: &crate::overlay::OverlayConfig) -> String {
+    use crate::overlay::OverlayKind;
+    use crate::theme::helpers::escape;
+    let button = |op: &str, label: &str, seconds: Option<i32>| {
+        let seconds = seconds.map_or(String::new(), |s| format!(r#" data-seconds="{s}""#));
+        format!(r#"<button data-op="{op}"{seconds}>{label}</button>"#)
+    };
+    let (widget, name, buttons) = match c.kind {
+        OverlayKind::Counter => (
+            "counter",
+            c.options["counter"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            [
+                button("subtract", "−1", None),
+                button("add", "+1", None),
+                button("reset", "Reset", None),
+            ]
+            .concat(),
+        ),
+        OverlayKind::Timer => (
+            "timer",
+            c.name.clone(),
+            [
+                button("start", "Start", None),
+                button("pause", "Pause", None),
+                button("add", "+1 min", Some(60)),
+                button("add", "−1 min", Some(-60)),
+                button("reset", "Reset", None),
+            ]
+            .concat(),
+        ),
+        OverlayKind::Labels | OverlayKind::Credits => (
+            "session",
+            String::new(),
+            button("reset", "Start a new session", None),
+        ),
+        _ => return String::new(),
+    };
+    format!(
+        r#"<div class="widget-controls" data-widget="{widget}" data-channel="{channel}" data-name="{name}">
+    <div class="buttons">{buttons}<label><input type="checkbox" class="sample-toggle"> preview with sample data</label></div>
+    <p class="value muted"></p>
+  </div>"#,
+        channel = escape(&c.channel),
+        name = escape(&name),
+    )
+}
+
 fn alert_controls(name: &str, channel: &str) -> String {
     use crate::theme::helpers::escape;
     let button = |action: &str, label: &str, hidden: bool| {

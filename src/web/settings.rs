@@ -505,7 +505,7 @@ async fn save_file(
         Err(_) => {
             return Ok(refused(vec![problem(
                 "kind",
-                format!("kind \"{kind_text}\" is one of chat, alerts, events, stats, goal"),
+                format!("kind \"{kind_text}\" is one of {}", OverlayKind::list()),
             )]));
         }
     };
@@ -580,7 +580,7 @@ fn create(state: Arc<State>) -> BoxedFilter<(Response,)> {
             if posted.kind.is_none() {
                 return Ok(refused(vec![problem(
                     "kind",
-                    "a new overlay needs a kind: chat, alerts, events, stats or goal",
+                    format!("a new overlay needs a kind: {}", OverlayKind::list()),
                 )]));
             }
             save_file(&state, &named.name, posted, true).await

@@ -476,6 +476,32 @@ enum EventsRequest {
         #[serde(default, rename = "ref")]
         reference: Option<Value>,
     },
+    /// A counter op, as `POST /api/channels/<channel>/counters/<name>` (`op`, `value`).
+    Counter {
+        channel: String,
+        name: String,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+        #[serde(flatten)]
+        body: serde_json::Map<String, Value>,
+    },
+    /// A timer op, as `POST /api/channels/<channel>/timers/<name>` (`op`, `seconds`).
+    Timer {
+        channel: String,
+        name: String,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+        #[serde(flatten)]
+        body: serde_json::Map<String, Value>,
+    },
+    /// The channel's session; `"reset": true` starts it over.
+    Session {
+        channel: String,
+        #[serde(default)]
+        reset: bool,
+        #[serde(default, rename = "ref")]
+        reference: Option<Value>,
+    },
     Ping,
 }
 
@@ -491,6 +517,20 @@ fn may(may_change: bool) -> Result<(), Value> {
     } else {
         Err(events_error("FORBIDDEN", READ_ONLY))
     }
+}
+
+fn widget_error(e: crate::widgets::WidgetError) -> Value {
+    let code = match e {
+        crate::widgets::WidgetError::NoTimer { .. } => "NOT_FOUND",
+        _ => "BAD_MESSAGE",
+    };
+    events_error(code, &e.to_string())
+}
+
+/// `answer` with its `type`.
+fn typed(kind: &str, mut answer: Value) -> Value {
+    answer["type"] = json!(kind);
+    answer
 }
 
 fn alert_error(e: crate::alerts::AlertError) -> Value {
@@ -537,10 +577,24 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let (mut tx, mut rx) = socket.split();
     let mut sub: Option<(Subscription, Option<KindSet>)> = None;
     let mut alert_changes = state.alerts.changes();
+    let mut widget_changes = state.widgets.changes();
     loop {
         let next = next_message(sub.as_mut().map(|(s, _)| s), &state.bus);
         tokio::select! {
             _ = state.shutdown.cancelled() => break,
+            changed = widget_changes.recv() => {
+                // A subscriber of the channel hears of every change to its session, counters
+                // and timers (at most a few times a second: the widgets gather changes).
+                let channel = match changed {
+                    Ok(channel) => channel,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let followed = sub.as_ref().is_some_and(|(s, _)| s.channels().contains(&channel));
+                if followed && !send(&mut tx, &typed("widgets", state.widgets.state(&channel))).await {
+                    break;
+                }
+            }
             changed = alert_changes.recv() => {
                 // A subscriber of the channel hears of every change to its alerts.
                 let channel = match changed {
@@ -561,7 +615,34 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     None => break,
                 };
                 let answer = match serde_json::from_str::<EventsRequest>(&text) {
-                    Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish, alerts, safe_mode and ping")),
+                    Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish, alerts, safe_mode, counter, timer, session and ping")),
+                    Ok(EventsRequest::Counter { channel, name, reference, body }) => {
+                        let channel = normalize_channel(&channel);
+                        let done = may(may_change).and_then(|()| {
+                            let op = crate::web::widgets::counter_op(&Value::Object(body))
+                                .map_err(|e| events_error("BAD_MESSAGE", &e))?;
+                            state.widgets.counter(&channel, &name, op).map_err(widget_error)
+                        });
+                        with_ref(done.map(|a| typed("counter", a)).unwrap_or_else(|e| e), reference)
+                    }
+                    Ok(EventsRequest::Timer { channel, name, reference, body }) => {
+                        let channel = normalize_channel(&channel);
+                        let done = may(may_change).and_then(|()| {
+                            let op = crate::web::widgets::timer_op(&Value::Object(body))
+                                .map_err(|e| events_error("BAD_MESSAGE", &e))?;
+                            state.widgets.timer(&channel, &name, op).map_err(widget_error)
+                        });
+                        with_ref(done.map(|a| typed("timer", a)).unwrap_or_else(|e| e), reference)
+                    }
+                    Ok(EventsRequest::Session { channel, reset, reference }) => {
+                        let channel = normalize_channel(&channel);
+                        let done = if reset {
+                            may(may_change).map(|()| state.widgets.reset_session(&channel))
+                        } else {
+                            Ok(state.widgets.session(&channel))
+                        };
+                        with_ref(done.map(|a| typed("session", a)).unwrap_or_else(|e| e), reference)
+                    }
                     Ok(EventsRequest::Ping) => json!({"type": "pong"}),
                     Ok(EventsRequest::Subscribe { channels, kinds, since }) => {
                         match subscription(&state, channels, kinds, since) {

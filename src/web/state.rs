@@ -33,6 +33,8 @@ pub struct State {
     pub overlays: Arc<Overlays>,
     /// Every alert overlay's queue and safe mode: what every control path steers.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Every channel's session, counters and timers: what every control path steers.
+    pub widgets: Arc<crate::widgets::Widgets>,
     /// The dashboard's playback of a recording.
     pub rehearsal: crate::replay::Rehearsal,
     pub reloader: Arc<Reloader>,

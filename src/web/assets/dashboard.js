@@ -154,6 +154,53 @@
     b.addEventListener("click", function () { post("/api/channels/" + encodeURIComponent(b.dataset.channel) + "/safe-mode", null, "DELETE").then(alertState); });
   });
 
+  // ---- widgets: counters, timers and sessions, each button the HTTP API; a card's preview
+  // can show a made-up session instead of the live one.
+  function widgetPath(box, op) {
+    var c = "/api/channels/" + encodeURIComponent(box.dataset.channel);
+    if (box.dataset.widget === "counter") return c + "/counters/" + encodeURIComponent(box.dataset.name);
+    if (box.dataset.widget === "timer") return c + "/timers/" + encodeURIComponent(box.dataset.name);
+    return c + "/session/" + op;
+  }
+  document.querySelectorAll(".widget-controls").forEach(function (box) {
+    box.querySelectorAll("button[data-op]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var body = { op: b.dataset.op };
+        if (b.dataset.seconds) body.seconds = Number(b.dataset.seconds);
+        post(widgetPath(box, b.dataset.op), body).then(function (j) {
+          if (!j) return;
+          var line = j.value !== undefined ? box.dataset.name + " = " + j.value
+            : j.display !== undefined ? (j.running ? "running, " : "paused, ") + j.display + " left"
+            : "new session started";
+          text(box.querySelector(".value"), line);
+        });
+      });
+    });
+    var toggle = box.querySelector(".sample-toggle"), frame = box.parentNode.querySelector(".preview iframe");
+    if (toggle && frame) toggle.addEventListener("change", function () {
+      frame.src = "/o/" + encodeURIComponent(box.parentNode.dataset.overlay) + "?preview=1" + (toggle.checked ? "&sample=1" : "");
+    });
+  });
+  function sessionLine(s) {
+    var t = s.totals, since = new Date(s.started_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return "Session since " + since + (s.live ? " (live)" : s.ended_at ? " (stream ended)" : "") + ": " +
+      t.follows + " follows, " + t.subs + " subs, " + t.gifted + " gifted, " + t.bits + " bits, " +
+      t.raids + " raids, " + t.money_formatted + ", " + t.chatters + " chatters";
+  }
+  function sessions() {
+    document.querySelectorAll(".session[data-channel]").forEach(function (box) {
+      fetch("/api/channels/" + encodeURIComponent(box.dataset.channel) + "/session").then(function (r) { return r.json(); })
+        .then(function (s) { text(box.querySelector(".session-line"), sessionLine(s)); }).catch(function () {});
+    });
+  }
+  sessions(); setInterval(sessions, 3000);
+  document.querySelectorAll("button.session-reset").forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (!confirm("Start a new session for #" + b.dataset.channel + "? Labels and credits start empty.")) return;
+      post("/api/channels/" + encodeURIComponent(b.dataset.channel) + "/session/reset").then(sessions);
+    });
+  });
+
   function recent() {
     document.querySelectorAll("ul.recent").forEach(function (ul) {
       var c = ul.dataset.channel, alertable = channelsWithAlerts.indexOf(c) >= 0;

@@ -1,6 +1,7 @@
 // overlayd overlay client: one small script, no framework. Receives pre-rendered events over
 // server-sent events and places them by overlay kind. Reconnects with Last-Event-ID (the
-// browser does that by itself); alerts play from the server's queue, so a reload loses none.
+// browser does that by itself); alerts play from the server's queue and widgets draw the
+// state the server keeps, so a reload loses neither.
 (function () {
   "use strict";
   var settings = JSON.parse(document.getElementById("overlay-settings").textContent);
@@ -151,6 +152,78 @@
     }
   };
 
+  // Widgets (labels, counter, timer, credits) show state the server keeps: every page of the
+  // overlay is sent it rendered (`event: widget`) and fetches it on every (re)connect, so a
+  // reload shows the same count and the same time left. A timer's clock ticks here, from the
+  // server's end time and clock.
+  var isWidget = ["labels", "counter", "timer", "credits"].indexOf(settings.kind) >= 0;
+  var sampleMode = /[?&]sample=1\b/.test(location.search);
+  var widget = {
+    seq: -1, state: null, offset: 0, current: 0, shownAt: 0, pending: null,
+    apply: function (w, sample) {
+      if (!w || typeof w.seq !== "number" || w.seq < this.seq || (sampleMode && !sample)) return;
+      this.seq = w.seq; this.state = w.state || {};
+      if (this.state.timer && this.state.timer.now) this.offset = this.state.timer.now - Date.now();
+      // A credits roll takes new names at the end of a pass: redrawing would start it over.
+      var roll = root.querySelector(".credits-roll");
+      if (roll && roll.getAnimations && roll.getAnimations().length) { this.pending = w.html; return; }
+      this.draw(w.html);
+    },
+    draw: function (html) {
+      this.pending = null;
+      root.innerHTML = "";
+      root.appendChild(fragment(html || "", "widget"));
+      var roll = root.querySelector(".credits-roll"), self = this;
+      if (roll) {
+        var at = /[?&]at=(\d+(?:\.\d+)?)/.exec(location.search);
+        if (at) roll.style.animationDelay = "-" + at[1] + "s";
+        roll.addEventListener("animationiteration", function () { if (self.pending !== null) self.draw(self.pending); });
+      }
+      this.tick(); this.rotate(true);
+      document.documentElement.dataset.widgetSeq = this.seq;
+      document.dispatchEvent(new CustomEvent("overlayd:widget", { detail: this.state }));
+    },
+    // The timer's clock, every quarter second: `[data-timer-clock]` shows the time left.
+    tick: function () {
+      var t = this.state && this.state.timer;
+      if (!t || t.error) return;
+      var left = t.running ? Math.max(0, t.ends_at - (Date.now() + this.offset)) : t.remaining_ms;
+      var clocks = root.querySelectorAll("[data-timer-clock]");
+      for (var i = 0; i < clocks.length; i++) clocks[i].textContent = clock(left);
+      var box = root.querySelector(".timer");
+      if (box) { box.classList.toggle("is-finished", t.started && left <= 0); box.classList.toggle("is-running", t.running && left > 0); }
+      document.documentElement.dataset.timerLeft = Math.ceil(left / 1000);
+    },
+    // Several labels with `rotate_s`: one at a time (`.label-current`), in turn.
+    rotate: function (redrawn) {
+      var box = root.querySelector(".labels"), every = (this.state && this.state.rotate_s) || 0;
+      if (!box) return;
+      var items = box.querySelectorAll("[data-label]");
+      if (items.length < 2 || every <= 0) { box.classList.remove("is-rotating"); return; }
+      box.classList.add("is-rotating");
+      if (!redrawn && Date.now() - this.shownAt >= every * 1000) { this.current++; this.shownAt = Date.now(); }
+      if (!this.shownAt) this.shownAt = Date.now();
+      var n = this.current % items.length;
+      for (var i = 0; i < items.length; i++) items[i].classList.toggle("label-current", i === n);
+    },
+    fetch: function () {
+      var self = this;
+      fetch("/o/" + encodeURIComponent(settings.name) + "/widget" + (sampleMode ? "?sample=1" : ""), { cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (w) { self.apply(w, sampleMode); })
+        .catch(function () {});
+    }
+  };
+  function clock(ms) {
+    var s = Math.ceil(ms / 1000), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, r = s % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h > 0 ? h + ":" + two(m) : two(m)) + ":" + two(r);
+  }
+  if (isWidget) {
+    setInterval(function () { widget.tick(); }, 250);
+    setInterval(function () { widget.rotate(false); }, 1000);
+  }
+
   var list = {
     add: function (ev) {
       if (!ev.html) return;
@@ -184,6 +257,7 @@
   function themeReloaded(info) {
     errorBox.hidden = true;
     errorBox.textContent = "";
+    if (isWidget) widget.fetch();
     if (info.css) {
       var link = document.getElementById("theme-css");
       var fresh = link.cloneNode();
@@ -249,8 +323,11 @@
       trim();
     } else if (type === "alerts") {
       if (settings.kind === "alerts") alerts.apply(data);
+    } else if (type === "widget") {
+      if (isWidget) widget.apply(data);
     } else if (type === "resync") {
       if (settings.kind === "alerts") alerts.fetch();
+      if (isWidget) widget.fetch();
       document.dispatchEvent(new CustomEvent("overlayd:resync", { detail: data }));
     } else {
       place(data);
@@ -261,7 +338,7 @@
   // Direct: one EventSource for this page (the browser resumes with Last-Event-ID).
   function direct(url) {
     var source = new EventSource(url);
-    KINDS.concat(["theme", "theme-error", "resync", "overlay", "alerts"]).forEach(function (type) {
+    KINDS.concat(["theme", "theme-error", "resync", "overlay", "alerts", "widget"]).forEach(function (type) {
       source.addEventListener(type, function (e) {
         var data;
         try { data = JSON.parse(e.data); } catch (err) { return; }
@@ -271,6 +348,7 @@
     source.onopen = function () {
       document.documentElement.dataset.connected = "direct";
       if (settings.kind === "alerts") alerts.fetch();
+      if (isWidget) widget.fetch();
     };
     return source;
   }
@@ -295,6 +373,7 @@
         var done = function () {
           ready = true;
           if (settings.kind === "alerts") alerts.fetch();
+          if (isWidget) widget.fetch();
           document.documentElement.dataset.connected = "shared";
           buffered.forEach(function (b) { live(b.type, b.data); });
           buffered = [];
@@ -319,7 +398,7 @@
   function connect() {
     // Alerts come from the queue's state, not from history; every other kind redraws from the
     // recent history.
-    var since = settings.kind === "alerts" ? null : "0";
+    var since = settings.kind === "alerts" || isWidget ? null : "0";
     var forceDirect = /[?&]transport=direct\b/.test(location.search);
     if (window.SharedWorker && !forceDirect) {
       try { return shared(since); } catch (e) { /* fall back to a direct stream */ }
@@ -327,7 +406,9 @@
     return direct(settings.events + (since !== null ? "?since=" + encodeURIComponent(since) : ""));
   }
   // The dashboard's preview of a form (`?sample=1`): sample events of every kind it shows.
-  if (/[?&]sample=1\b/.test(location.search)) {
+  if (sampleMode && isWidget) {
+    widget.fetch();
+  } else if (sampleMode) {
     fetch("/o/" + encodeURIComponent(settings.name) + "/samples").then(function (r) { return r.json(); })
       .then(function (list) {
         list.forEach(function (ev) {

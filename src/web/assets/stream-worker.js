@@ -11,7 +11,7 @@ var reconnectTimer = null;
 var KINDS = ["chat.message", "chat.delete", "chat.clear", "follow", "sub", "resub", "subgift",
   "giftbomb", "cheer", "raid", "redemption", "announcement", "stream.online", "stream.offline",
   "hypetrain.begin", "hypetrain.progress", "hypetrain.end"];
-var CONTROL = ["theme", "theme-error", "resync", "overlay", "alerts"];
+var CONTROL = ["theme", "theme-error", "resync", "overlay", "alerts", "widget"];
 
 function post(ports, msg) { ports.forEach(function (p) { try { p.postMessage(msg); } catch (e) {} }); }
 function allPorts() {
@@ -40,7 +40,7 @@ function connect() {
   CONTROL.forEach(function (kind) {
     source.addEventListener(kind, function (e) {
       var data; try { data = JSON.parse(e.data); } catch (err) { return; }
-      var ports = kind === "overlay" ? (overlays[data.name] || [])
+      var ports = kind === "overlay" || kind === "widget" ? (overlays[data.name] || [])
         : kind === "alerts" ? (overlays[data.overlay] || []) : allPorts();
       post(ports, { type: kind, data: data });
     });
