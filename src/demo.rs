@@ -231,6 +231,7 @@ pub fn chat(channel: &str, rng: &mut impl Rng) -> Event {
         reply: None,
         monetary: None,
         sticker: None,
+        first_message: false,
     };
     Event::new(
         Platform::Twitch,

@@ -329,6 +329,9 @@ pub struct ChatMessage {
     /// A YouTube Super Sticker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Sticker>,
+    /// The author's first message in the channel ever (Twitch's `first-msg` tag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_message: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -530,7 +530,12 @@ async fn built_in_overlays_serve_with_no_files() {
         .iter()
         .filter_map(|o| o["name"].as_str())
         .collect();
-    assert_eq!(names, ["alerts", "chat", "events", "goal", "stats"]);
+    assert_eq!(
+        names,
+        [
+            "alerts", "chat", "counter", "credits", "events", "goal", "labels", "stats", "timer"
+        ]
+    );
     let page = common::client()
         .get(server.url("/o/chat"))
         .send()

@@ -602,6 +602,14 @@ mod tests {
     }
 
     #[test]
+    fn every_example_overlay_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("overlays/examples");
+        let (found, errors) = load_overlays(&dir, "demo", &themes());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(found.len() >= 7, "{:?}", found.keys());
+    }
+
+    #[test]
     fn overlay_with_missing_theme_lists_themes() {
         let text = "kind = \"chat\"\nchannel = \"foo\"\ntheme = \"neno\"\n";
         let e = OverlayConfig::parse(Path::new("overlays/chat.toml"), text, "x", &themes())

@@ -248,6 +248,7 @@ fn chat_message(
         }),
         monetary: None,
         sticker: None,
+        first_message: tag_on("first-msg"),
     };
     let mut event = Event::new(
         crate::event::Platform::Twitch,
@@ -425,6 +426,25 @@ mod tests {
                 Element::Emote { name, .. } => name.as_str(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_first_message_is_marked_and_others_are_not() {
+        let line = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/irc/privmsg_reply_parent.txt"
+        ))
+        .expect("fixture");
+        for (tag, first) in [("first-msg=0", false), ("first-msg=1", true)] {
+            let line = line.trim().replacen("first-msg=0", tag, 1);
+            let irc = IRCMessage::parse(&line).expect("irc line");
+            let message = ServerMessage::try_from(irc).expect("privmsg");
+            let events = Mapper::default().map(&message, |_, e| e);
+            assert_eq!(
+                events[0].data["first_message"] == serde_json::json!(true),
+                first
+            );
+        }
     }
 
     #[test]

@@ -137,8 +137,17 @@ fn tier_name(tier: &Value) -> String {
     crate::theme::helpers::tier_name(tier.as_str().unwrap_or("1000"))
 }
 
+/// Adds `person` to a credits list once: someone who subscribes again (a resub after a sub)
+/// keeps their place, with what they did last.
 fn push_bounded(list: &mut Vec<Person>, person: Person) {
-    if list.len() < MAX_LISTED {
+    let same = |p: &Person| {
+        !person.login.is_empty()
+            && p.platform == person.platform
+            && p.login.eq_ignore_ascii_case(&person.login)
+    };
+    if let Some(seen) = list.iter_mut().find(|p| same(p)) {
+        *seen = person;
+    } else if list.len() < MAX_LISTED {
         list.push(person);
     }
 }
@@ -423,6 +432,11 @@ mod tests {
         assert_eq!(v["counts"]["subgift"], Value::Null);
         assert_eq!(v["latest"]["gifter"]["name"], "Cy");
         assert_eq!(v["latest"]["follower"], Value::Null);
+        s.apply(&ev(Kind::Sub, json!({"user_name": "Ann"})));
+        s.apply(&ev(Kind::Resub, json!({"user_name": "Ann", "months": 2})));
+        let subs = &s.snapshot("c")["credits"]["subscribers"];
+        assert_eq!(subs.as_array().map(Vec::len), Some(1), "{subs}");
+        assert_eq!(subs[0]["formatted"], "Tier 1 · 2 months");
     }
 
     #[test]

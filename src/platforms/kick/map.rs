@@ -125,6 +125,7 @@ pub fn decode(event: &str, data: &Value) -> Option<Decoded> {
                     color: None,
                 }),
                 sticker: None,
+                first_message: false,
             };
             (
                 Some(message.message_id.clone()),
@@ -219,6 +220,7 @@ fn chat_message(data: &Value) -> Option<ChatMessage> {
         reply,
         monetary: None,
         sticker: None,
+        first_message: false,
     })
 }
 

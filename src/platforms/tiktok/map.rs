@@ -336,6 +336,7 @@ fn chat(c: &proto::Chat) -> Result<Decoded, Skip> {
         reply: None,
         monetary: None,
         sticker: None,
+        first_message: false,
     };
     Ok(Decoded {
         id: Some(message.message_id.clone()),

@@ -225,6 +225,7 @@ fn chat_message(
         reply: None,
         monetary,
         sticker,
+        first_message: false,
     };
     serde_json::to_value(message).ok()
 }
