@@ -150,11 +150,11 @@ fn assert_whole(s: &Value, chat: (u64, u64)) {
 
 /// Waits until the saved state has counted event `id` (it is written at most twice a second).
 async fn saved_through(server: &Server, id: u64) -> Vec<u8> {
-    let file = server.path().join("data/widgets.json");
+    let file = server.path().join(format!("data/widgets/{CHANNEL}.json"));
     eventually("the widgets saved", WAIT, || async {
         let bytes = std::fs::read(&file).ok()?;
         let v: Value = serde_json::from_slice(&bytes).ok()?;
-        (v["channels"][CHANNEL]["last_id"].as_u64()? >= id).then_some(bytes)
+        (v["last_id"].as_u64()? >= id).then_some(bytes)
     })
     .await
 }
@@ -226,7 +226,7 @@ async fn a_crash_and_a_lost_state_are_made_good_from_the_event_log() {
     let mut server = server;
     server.halt().await;
     // As if it had died just after the first half was saved: the log has the rest.
-    let file = server.path().join("data/widgets.json");
+    let file = server.path().join(format!("data/widgets/{CHANNEL}.json"));
     std::fs::write(&file, &early).expect("older state");
     let server = Server::start_in(server.dir, "", &overlays).await;
     assert_whole(&session(&server).await, (4, 3));

@@ -5,8 +5,9 @@
 //! every (re)connect (`GET /o/<name>/widget`), so a reload shows the same thing.
 //!
 //! Events come in through [`Widgets::observe`], the publisher's callback (under the bus's lock:
-//! it records and wakes [`run`]). The state is saved in `widgets.json` with the id of the last
-//! event it counted; at start, what the log holds past that id is counted again
+//! it records and wakes [`run`]). Each channel's state is saved in `widgets/<channel>.json` (only
+//! the channels that changed are written) with the id of the last event it counted; at start,
+//! what the log holds past that id is counted again
 //! ([`Widgets::catch_up`]), and a channel with no saved state is recomputed from its log, from
 //! its last `stream.online`.
 
@@ -90,6 +91,9 @@ pub enum WidgetError {
     Timer { name: String, message: String },
 }
 
+/// A channel's counter and timer overlays.
+type Controls = Arc<[Arc<Overlay>]>;
+
 /// One channel's widget state, as saved.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Channel {
@@ -101,16 +105,12 @@ struct Channel {
     last_id: u64,
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct Saved {
-    channels: BTreeMap<String, Channel>,
-}
-
 struct Inner {
     channels: BTreeMap<String, Channel>,
     /// Channels whose widget pages must be sent their state.
     dirty: BTreeSet<String>,
-    save: bool,
+    /// Channels whose state changed since it was last written.
+    unsaved: BTreeSet<String>,
     /// Orders every state a page is sent; starts from the wall clock (µs), like event ids.
     seq: u64,
 }
@@ -119,7 +119,7 @@ impl Inner {
     fn touch(&mut self, channel: &str) {
         self.seq += 1;
         self.dirty.insert(channel.to_string());
-        self.save = true;
+        self.unsaved.insert(channel.to_string());
     }
 
     fn channel(&mut self, channel: &str) -> &mut Channel {
@@ -137,8 +137,12 @@ pub struct Widgets {
     overlays: Arc<Overlays>,
     bus: Arc<Bus>,
     config: WidgetsConfig,
-    file: PathBuf,
+    /// `widgets/` in the data dir: one file per channel.
+    dir: PathBuf,
     labels_dir: PathBuf,
+    /// The counter and timer overlays of each channel (what events and chat commands act on),
+    /// made once per version of the overlay set rather than once per event.
+    controls: Mutex<(u64, HashMap<String, Controls>)>,
     inner: Mutex<Inner>,
     wake: Notify,
     /// The channels whose widgets changed, for the events socket.
@@ -156,27 +160,19 @@ impl Widgets {
         config: WidgetsConfig,
         data_dir: &std::path::Path,
     ) -> Arc<Widgets> {
-        let file = data_dir.join("widgets.json");
-        let saved = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(
-                    "{}: {e}; sessions are recomputed from the event log",
-                    file.display()
-                );
-                Saved::default()
-            }),
-            Err(_) => Saved::default(),
-        };
+        let dir = data_dir.join("widgets");
+        let channels = load(&dir);
         Arc::new(Widgets {
             overlays,
             bus,
             config,
-            file,
+            dir,
             labels_dir: data_dir.join("labels"),
+            controls: Mutex::new((0, HashMap::new())),
             inner: Mutex::new(Inner {
-                channels: saved.channels,
+                channels,
                 dirty: BTreeSet::new(),
-                save: false,
+                unsaved: BTreeSet::new(),
                 seq: now_ms().saturating_mul(1000),
             }),
             wake: Notify::new(),
@@ -208,7 +204,7 @@ impl Widgets {
             if events.is_empty() {
                 continue;
             }
-            let overlays = self.overlays.all();
+            let controls = self.controls(&channel);
             let mut inner = self.inner.lock();
             if saved.is_none() {
                 let first = events[0];
@@ -221,11 +217,37 @@ impl Widgets {
                 );
             }
             for event in &events {
-                self.count(&mut inner, &overlays, event);
+                self.count(&mut inner, &controls, event);
             }
             tracing::info!(channel = %channel, events = events.len(), "session caught up from the event log");
             inner.touch(&channel);
         }
+    }
+
+    /// The counter and timer overlays of `channel`.
+    fn controls(&self, channel: &str) -> Controls {
+        let version = self.overlays.version();
+        let mut cache = self.controls.lock();
+        if cache.0 != version {
+            let mut by_channel: HashMap<String, Vec<Arc<Overlay>>> = HashMap::new();
+            for o in self.overlays.all() {
+                if matches!(o.config.kind, OverlayKind::Counter | OverlayKind::Timer) {
+                    by_channel
+                        .entry(o.config.channel.clone())
+                        .or_default()
+                        .push(o);
+                }
+            }
+            *cache = (
+                version,
+                by_channel.into_iter().map(|(c, v)| (c, v.into())).collect(),
+            );
+        }
+        cache
+            .1
+            .get(channel)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     }
 
     /// Follows the channels whose widgets change.
@@ -239,9 +261,9 @@ impl Widgets {
         if !counted(event) {
             return;
         }
-        let overlays = self.overlays.all();
+        let controls = self.controls(&event.channel);
         let mut inner = self.inner.lock();
-        self.count(&mut inner, &overlays, event);
+        self.count(&mut inner, &controls, event);
         inner.touch(&event.channel);
         drop(inner);
         self.wake.notify_one();
@@ -413,20 +435,20 @@ impl Widgets {
                "html": html, "state": state})
     }
 
-    fn take_dirty(&self) -> (Vec<String>, bool) {
-        let mut inner = self.inner.lock();
-        let dirty = std::mem::take(&mut inner.dirty).into_iter().collect();
-        (dirty, std::mem::take(&mut inner.save))
+    fn take_dirty(&self) -> Vec<String> {
+        std::mem::take(&mut self.inner.lock().dirty)
+            .into_iter()
+            .collect()
     }
 
     fn mark_all(&self) {
         let mut inner = self.inner.lock();
         for o in self.overlays.all() {
             if o.config.kind.is_widget() {
-                inner.touch(&o.config.channel);
+                inner.seq += 1;
+                inner.dirty.insert(o.config.channel.clone());
             }
         }
-        inner.save = false;
     }
 
     /// Every label of `channel` and its text, for the label files.
@@ -486,26 +508,69 @@ impl Widgets {
         }
     }
 
+    /// Writes the state of every channel that changed since the last time, each file whole.
     async fn save(&self) {
-        let bytes = {
-            let inner = self.inner.lock();
-            let saved = SavedRef {
-                channels: &inner.channels,
-            };
-            serde_json::to_vec(&saved).unwrap_or_default()
+        let files: Vec<(PathBuf, Vec<u8>)> = {
+            let mut inner = self.inner.lock();
+            let unsaved = std::mem::take(&mut inner.unsaved);
+            unsaved
+                .into_iter()
+                .filter_map(|c| {
+                    let bytes = serde_json::to_vec(inner.channels.get(&c)?).ok()?;
+                    Some((self.dir.join(format!("{c}.json")), bytes))
+                })
+                .collect()
         };
-        let file = self.file.clone();
-        let written =
-            tokio::task::spawn_blocking(move || crate::files::replace(&file, &bytes)).await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!("saving {}: {e}", self.file.display());
+        if files.is_empty() {
+            return;
         }
+        let dir = self.dir.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            for (path, bytes) in files {
+                crate::files::replace(&path, &bytes)?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!("saving {}: {e}", self.dir.display());
+        }
+    }
+
+    fn unsaved(&self) -> bool {
+        !self.inner.lock().unsaved.is_empty()
     }
 }
 
-#[derive(Serialize)]
-struct SavedRef<'a> {
-    channels: &'a BTreeMap<String, Channel>,
+/// Every channel's saved state in `dir` (a file that cannot be read is recomputed from the
+/// log, and says so).
+fn load(dir: &std::path::Path) -> BTreeMap<String, Channel> {
+    let mut channels = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return channels;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let Some(channel) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|_| path.extension().is_some_and(|e| e == "json"))
+            .filter(|c| crate::event::valid_channel(c))
+        else {
+            continue;
+        };
+        match std::fs::read(&path).map(|b| serde_json::from_slice::<Channel>(&b)) {
+            Ok(Ok(state)) => {
+                channels.insert(channel.to_string(), state);
+            }
+            Ok(Err(e)) => tracing::warn!(
+                "{}: {e}; this channel's session is recomputed from the event log",
+                path.display()
+            ),
+            Err(e) => tracing::warn!("{}: {e}", path.display()),
+        }
+    }
+    channels
 }
 
 /// Whether `event` counts in sessions, timers and commands: live (not seeded history) and not
@@ -792,7 +857,6 @@ pub fn validate(theme: &crate::theme::Theme) -> Result<(), crate::theme::ThemeEr
 /// saves; until shutdown.
 pub async fn run(widgets: Arc<Widgets>, shutdown: CancellationToken) {
     let mut last_save = Instant::now() - SAVE_EVERY;
-    let mut unsaved = false;
     let mut version = 0;
     loop {
         let v = widgets.overlays.version();
@@ -800,7 +864,7 @@ pub async fn run(widgets: Arc<Widgets>, shutdown: CancellationToken) {
             version = v;
             widgets.mark_all();
         }
-        let (dirty, save) = widgets.take_dirty();
+        let dirty = widgets.take_dirty();
         if !dirty.is_empty() {
             let overlays = widgets.overlays.all();
             for o in overlays
@@ -820,13 +884,11 @@ pub async fn run(widgets: Arc<Widgets>, shutdown: CancellationToken) {
                 widgets.write_labels(&dirty).await;
             }
         }
-        unsaved |= save;
         let mut next = None;
-        if unsaved {
+        if widgets.unsaved() {
             if last_save.elapsed() >= SAVE_EVERY {
                 widgets.save().await;
                 last_save = Instant::now();
-                unsaved = false;
             } else {
                 next = Some(last_save + SAVE_EVERY);
             }
