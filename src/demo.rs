@@ -122,10 +122,26 @@ pub fn next_events(channel: &str, n: u64) -> Vec<Event> {
                        "message": format!("Cheer{bits} great stream"), "is_anonymous": false}),
             )]
         }
-        83..=89 => vec![ev(
+        83..=87 => vec![ev(
             Kind::Raid,
             json!({"user_name": user, "user_login": login(user), "viewers": rng.random_range(5..500)}),
         )],
+        // A YouTube Super Chat: its chat line, and the tip that alerts.
+        88..=92 => {
+            let amount = *[2.0f64, 5.0, 10.0, 20.0].choose(&mut rng).unwrap_or(&5.0);
+            let data = json!({
+                "message_id": format!("demo-sc-{}", rand::random::<u32>()),
+                "author": {"id": format!("yt-{}", login(user)), "login": login(user), "display_name": user},
+                "text": "love the stream!",
+                "monetary": {"amount": amount, "currency": "USD", "formatted": format!("${amount:.2}")},
+            });
+            let mut line = Event::new(Platform::Youtube, channel, Kind::ChatMessage, data.clone());
+            let mut d = line.data.as_object().cloned().unwrap_or_default();
+            crate::event::complete(Kind::ChatMessage, &mut d);
+            line.data = Value::Object(d);
+            let tip = crate::money::tip_of(&line.data).unwrap_or_default();
+            vec![line, Event::new(Platform::Youtube, channel, Kind::Tip, tip)]
+        }
         _ => vec![ev(
             Kind::Redemption,
             json!({"user_name": user, "user_login": login(user),

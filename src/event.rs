@@ -47,10 +47,14 @@ pub enum Kind {
     /// A platform's own gift (TikTok's: one event per streak), worth `amount` of `currency`.
     #[serde(rename = "gift")]
     Gift,
+    /// Money sent with a chat line: a YouTube Super Chat or Super Sticker, Kick's Kicks. The
+    /// chat line itself still shows in chat (with its `monetary`); this is what alerts.
+    #[serde(rename = "tip")]
+    Tip,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::ChatMessage,
         Kind::ChatDelete,
         Kind::ChatClear,
@@ -69,6 +73,7 @@ impl Kind {
         Kind::HypeTrainProgress,
         Kind::HypeTrainEnd,
         Kind::Gift,
+        Kind::Tip,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +96,7 @@ impl Kind {
             Kind::HypeTrainProgress => "hypetrain.progress",
             Kind::HypeTrainEnd => "hypetrain.end",
             Kind::Gift => "gift",
+            Kind::Tip => "tip",
         }
     }
 
@@ -439,8 +445,26 @@ fn defaults(kind: Kind, data: &Map<String, Value>) -> Value {
         Kind::Gift => json!({
             "user_name": user, "user_login": login, "user_id": "", "gift_id": "",
             "gift_name": "Rose", "image": "", "count": 1, "amount": 1,
-            "currency": "TIKTOK_DIAMONDS", "formatted": "1 diamond", "message": ""
+            "currency": "TIKTOK_DIAMONDS", "formatted": "1 diamond", "message": "",
+            "value": crate::money::comparable(
+                data.get("amount").and_then(Value::as_f64).unwrap_or(1.0),
+                data.get("currency").and_then(Value::as_str).unwrap_or("TIKTOK_DIAMONDS"),
+            ),
         }),
+        Kind::Tip => {
+            let amount = data.get("amount").and_then(Value::as_f64).unwrap_or(5.0);
+            let currency = data
+                .get("currency")
+                .and_then(Value::as_str)
+                .unwrap_or("USD");
+            json!({
+                "user_name": user, "user_login": login, "user_id": "", "type": "superchat",
+                "amount": amount, "currency": currency,
+                "formatted": crate::money::format_amount(amount, currency),
+                "value": crate::money::comparable(amount, currency),
+                "message": "", "sticker": null, "color": null
+            })
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //!   [`platforms`] (YouTube and Kick chat, read without official APIs) and [`demo`], a
 //!   synthetic source.
 //! - [`event`]: the one event type that crosses modules; its platform is named by its source.
+//!   [`money`] reads what a support event is worth, comparably across currencies.
 //! - [`bus`]: stamps ids, keeps per-channel history, fans out with replay-then-live.
 //! - [`store`]: the durable event log the bus writes before fanning out (SQLite, or Redis
 //!   shared by several instances); [`seen`] remembers ids already handled.
@@ -44,6 +45,7 @@ pub mod demo;
 pub mod event;
 pub mod files;
 pub mod frame;
+pub mod money;
 pub mod overlay;
 pub mod platforms;
 pub mod replay;

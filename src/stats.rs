@@ -33,6 +33,8 @@ struct ChannelStats {
     per_platform: HashMap<String, u64>,
     /// Likes per platform (TikTok's): counted, never shown as events.
     likes: HashMap<String, u64>,
+    /// Support events per platform: subs, gifts, cheers, tips.
+    support: HashMap<String, u64>,
 }
 
 struct Chatter {
@@ -53,6 +55,9 @@ pub struct Snapshot {
     pub platforms: HashMap<String, u64>,
     /// Likes (TikTok's) this session, of the platform asked for or all.
     pub likes: u64,
+    /// Support events per platform since the server started: subs and memberships, gifts
+    /// (a gift bomb once), cheers, tips (Super Chats, Super Stickers, Kicks), platform gifts.
+    pub support: HashMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -97,8 +102,18 @@ impl Stats {
         Some((format!("{}:{login}", event.platform), display.to_string()))
     }
 
-    /// Counts `event` if it is a chat message.
+    /// Counts `event` if it is a chat message or support.
     pub fn record(&self, event: &Event) {
+        let support = matches!(
+            event.kind,
+            Kind::Sub | Kind::Resub | Kind::GiftBomb | Kind::Cheer | Kind::Gift | Kind::Tip
+        ) || (event.kind == Kind::SubGift && event.data["giftbomb_id"].is_null());
+        if support && !event.history && !event.replay {
+            let mut channels = self.channels.lock();
+            let stats = channels.entry(event.channel.clone()).or_default();
+            *stats.support.entry(event.platform.clone()).or_default() += 1;
+            return;
+        }
         let Some((key, display)) = Stats::chatter_of(event) else {
             return;
         };
@@ -259,6 +274,7 @@ impl Stats {
                 None => stats.likes.values().sum(),
                 Some(p) => stats.likes.get(p).copied().unwrap_or_default(),
             },
+            support: stats.support.clone(),
         }
     }
 }

@@ -305,7 +305,13 @@ async fn field_values_are_checked_with_file_and_line_and_urls_override_one_page(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_are_bounded_and_must_be_what_they_say() {
     let server = start().await;
-    let client = common::client();
+    // No kept-alive connections: a body refused half-way (413) closes its connection, and a
+    // pooled client can pick that one for the next request before it sees it closed.
+    let client = reqwest::Client::builder()
+        .timeout(common::WAIT)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let up = |name: &str, body: Vec<u8>| {
         client
             .post(server.url(&format!("/api/themes/knobs/files?name={name}")))

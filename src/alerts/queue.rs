@@ -37,6 +37,7 @@ pub fn never_dropped(kind: Kind) -> bool {
             | Kind::Cheer
             | Kind::Raid
             | Kind::Gift
+            | Kind::Tip
     )
 }
 /// A page that has not said it is on air for this long no longer counts (OBS stalls the

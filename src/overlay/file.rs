@@ -89,11 +89,12 @@ impl OverlayKind {
                 HypeTrainBegin,
                 HypeTrainEnd,
                 Gift,
+                Tip,
             ]
             .into_iter()
             .collect(),
             OverlayKind::Events => Kind::ALL.into_iter().filter(|k| !k.is_chat()).collect(),
-            OverlayKind::Goal => [Follow, Sub, Resub, SubGift, GiftBomb, Cheer]
+            OverlayKind::Goal => [Follow, Sub, Resub, SubGift, GiftBomb, Cheer, Gift, Tip]
                 .into_iter()
                 .collect(),
             OverlayKind::Labels
@@ -492,9 +493,9 @@ pub mod options {
             }
             (OverlayKind::Goal, "goal") => {
                 let goal = value.as_str().unwrap_or_default();
-                if !["follow", "sub", "bits"].contains(&goal) {
+                if !["follow", "sub", "bits", "money"].contains(&goal) {
                     return Err(format!(
-                        "goal = \"{goal}\": allowed values are \"follow\", \"sub\", \"bits\""
+                        "goal = \"{goal}\": allowed values are \"follow\", \"sub\", \"bits\", \"money\""
                     ));
                 }
             }

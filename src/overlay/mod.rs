@@ -248,8 +248,13 @@ impl Overlays {
             }
             let amount = match (c.options["goal"].as_str().unwrap_or_default(), event.kind) {
                 ("follow", Kind::Follow) => 1,
+                // A gift bomb's gifts arrive one by one as well: each counts once.
                 ("sub", Kind::Sub | Kind::Resub | Kind::SubGift) => 1,
                 ("bits", Kind::Cheer) => event.data["bits"].as_u64().unwrap_or(0),
+                // In cents of the comparable value (about a US dollar; see `money`).
+                ("money", _) => {
+                    crate::money::of(event).map_or(0, |m| (m.value * 100.0).round() as u64)
+                }
                 _ => 0,
             };
             if amount > 0 {
@@ -532,15 +537,31 @@ pub fn context(
 }
 
 pub fn goal_context(config: &OverlayConfig, counted: u64) -> Value {
-    let start = config.options["start"].as_u64().unwrap_or(0);
-    let target = config.options["target"].as_u64().unwrap_or(100).max(1);
-    let current = start + counted;
-    let percent = ((current as f64 / target as f64) * 100.0).min(100.0);
+    let start = config.options["start"].as_f64().unwrap_or(0.0);
+    let target = config.options["target"].as_f64().unwrap_or(100.0).max(1.0);
+    let money = config.options["goal"] == "money";
+    // A money goal counts cents of the comparable value (about a US dollar).
+    let current = start
+        + if money {
+            counted as f64 / 100.0
+        } else {
+            counted as f64
+        };
+    let percent = ((current / target) * 100.0).min(100.0);
+    let shown = |n: f64| {
+        if money {
+            json!((n * 100.0).round() / 100.0)
+        } else {
+            json!(n.round() as u64)
+        }
+    };
     json!({
         "label": config.options["label"],
         "kind": config.options["goal"],
-        "current": current,
-        "target": target,
+        "current": shown(current),
+        "target": shown(target),
+        "formatted": if money { crate::money::format_value(current) } else { (current.round() as u64).to_string() },
+        "target_formatted": if money { crate::money::format_value(target) } else { (target.round() as u64).to_string() },
         "percent": (percent * 10.0).round() / 10.0,
     })
 }

@@ -97,11 +97,21 @@ impl Source {
         data: serde_json::Value,
         at: Option<u64>,
     ) {
+        // A paid chat line shows in chat as it is, and alerts as a tip.
+        let tip = (kind == Kind::ChatMessage)
+            .then(|| crate::money::tip_of(&data))
+            .flatten();
         let mut event = Event::new(platform, &self.channel, kind, data);
         if let Some(at) = at {
             event.at = at;
         }
+        let at = event.at;
         self.publisher.publish_or_log(event);
+        if let Some(tip) = tip {
+            let mut tip = Event::new(platform, &self.channel, Kind::Tip, tip);
+            tip.at = at;
+            self.publisher.publish_or_log(tip);
+        }
     }
 }
 

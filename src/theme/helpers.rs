@@ -246,6 +246,11 @@ pub fn summary(event: &Value) -> String {
                 format!("{user} sent {}", s("gift_name"))
             }
         }
+        "tip" => match data["type"].as_str() {
+            Some("supersticker") => format!("{user} sent a {} Super Sticker", s("formatted")),
+            Some("kicks") => format!("{user} sent {}", s("formatted")),
+            _ => format!("{user} sent a {} Super Chat", s("formatted")),
+        },
         "chat.message" => format!("{}: {}", data["author"]["display_name"].render(), s("text")),
         other => other.to_string(),
     }

@@ -11,7 +11,6 @@
 //! ([`Widgets::catch_up`]), and a channel with no saved state is recomputed from its log, from
 //! its last `stream.online`.
 
-pub mod money;
 pub mod session;
 pub mod timer;
 

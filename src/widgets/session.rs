@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::money;
 use crate::event::{Event, Kind};
+use crate::money;
 
 /// People kept per credits list (followers, subscribers, raiders): a 20,000-follow bot raid must
 /// not grow the saved session without bound. Counts go on past it.

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::money;
 use crate::event::{Event, Kind};
+use crate::money;
 
 /// How a timer counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -59,6 +59,66 @@ pub struct Mapped {
     pub at: Option<u64>,
 }
 
+/// How long after a gift purchase YouTube's redemptions ("received a gift membership by
+/// @gifter") still belong to it: they follow within seconds, one per recipient.
+const BATCH_WINDOW_MS: u64 = 60_000;
+
+/// Links YouTube's gift-membership redemptions to the purchase announcement they follow (as
+/// `giftbomb_id`), so a batch of gifted memberships alerts once, like Twitch's gift bombs.
+#[derive(Default)]
+pub struct Batches {
+    /// Gifter's login → (purchase id, redemptions still expected, when it was announced, the
+    /// gifter's name in lower case).
+    open: std::collections::HashMap<String, (String, u64, u64, String)>,
+}
+
+impl Batches {
+    /// Marks `m` as part of its gifter's batch, or opens a batch; `now` in ms.
+    pub fn link(&mut self, m: &mut Mapped, now: u64) {
+        self.open
+            .retain(|_, (_, left, at, _)| *left > 0 && now.saturating_sub(*at) < BATCH_WINDOW_MS);
+        let gifter = m.data["user_login"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match m.kind {
+            Kind::GiftBomb => {
+                if let Some(id) = &m.id {
+                    let total = m.data["total"].as_u64().unwrap_or(1);
+                    let name = m.data["user_name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_lowercase();
+                    self.open.insert(gifter, (id.clone(), total, now, name));
+                }
+            }
+            Kind::SubGift if m.data["giftbomb_id"].is_null() => {
+                // A redemption names its gifter as shown (an @handle, or before handles a
+                // name), a purchase by login: match either, else the one batch open.
+                let name = m.data["user_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches('@')
+                    .to_lowercase();
+                let key = if self.open.contains_key(&gifter) {
+                    Some(gifter)
+                } else if let Some((k, _)) = self.open.iter().find(|(_, b)| b.3 == name) {
+                    Some(k.clone())
+                } else if self.open.len() == 1 {
+                    self.open.keys().next().cloned()
+                } else {
+                    None
+                };
+                if let Some((id, left, _, _)) = key.and_then(|k| self.open.get_mut(&k)) {
+                    m.data["giftbomb_id"] = json!(id);
+                    *left -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Our events for `action`; nothing for what overlays do not show (tickers, banners, polls,
 /// placeholders, engagement messages).
 pub fn map_action(action: &Value) -> Option<Mapped> {
@@ -432,6 +492,42 @@ pub fn monetary(formatted: &str, color: Option<String>) -> Monetary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gift_redemptions_join_the_purchase_they_follow() {
+        let mapped = |kind: Kind, id: Option<&str>, data: Value| Mapped {
+            id: id.map(str::to_string),
+            kind,
+            data,
+            at: None,
+        };
+        let mut batches = Batches::default();
+        let mut bomb = mapped(
+            Kind::GiftBomb,
+            Some("p1"),
+            json!({"user_login": "santa", "total": 2, "giftbomb_id": "p1"}),
+        );
+        batches.link(&mut bomb, 0);
+        let redeem = || {
+            mapped(
+                Kind::SubGift,
+                Some("r"),
+                json!({"user_login": "santa", "giftbomb_id": null}),
+            )
+        };
+        let (mut a, mut b, mut c) = (redeem(), redeem(), redeem());
+        batches.link(&mut a, 1_000);
+        batches.link(&mut b, 2_000);
+        batches.link(&mut c, 3_000);
+        assert_eq!(a.data["giftbomb_id"], "p1");
+        assert_eq!(b.data["giftbomb_id"], "p1");
+        // A third redemption is more than was bought: it stands alone.
+        assert_eq!(c.data["giftbomb_id"], Value::Null);
+        let mut late = redeem();
+        batches.link(&mut bomb.clone(), 10_000);
+        batches.link(&mut late, 10_000 + BATCH_WINDOW_MS);
+        assert_eq!(late.data["giftbomb_id"], Value::Null);
+    }
 
     fn fixture(name: &str) -> Value {
         crate::platforms::source::fixture("youtube", name)

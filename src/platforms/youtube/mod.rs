@@ -159,6 +159,7 @@ async fn poll(
         .unwrap_or_else(|| config.client_version.clone());
     let mut continuation = page.continuation.clone().unwrap_or_default();
     let mut failures = super::source::backoff();
+    let mut batches = map::Batches::default();
     let (min, max) = (config.min_poll_ms, config.max_poll_ms);
     loop {
         let started = Instant::now();
@@ -180,9 +181,10 @@ async fn poll(
                     failures.up();
                     let answer = parse_answer(&answer);
                     for action in &answer.actions {
-                        let Some(m) = map_action(action) else {
+                        let Some(mut m) = map_action(action) else {
                             continue;
                         };
+                        batches.link(&mut m, crate::event::now_ms());
                         if m.id.as_deref().is_some_and(|id| !source.first(id)) {
                             continue;
                         }

@@ -20,7 +20,8 @@ pub struct Money {
 /// Approximate US dollars per unit of each currency, for comparing amounts only (never shown
 /// as a price). Fixed by hand: a leaderboard must not change order when rates move, and tests
 /// must not read the network. TikTok diamonds: what a creator receives per diamond, about
-/// half a US cent.
+/// half a US cent; Kick's Kicks: about a US cent each (100 Kicks ≈ $1, per GiftDeck's notes
+/// in ../shared/notes/multiplatform.md).
 const PER_UNIT_USD: &[(&str, f64)] = &[
     ("USD", 1.0),
     ("EUR", 1.08),
@@ -48,6 +49,7 @@ const PER_UNIT_USD: &[(&str, f64)] = &[
     ("SGD", 0.74),
     ("ZAR", 0.054),
     ("TIKTOK_DIAMONDS", 0.005),
+    ("KICKS", 0.01),
 ];
 
 /// `amount` of `currency` in approximate US dollars; a currency not in the table counts one
@@ -60,19 +62,19 @@ pub fn comparable(amount: f64, currency: &str) -> f64 {
     amount * rate
 }
 
-/// The money `event` carries, if any: a platform gift, or a chat line with a paid amount
-/// (Super Chat, Super Sticker, Kicks).
+/// The money `event` carries, if any: a tip (a Super Chat, Super Sticker or Kicks) or a
+/// platform gift. The chat line a tip came with carries its `monetary` too, but is not counted
+/// again.
 pub fn of(event: &Event) -> Option<Money> {
     let source = match event.kind {
-        Kind::Gift => &event.data,
-        Kind::ChatMessage => &event.data["monetary"],
+        Kind::Gift | Kind::Tip => &event.data,
         _ => return None,
     };
     let amount = source["amount"].as_f64().filter(|a| *a > 0.0)?;
     let currency = source["currency"].as_str().unwrap_or_default().to_string();
     let formatted = match source["formatted"].as_str().filter(|f| !f.is_empty()) {
         Some(f) => f.to_string(),
-        None => format!("{} {currency}", trim_number(amount)),
+        None => format_amount(amount, &currency),
     };
     Some(Money {
         value: comparable(amount, &currency),
@@ -80,6 +82,42 @@ pub fn of(event: &Event) -> Option<Money> {
         currency,
         formatted,
     })
+}
+
+/// `amount` of `currency` as shown when the platform gave no text: `$5.00`, `€5.00`,
+/// `500 Kicks`, `5 TIKTOK_DIAMONDS`.
+pub fn format_amount(amount: f64, currency: &str) -> String {
+    match currency {
+        "USD" => format!("${amount:.2}"),
+        "EUR" => format!("€{amount:.2}"),
+        "GBP" => format!("£{amount:.2}"),
+        "KICKS" => format!("{} Kicks", trim_number(amount)),
+        _ => format!("{} {currency}", trim_number(amount)),
+    }
+}
+
+/// The tip a paid chat line (`data` of a `chat.message` with a `monetary` amount above 0)
+/// alerts as: who, how much (with its comparable `value`), and what they wrote.
+pub fn tip_of(chat: &Value) -> Option<Value> {
+    let m = &chat["monetary"];
+    let amount = m["amount"].as_f64().filter(|a| *a > 0.0)?;
+    let currency = m["currency"].as_str().unwrap_or_default();
+    let a = &chat["author"];
+    let kind = if !chat["sticker"].is_null() {
+        "supersticker"
+    } else if currency == "KICKS" {
+        "kicks"
+    } else {
+        "superchat"
+    };
+    Some(serde_json::json!({
+        "user_name": a["display_name"], "user_login": a["login"], "user_id": a["id"],
+        "type": kind, "amount": amount, "currency": currency,
+        "formatted": m["formatted"].as_str().filter(|f| !f.is_empty()).map_or_else(|| format_amount(amount, currency), str::to_string),
+        "value": comparable(amount, currency),
+        "message": chat["text"], "sticker": chat["sticker"], "color": m["color"],
+        "message_id": chat["message_id"],
+    }))
 }
 
 /// `value` (approximate US dollars) as a leaderboard shows it.
@@ -107,22 +145,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn super_chats_and_gifts_carry_money_and_plain_chat_does_not() {
-        let chat = |monetary: Value| {
-            Event::new(
-                Platform::Youtube,
-                "c",
-                Kind::ChatMessage,
-                json!({"monetary": monetary}),
-            )
-        };
-        let m = of(&chat(
-            json!({"amount": 5.0, "currency": "EUR", "formatted": "€5.00"}),
-        ))
-        .expect("money");
+    fn tips_and_gifts_carry_money_and_their_chat_lines_are_not_counted_again() {
+        let line = json!({"author": {"login": "ann", "display_name": "Ann", "id": "1"},
+            "text": "hi", "sticker": null, "message_id": "m1",
+            "monetary": {"amount": 5.0, "currency": "EUR", "formatted": "€5.00"}});
+        let tip = tip_of(&line).expect("a tip");
+        assert_eq!(
+            (tip["type"].clone(), tip["value"].clone()),
+            (json!("superchat"), json!(5.0 * 1.08))
+        );
+        let event = Event::new(Platform::Youtube, "c", Kind::Tip, tip);
+        let m = of(&event).expect("money");
         assert_eq!((m.formatted.as_str(), m.value), ("€5.00", 5.0 * 1.08));
-        assert_eq!(of(&chat(json!({"amount": 0, "currency": ""}))), None);
-        assert_eq!(of(&chat(Value::Null)), None);
+        let chat = Event::new(Platform::Youtube, "c", Kind::ChatMessage, line);
+        assert_eq!(of(&chat), None);
+        assert_eq!(
+            tip_of(&json!({"monetary": {"amount": 0, "currency": ""}})),
+            None
+        );
+        let kicks =
+            tip_of(&json!({"author": {}, "monetary": {"amount": 500, "currency": "KICKS"}}))
+                .expect("kicks");
+        assert_eq!(
+            (kicks["type"].clone(), kicks["formatted"].clone()),
+            (json!("kicks"), json!("500 Kicks"))
+        );
+        assert_eq!(kicks["value"], json!(5.0));
         let gift = Event::new(
             Platform::Tiktok,
             "c",
