@@ -90,6 +90,8 @@ fn build(
     );
     // Before any source publishes: what the log holds past the saved sessions counts first.
     widgets.catch_up(config.history);
+    let judge = widgets.clone();
+    alerts.judge_largest(move |e| judge.is_largest(e));
     let tallied = overlays.clone();
     let publisher = Publisher::new(
         bus.clone(),

@@ -36,6 +36,12 @@ fn check_names_file_line_and_what_is_allowed() {
         "kind = \"alerts\"\n\n[options]\nmin_bitz = 5\n",
     )
     .expect("write");
+    // A variation that can never match: this overlay shows only Twitch's events.
+    std::fs::write(
+        dir.path().join("overlays/tips.toml"),
+        "kind = \"alerts\"\nplatforms = [\"twitch\"]\n\n[[options.variations]]\nkind = \"tip\"\nplatform = \"youtube\"\ntemplate = \"big\"\n",
+    )
+    .expect("write");
     let tpl = dir.path().join("themes/broken/templates/chat");
     std::fs::create_dir_all(&tpl).expect("mkdir");
     std::fs::write(
@@ -56,6 +62,13 @@ fn check_names_file_line_and_what_is_allowed() {
         "{stderr}"
     );
     assert!(stderr.contains("chat.message.hbs:"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "tips.toml:4: variations[0] can never match: this overlay does not show youtube's events"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_file(dir.path().join("overlays/tips.toml")).expect("rm");
 
     std::fs::remove_dir_all(dir.path().join("themes/broken")).expect("rm");
     std::fs::write(

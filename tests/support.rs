@@ -189,3 +189,50 @@ async fn kick_subs_and_kicks_alert_once_each() {
     assert_eq!(shown[1]["platform"], "kick");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_cheer_of_the_session_plays_its_variation_with_its_sound_and_length() {
+    let alerts = "kind = \"alerts\"\nchannel = \"big\"\n[options]\nduration_s = 0.3\ngap_s = 0.05\nhold_off_air = false\n\n[[options.variations]]\nkind = \"cheer\"\nlargest = true\ntemplate = \"cheer-big\"\nsound = \"sounds/alert.wav\"\nvolume = 0.3\nduration_s = 0.5\ntext_delay_s = 0.2\n";
+    let server = Server::start("", &[("alerts", alerts)]).await;
+    let mut sse = server.sse("/o/alerts/events", None).await;
+    let mut ids = Vec::new();
+    for bits in [100, 500, 300, 800] {
+        let (status, e) = server
+            .post_event(json!({"channel": "big", "kind": "cheer", "data": {"user_name": format!("c{bits}"), "bits": bits}}))
+            .await;
+        assert_eq!(status, 202, "{e}");
+        ids.push(e["id"].as_u64().expect("id"));
+    }
+    // Each alert as it starts playing, from the overlay's state frames.
+    let mut played: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while played.len() < ids.len() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = sse.next_within(left).await.expect("alert states");
+        let p = &f.data["playing"];
+        if f.event == "alerts"
+            && p.is_object()
+            && played.last().is_none_or(|l| l["play"] != p["play"])
+        {
+            played.push(p.clone());
+        }
+    }
+    let got: Vec<u64> = played.iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(got, ids);
+    let big = |p: &Value| p["html"].as_str().unwrap_or_default().contains("alert-big");
+    // 100 is the first cheer (the largest so far), 500 beats it, 300 does not, 800 does.
+    assert_eq!(
+        played.iter().map(big).collect::<Vec<_>>(),
+        [true, true, false, true]
+    );
+    assert_eq!(played[0]["duration_ms"], 500);
+    assert_eq!(played[2]["duration_ms"], 300);
+    assert_eq!(
+        played[0]["sound_url"],
+        "/themes/default/static/sounds/alert.wav"
+    );
+    assert_eq!(played[0]["volume"], 0.3);
+    assert_eq!(played[0]["text_delay_ms"], 200);
+    assert!(played[2]["sound_url"].is_null());
+    server.stop().await;
+}

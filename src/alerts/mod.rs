@@ -135,7 +135,12 @@ pub struct Alerts {
     changes: broadcast::Sender<String>,
     /// The HTML of each overlay's alert on screen: (play, html).
     html: Mutex<HashMap<String, (u64, Arc<str>)>>,
+    /// Whether an event is the largest of its kind this session (asked of the sessions, which
+    /// live above the alerts; set once by the app).
+    largest: std::sync::OnceLock<Box<Judge>>,
 }
+
+type Judge = dyn Fn(&Event) -> bool + Send + Sync;
 
 impl Alerts {
     /// The alerts of `overlays`, with the state saved in `data_dir` (if any) restored.
@@ -172,7 +177,15 @@ impl Alerts {
             wake: Notify::new(),
             changes: broadcast::channel(64).0,
             html: Mutex::default(),
+            largest: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets who says whether an event is the largest of its kind this session, for
+    /// `largest = true` variations (once; later calls are ignored). Asked before the event
+    /// is counted.
+    pub fn judge_largest(&self, judge: impl Fn(&Event) -> bool + Send + Sync + 'static) {
+        let _ = self.largest.set(Box::new(judge));
     }
 
     /// Follows the channels whose alert state changes.
@@ -252,6 +265,7 @@ impl Alerts {
             inner.save = true;
             return;
         }
+        let largest = !event.replay && self.largest.get().is_some_and(|judge| judge(event));
         let event = Arc::new(event.clone());
         for overlay in targets {
             let name = &overlay.config.name;
@@ -261,6 +275,7 @@ impl Alerts {
                 Alert {
                     event: event.clone(),
                     replay: false,
+                    largest,
                 },
                 bound,
             );
@@ -409,6 +424,7 @@ impl Alerts {
                             Alert {
                                 event,
                                 replay: true,
+                                largest: false,
                             },
                             queue::MAX_QUEUED,
                         );
@@ -549,7 +565,12 @@ impl Alerts {
                 .map(|(_, html)| html.clone());
             let html = cached.unwrap_or_else(|| {
                 let html: Arc<str> = overlay
-                    .alert_html(&p.alert.event, &self.overlays.shared, p.alert.replay)
+                    .alert_html(
+                        &p.alert.event,
+                        &self.overlays.shared,
+                        p.alert.replay,
+                        p.alert.largest,
+                    )
                     .into();
                 self.html
                     .lock()
@@ -558,6 +579,18 @@ impl Alerts {
             });
             state["playing"]["html"] = json!(&*html);
             state["playing"]["platform"] = json!(p.alert.event.platform);
+            let v = crate::overlay::variation::of(
+                &overlay.config.options,
+                &p.alert.event,
+                p.alert.largest,
+            );
+            if let Value::Object(extra) =
+                crate::overlay::variation::page_json(v.as_ref(), &overlay.config.theme)
+            {
+                for (k, x) in extra {
+                    state["playing"][k] = x;
+                }
+            }
             state["sound"] = json!(overlay.config.options["sound"] != json!(false));
         }
         Some(state)
@@ -794,9 +827,11 @@ impl Saved {
 
     fn restore(self) -> Inner {
         let mut inner = Inner::default();
+        // Which queued alert was the largest is not kept: a restart plays it as any other.
         let alert = |(event, replay): (Event, bool)| Alert {
             event: Arc::new(event),
             replay,
+            largest: false,
         };
         for (name, saved) in self.overlays {
             let q = inner.queues.entry(name).or_default();

@@ -52,6 +52,8 @@ pub struct Alert {
     pub event: Arc<Event>,
     /// Played again on request: marked as such on screen, counted nowhere.
     pub replay: bool,
+    /// The session's largest of its kind when it came (a variation may ask for it).
+    pub largest: bool,
 }
 
 /// The alert on screen.
@@ -87,11 +89,13 @@ impl Timing {
     }
 }
 
-/// How long `event` plays in an overlay with `options`: its kind's `durations` entry, else
-/// `duration_s`.
-pub fn duration(options: &Value, kind: Kind) -> Duration {
-    let d = options["durations"][kind.as_str()]
-        .as_f64()
+/// How long `alert` plays in an overlay with `options`: its variation's `duration_s`, else its
+/// kind's `durations` entry, else `duration_s`.
+pub fn duration(options: &Value, alert: &Alert) -> Duration {
+    let kind = alert.event.kind;
+    let d = crate::overlay::variation::of(options, &alert.event, alert.largest)
+        .and_then(|v| v.duration_s)
+        .or_else(|| options["durations"][kind.as_str()].as_f64())
         .or_else(|| options["duration_s"].as_f64())
         .unwrap_or(6.0);
     seconds(d)
@@ -166,6 +170,7 @@ impl Queue {
             self.queued.push_back(Alert {
                 event: Arc::new(event),
                 replay: false,
+                largest: false,
             });
             return Pushed::Merged;
         }
@@ -252,7 +257,7 @@ impl Queue {
             && (on_air || !timing.hold)
             && let Some(alert) = self.queued.pop_front()
         {
-            let duration = duration(options, alert.event.kind);
+            let duration = duration(options, &alert);
             *next_play += 1;
             self.last = Some(alert.clone());
             self.playing = Some(Playing {
@@ -365,6 +370,7 @@ mod tests {
         Alert {
             event: Arc::new(e),
             replay: false,
+            largest: false,
         }
     }
 

@@ -275,6 +275,20 @@ impl OverlayConfig {
                 message: message.text,
             }
         })?;
+        if file.kind == OverlayKind::Alerts {
+            let variations =
+                crate::overlay::variation::Variation::all(&options).unwrap_or_default();
+            for (i, v) in variations.iter().enumerate() {
+                if let Some(why) = v.never(|k| kinds.contains(k), &platforms) {
+                    return Err(ConfigError {
+                        file: path.to_path_buf(),
+                        line: find_key_line(text, "variations")
+                            .or_else(|| find_key_line(text, "[[options.variations]]")),
+                        message: format!("variations[{i}] can never match: {why}"),
+                    });
+                }
+            }
+        }
         let mut lines = BTreeMap::new();
         let mut fields = serde_json::Map::new();
         for (key, value) in file.fields {
@@ -560,22 +574,7 @@ pub mod options {
                 }
             }
             (OverlayKind::Alerts, "variations") => {
-                for v in value.as_array().into_iter().flatten() {
-                    let ok = v
-                        .get("kind")
-                        .and_then(Value::as_str)
-                        .is_some_and(|k| k.parse::<Kind>().is_ok())
-                        && v.get("min").is_some_and(Value::is_number)
-                        && v.get("template").and_then(Value::as_str).is_some_and(|t| {
-                            !t.is_empty()
-                                && t.bytes().all(|b| {
-                                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
-                                })
-                        });
-                    if !ok {
-                        return Err("each variation is { kind = \"cheer\", min = 1000, template = \"cheer-big\" }".into());
-                    }
-                }
+                crate::overlay::variation::Variation::all(&json!({ "variations": value }))?;
             }
             _ => {}
         }

@@ -6,6 +6,7 @@ pub mod file;
 pub mod labels;
 pub mod page;
 pub mod reload;
+pub mod variation;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -359,13 +360,19 @@ impl Overlay {
     /// The HTML this overlay's theme renders for `event` now (empty when no template applies
     /// or the template fails: the failure is logged).
     pub fn html(&self, event: &Event, shared: &Shared) -> String {
-        self.html_with(event, shared, false)
+        self.html_with(event, shared, false, false)
     }
 
     /// [`Overlay::html`] of an alert as it plays: `replay` is `{{alert.replay}}` in the
-    /// template.
-    pub fn alert_html(&self, event: &Event, shared: &Shared, replay: bool) -> String {
-        self.html_with(event, shared, replay)
+    /// template; `largest` (the session's largest of its kind) picks among variations.
+    pub fn alert_html(
+        &self,
+        event: &Event,
+        shared: &Shared,
+        replay: bool,
+        largest: bool,
+    ) -> String {
+        self.html_with(event, shared, replay, largest)
     }
 
     /// The HTML of a widget overlay (labels, counter, timer, credits) for its state: `state`'s
@@ -394,13 +401,26 @@ impl Overlay {
         }
     }
 
-    fn html_with(&self, event: &Event, shared: &Shared, replay: bool) -> String {
-        let Some(template) = template_for(&self.config, &self.theme, event) else {
+    fn html_with(&self, event: &Event, shared: &Shared, replay: bool, largest: bool) -> String {
+        let template = if self.config.kind == OverlayKind::Alerts {
+            alert_template(&self.config, &self.theme, event, largest)
+        } else {
+            template_for(&self.config, &self.theme, event)
+        };
+        let Some(template) = template else {
             return String::new();
         };
         let mut ctx = context(&self.config, &self.fields, event, shared);
         if replay {
             ctx["alert"]["replay"] = json!(true);
+        }
+        if self.config.kind == OverlayKind::Alerts {
+            ctx["alert"]["largest"] = json!(largest);
+            let v = variation::of(&self.config.options, event, largest);
+            ctx["alert"]["text_delay_ms"] = json!(
+                v.and_then(|v| v.text_delay_s)
+                    .map_or(0, |s| (s * 1000.0).round() as u64)
+            );
         }
         match self.theme.render(&template, &ctx) {
             Ok(html) => {
@@ -441,31 +461,7 @@ pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Opt
         OverlayKind::Chat => (event.kind == Kind::ChatMessage)
             .then(|| "chat/chat.message".to_string())
             .filter(|t| theme.has(t)),
-        OverlayKind::Alerts => {
-            let amount = match event.kind {
-                Kind::Cheer => event.data["bits"].as_f64(),
-                Kind::Raid => event.data["viewers"].as_f64(),
-                Kind::GiftBomb => event.data["total"].as_f64(),
-                Kind::Resub => event.data["months"].as_f64(),
-                _ => None,
-            }
-            .unwrap_or(0.0);
-            // The variation with the highest threshold that the amount reaches wins.
-            let variation = config.options["variations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|v| v["kind"].as_str() == Some(kind))
-                .filter(|v| v["min"].as_f64().is_some_and(|m| amount >= m))
-                .max_by(|a, b| {
-                    let (a, b) = (a["min"].as_f64(), b["min"].as_f64());
-                    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
-                })
-                .and_then(|v| v["template"].as_str())
-                .map(|t| format!("alerts/{t}"))
-                .filter(|t| theme.has(t));
-            variation.or_else(|| pick("alerts"))
-        }
+        OverlayKind::Alerts => alert_template(config, theme, event, false),
         OverlayKind::Events => pick("events"),
         OverlayKind::Stats => Some("stats/stats".to_string()).filter(|t| theme.has(t)),
         OverlayKind::Goal => Some("goal/goal".to_string()).filter(|t| theme.has(t)),
@@ -474,6 +470,27 @@ pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Opt
             None
         }
     }
+}
+
+/// The template an alert overlay plays `event` with: its variation's (the most specific match,
+/// weighted among equals; see [`variation`]) if the theme has it, else `alerts/<kind>`, else
+/// `alerts/default`.
+pub fn alert_template(
+    config: &OverlayConfig,
+    theme: &Theme,
+    event: &Event,
+    largest: bool,
+) -> Option<String> {
+    let kind = event.kind.as_str();
+    variation::of(&config.options, event, largest)
+        .and_then(|v| v.template)
+        .map(|t| format!("alerts/{t}"))
+        .filter(|t| theme.has(t))
+        .or_else(|| {
+            [format!("alerts/{kind}"), "alerts/default".to_string()]
+                .into_iter()
+                .find(|t| theme.has(t))
+        })
 }
 
 /// A widget overlay's render context: `overlay` and `fields`, and `state`'s keys beside them.
@@ -530,7 +547,9 @@ pub fn context(
         OverlayKind::Goal => {
             ctx["goal"] = goal_context(config, shared.goals.get(&config.name));
         }
-        OverlayKind::Alerts => ctx["alert"] = json!({"replay": false}),
+        OverlayKind::Alerts => {
+            ctx["alert"] = json!({"replay": false, "largest": false, "text_delay_ms": 0})
+        }
         _ => {}
     }
     ctx

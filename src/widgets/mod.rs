@@ -291,6 +291,16 @@ impl Widgets {
         }
     }
 
+    /// Whether `event` is larger than every one of its kind in its channel's session so far
+    /// (asked before it is counted: the alerts' `largest` variations).
+    pub fn is_largest(&self, event: &Event) -> bool {
+        let inner = self.inner.lock();
+        match inner.channels.get(&event.channel) {
+            Some(c) => c.session.is_largest(event),
+            None => Session::default().is_largest(event),
+        }
+    }
+
     /// `GET /api/channels/<channel>/session`.
     pub fn session(&self, channel: &str) -> Value {
         let inner = self.inner.lock();

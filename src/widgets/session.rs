@@ -238,6 +238,7 @@ impl Session {
                 person.amount = viewers;
                 person.formatted = format!("{viewers} viewers");
                 self.latest.insert("raider".into(), person.clone());
+                self.record_largest("raid", &person);
                 push_bounded(&mut self.raiders, person.clone());
             }
             Kind::ChatMessage => self.chat(event, &key, &person),
@@ -275,6 +276,24 @@ impl Session {
                 },
             );
         }
+    }
+
+    /// Whether `event` (not counted yet) is larger than every one of its kind this session:
+    /// a cheer's bits, a gift's count, a raid's viewers, money's comparable value.
+    pub fn is_largest(&self, event: &Event) -> bool {
+        let d = &event.data;
+        let (what, amount) = match event.kind {
+            Kind::Cheer => ("cheer", money::number(&d["bits"])),
+            Kind::GiftBomb => ("gift", money::number(&d["total"]).max(1.0)),
+            Kind::SubGift if d["giftbomb_id"].is_null() => ("gift", 1.0),
+            Kind::Raid => ("raid", money::number(&d["viewers"])),
+            Kind::Tip | Kind::Gift => match money::of(event) {
+                Some(m) => ("money", m.value),
+                None => return false,
+            },
+            _ => return false,
+        };
+        self.largest.get(what).is_none_or(|p| amount > p.amount)
     }
 
     fn record_largest(&mut self, what: &str, person: &Person) {

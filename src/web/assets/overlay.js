@@ -100,6 +100,12 @@
       var el = fragment(p.html || "", p.id);
       if (p.replay) { el.classList.add("alert-replay"); el.dataset.replay = "true"; }
       el.dataset.play = p.play;
+      // A variation's text delay: the message shows that long after the alert starts.
+      if (p.text_delay_ms > 0) {
+        el.dataset.textDelay = p.text_delay_ms;
+        var wait = p.text_delay_ms - (p.duration_ms - p.remaining_ms);
+        setTimeout(function () { el.classList.add("alert-text-shown"); }, Math.max(0, wait));
+      }
       root.innerHTML = "";
       root.appendChild(el);
       this.el = el; this.shown = p.play;
@@ -118,8 +124,9 @@
     silence: function () { if (this.audio) { try { this.audio.pause(); } catch (e) {} this.audio = null; } },
     sound: function (p) {
       try {
-        var a = new Audio(settings.sound_url || ("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(p.kind)));
-        a.volume = Math.min(1, Math.max(0, opts.volume || 0.6));
+        var a = new Audio(p.sound_url || settings.sound_url || ("/themes/" + encodeURIComponent(settings.theme) + "/sound/" + encodeURIComponent(p.kind)));
+        var volume = typeof p.volume === "number" ? p.volume : (opts.volume || 0.6);
+        a.volume = Math.min(1, Math.max(0, volume));
         this.audio = a;
         var played = a.play();
         if (played && played.catch) played.catch(function () {});
