@@ -51,10 +51,24 @@ pub enum Kind {
     /// chat line itself still shows in chat (with its `monetary`); this is what alerts.
     #[serde(rename = "tip")]
     Tip,
+    #[serde(rename = "poll.begin")]
+    PollBegin,
+    #[serde(rename = "poll.progress")]
+    PollProgress,
+    #[serde(rename = "poll.end")]
+    PollEnd,
+    #[serde(rename = "prediction.begin")]
+    PredictionBegin,
+    #[serde(rename = "prediction.progress")]
+    PredictionProgress,
+    #[serde(rename = "prediction.lock")]
+    PredictionLock,
+    #[serde(rename = "prediction.end")]
+    PredictionEnd,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 26] = [
         Kind::ChatMessage,
         Kind::ChatDelete,
         Kind::ChatClear,
@@ -74,6 +88,13 @@ impl Kind {
         Kind::HypeTrainEnd,
         Kind::Gift,
         Kind::Tip,
+        Kind::PollBegin,
+        Kind::PollProgress,
+        Kind::PollEnd,
+        Kind::PredictionBegin,
+        Kind::PredictionProgress,
+        Kind::PredictionLock,
+        Kind::PredictionEnd,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +118,13 @@ impl Kind {
             Kind::HypeTrainEnd => "hypetrain.end",
             Kind::Gift => "gift",
             Kind::Tip => "tip",
+            Kind::PollBegin => "poll.begin",
+            Kind::PollProgress => "poll.progress",
+            Kind::PollEnd => "poll.end",
+            Kind::PredictionBegin => "prediction.begin",
+            Kind::PredictionProgress => "prediction.progress",
+            Kind::PredictionLock => "prediction.lock",
+            Kind::PredictionEnd => "prediction.end",
         }
     }
 
@@ -442,14 +470,30 @@ fn defaults(kind: Kind, data: &Map<String, Value>) -> Value {
             json!({"level": 1, "total": 100, "progress": 100, "goal": 1000})
         }
         Kind::HypeTrainEnd => json!({"level": 1, "total": 100}),
+        Kind::PollBegin | Kind::PollProgress | Kind::PollEnd => json!({
+            "poll_id": "test-poll", "title": "Pineapple on pizza?",
+            "choices": [{"id": "a", "title": "Yes", "votes": 12, "channel_points_votes": 0},
+                        {"id": "b", "title": "No", "votes": 30, "channel_points_votes": 0}],
+            "status": if kind == Kind::PollEnd { "completed" } else { "active" },
+            "started_at": null, "ends_at": null, "ended_at": null
+        }),
+        Kind::PredictionBegin
+        | Kind::PredictionProgress
+        | Kind::PredictionLock
+        | Kind::PredictionEnd => json!({
+            "prediction_id": "test-prediction", "title": "Do we win this round?",
+            "outcomes": [{"id": "w", "title": "Yes", "color": "blue", "users": 8, "channel_points": 12000, "top_predictors": []},
+                         {"id": "l", "title": "No", "color": "pink", "users": 3, "channel_points": 4000, "top_predictors": []}],
+            "status": match kind { Kind::PredictionLock => "locked", Kind::PredictionEnd => "resolved", _ => "active" },
+            "winning_outcome_id": if kind == Kind::PredictionEnd { json!("w") } else { Value::Null },
+            "started_at": null, "locks_at": null, "locked_at": null, "ended_at": null
+        }),
         Kind::Gift => json!({
             "user_name": user, "user_login": login, "user_id": "", "gift_id": "",
             "gift_name": "Rose", "image": "", "count": 1, "amount": 1,
             "currency": "TIKTOK_DIAMONDS", "formatted": "1 diamond", "message": "",
-            "value": crate::money::comparable(
-                data.get("amount").and_then(Value::as_f64).unwrap_or(1.0),
-                data.get("currency").and_then(Value::as_str).unwrap_or("TIKTOK_DIAMONDS"),
-            ),
+            // Set from amount and currency as it is published (`money::annotate`).
+            "value": null,
         }),
         Kind::Tip => {
             let amount = data.get("amount").and_then(Value::as_f64).unwrap_or(5.0);
@@ -460,8 +504,9 @@ fn defaults(kind: Kind, data: &Map<String, Value>) -> Value {
             json!({
                 "user_name": user, "user_login": login, "user_id": "", "type": "superchat",
                 "amount": amount, "currency": currency,
-                "formatted": crate::money::format_amount(amount, currency),
-                "value": crate::money::comparable(amount, currency),
+                "formatted": if currency == "USD" { format!("${amount:.2}") } else { format!("{amount} {currency}") },
+                // Set from amount and currency as it is published (`money::annotate`).
+                "value": null,
                 "message": "", "sticker": null, "color": null
             })
         }

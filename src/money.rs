@@ -120,6 +120,17 @@ pub fn tip_of(chat: &Value) -> Option<Value> {
     }))
 }
 
+/// Sets a tip's or gift's comparable `value` from its amount and currency, whoever made it (a
+/// source, `POST /api/events`, a recording), as it is published.
+pub fn annotate(event: &mut Event) {
+    if !matches!(event.kind, Kind::Tip | Kind::Gift) || event.data["value"].is_number() {
+        return;
+    }
+    if let Some(m) = of(event) {
+        event.data["value"] = serde_json::json!(m.value);
+    }
+}
+
 /// `value` (approximate US dollars) as a leaderboard shows it.
 pub fn format_value(value: f64) -> String {
     format!("${value:.2}")

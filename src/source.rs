@@ -159,7 +159,8 @@ impl Publisher {
 
     /// Stores `event`, updates derived state, then sends it. Returns the stamped event and how
     /// many subscribers were live.
-    pub fn publish(&self, event: Event) -> Result<(Arc<Item>, usize), StoreError> {
+    pub fn publish(&self, mut event: Event) -> Result<(Arc<Item>, usize), StoreError> {
+        crate::money::annotate(&mut event);
         self.bus.publish_with(event, |e| (self.observe)(e))
     }
 

@@ -9,7 +9,7 @@ mod fake_twitch;
 use std::collections::BTreeSet;
 
 use common::Server;
-use fake_twitch::{FakeTwitch, USER_ID, notification, now};
+use fake_twitch::{FakeTwitch, USER_ID, logged_in, notification, now};
 use serde_json::json;
 
 const KINDS: &[(&str, &str, &str)] = &[
@@ -49,17 +49,22 @@ const KINDS: &[(&str, &str, &str)] = &[
         "channel.hype_train.end",
         "hypetrain.end",
     ),
+    ("channel_poll_end.json", "channel.poll.end", "poll.end"),
 ];
 
-/// A server folder holding the streamer's token (valid for years).
-fn logged_in() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("data")).expect("data");
-    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
-                       "scopes": ["moderator:read:followers"], "login": "streamer", "user_id": USER_ID});
-    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
-    dir
-}
+/// Every type subscribed to.
+const SUBSCRIBED: usize = KINDS.len() + ALSO_SUBSCRIBED.len();
+
+/// Subscribed to as well, with no recorded payload sent here (the poll overlay's test in
+/// tests/live_pages.rs sends the progress ones).
+const ALSO_SUBSCRIBED: &[&str] = &[
+    "channel.poll.begin",
+    "channel.poll.progress",
+    "channel.prediction.begin",
+    "channel.prediction.progress",
+    "channel.prediction.lock",
+    "channel.prediction.end",
+];
 
 async fn start(fake: &FakeTwitch) -> Server {
     Server::start_in(
@@ -75,12 +80,16 @@ async fn subscriptions_follow_the_welcome_and_notifications_become_frames() {
     let fake = FakeTwitch::start().await;
     let server = start(&fake).await;
     fake.wait("every subscription on S1", |f| {
-        f.created().len() >= KINDS.len()
+        f.created().len() >= SUBSCRIBED
     })
     .await;
     let created = fake.created();
     let types: BTreeSet<&str> = created.iter().map(|(t, _, _)| t.as_str()).collect();
-    let expected: BTreeSet<&str> = KINDS.iter().map(|(_, t, _)| *t).collect();
+    let expected: BTreeSet<&str> = KINDS
+        .iter()
+        .map(|(_, t, _)| *t)
+        .chain(ALSO_SUBSCRIBED.iter().copied())
+        .collect();
     assert_eq!(types, expected);
     assert!(created.iter().all(|(_, _, session)| session == "S1"));
     let follow = created
@@ -172,7 +181,7 @@ async fn subscriptions_follow_the_welcome_and_notifications_become_frames() {
 async fn reconnect_moves_the_session_without_loss_repeat_or_resubscribing() {
     let fake = FakeTwitch::start().await;
     let server = start(&fake).await;
-    fake.wait("subscriptions", |f| f.created().len() >= KINDS.len())
+    fake.wait("subscriptions", |f| f.created().len() >= SUBSCRIBED)
         .await;
     let mut sse = server.sse("/o/feed/events", None).await;
     let reconnect = json!({
@@ -212,7 +221,7 @@ async fn reconnect_moves_the_session_without_loss_repeat_or_resubscribing() {
     );
     assert_eq!(
         fake.created().len(),
-        KINDS.len(),
+        SUBSCRIBED,
         "no new subscriptions after a reconnect"
     );
     server.stop().await;
@@ -224,13 +233,13 @@ async fn silence_past_the_keepalive_starts_a_new_session_and_subscribes_again() 
     fake.state.lock().expect("state").keepalive = vec![1, 10];
     let server = start(&fake).await;
     fake.wait("subscriptions on S1", |f| {
-        f.created().iter().filter(|c| c.2 == "S1").count() == KINDS.len()
+        f.created().iter().filter(|c| c.2 == "S1").count() == SUBSCRIBED
     })
     .await;
     // S1 says nothing more: after 1 s (+ slack) the client gives up on it.
     fake.wait("a new session", |f| f.connections() >= 2).await;
     fake.wait("subscriptions on S2", |f| {
-        f.created().iter().filter(|c| c.2 == "S2").count() == KINDS.len()
+        f.created().iter().filter(|c| c.2 == "S2").count() == SUBSCRIBED
     })
     .await;
     let mut sse = server.sse("/o/feed/events", None).await;
@@ -253,7 +262,7 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
     ];
     let server = Server::start_in(dir, &fake.config(), &overlays).await;
     fake.wait("the pinned channel's subscriptions", |f| {
-        f.created().len() >= KINDS.len()
+        f.created().len() >= SUBSCRIBED
     })
     .await;
     let guest = |f: &FakeTwitch| {
@@ -271,12 +280,12 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
         server.sse("/o/a/events", None).await,
     ];
     // All but channel.subscription.gift, which the fake refuses for this channel.
-    fake.wait("guest subscriptions", |f| guest(f) == KINDS.len() - 1)
+    fake.wait("guest subscriptions", |f| guest(f) == SUBSCRIBED - 1)
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
         guest(&fake),
-        KINDS.len() - 1,
+        SUBSCRIBED - 1,
         "one set for four streams of three overlays"
     );
     let (_, detail) = server.source_state("twitch-eventsub").await;
@@ -294,7 +303,7 @@ async fn three_overlays_of_a_channel_share_one_set_of_subscriptions_released_aft
             .iter()
             .filter(|id| id.starts_with("sub-"))
             .count()
-            == KINDS.len() - 1
+            == SUBSCRIBED - 1
     })
     .await;
     server.stop().await;
@@ -309,10 +318,8 @@ async fn with_a_public_url_subscriptions_use_webhooks() {
         "[server]\npublic_url = \"https://overlays.example.test\"\n[twitch]\nclient_secret = \"shh\"\nwebhook_secret = \"0123456789abcdef\"\n",
     );
     let server = Server::start_in(dir, &config, &[]).await;
-    fake.wait("webhook subscriptions", |f| {
-        f.created().len() >= KINDS.len()
-    })
-    .await;
+    fake.wait("webhook subscriptions", |f| f.created().len() >= SUBSCRIBED)
+        .await;
     let transports = fake.state.lock().expect("state").transports.clone();
     assert!(
         transports.iter().all(|t| t["method"] == "webhook"

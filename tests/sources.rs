@@ -62,7 +62,7 @@ fn twitch(bare: &Bare, config: &Config, sourced: watch::Receiver<BTreeSet<String
 }
 
 #[tokio::test]
-async fn the_demo_publishes_twitch_events_on_its_channel() {
+async fn the_demo_publishes_on_its_channel_twitch_events_and_youtube_super_chats() {
     let bare = Bare::new();
     let mut sub = bare.bus.subscribe(vec!["demo".into()], None);
     tokio::spawn(overlayd::demo::run(
@@ -73,10 +73,14 @@ async fn the_demo_publishes_twitch_events_on_its_channel() {
         bare.shutdown.clone(),
     ));
     let events = bare.events(&mut sub, 12).await;
+    // A Super Chat comes from YouTube: its chat line and its tip.
+    let from_youtube = |e: &overlayd::event::Event| {
+        e.kind == Kind::Tip || e.kind == Kind::ChatMessage && !e.data["monetary"].is_null()
+    };
     assert!(
-        events
-            .iter()
-            .all(|e| e.channel == "demo" && e.platform == "twitch")
+        events.iter().all(|e| e.channel == "demo"
+            && (e.platform == "twitch" || e.platform == "youtube" && from_youtube(e))),
+        "{events:?}"
     );
     assert!(events.iter().any(|e| e.kind == Kind::ChatMessage));
     assert!(

@@ -92,9 +92,11 @@ async fn youtube_support_alerts_once_each_and_a_gift_batch_once() {
         &[("alerts", &alerts), ("chat", &chat), ("tips", goal)],
     )
     .await;
-    let mut alert_stream = server.sse("/o/alerts/events", None).await;
-    let mut chat_stream = server.sse("/o/chat/events", None).await;
-    let mut goal_stream = server.sse("/o/tips/events", None).await;
+    // The first stream starts the source: the others replay from the start of the log so they
+    // miss nothing published before they opened.
+    let mut alert_stream = server.sse("/o/alerts/events", Some(0)).await;
+    let mut chat_stream = server.sse("/o/chat/events", Some(0)).await;
+    let mut goal_stream = server.sse("/o/tips/events", Some(0)).await;
     let shown = frames_until(&mut alert_stream, |f| count(f, "giftbomb") == 1).await;
     // Two tips (the Super Chat, the Super Sticker), the new member, one alert for five gifts.
     let kinds: Vec<&str> = shown.iter().filter_map(|f| f["kind"].as_str()).collect();

@@ -37,6 +37,8 @@ fn overlays(theme: &str) -> Vec<(String, String)> {
             ),
         ),
         ("credits".into(), base("credits", "duration_s = 30\n")),
+        ("train".into(), base("hypetrain", "")),
+        ("poll".into(), base("poll", "")),
     ]
 }
 
@@ -241,6 +243,9 @@ async fn screenshots() {
             ("counter", "/o/deaths", 300, 120),
             ("timer", "/o/subathon", 400, 170),
             ("credits", "/o/credits?at=9", 600, 700),
+            // No train or poll runs here: the dashboard's sample of each.
+            ("hypetrain", "/o/train?sample=1", 600, 170),
+            ("poll", "/o/poll?sample=1", 500, 260),
         ] {
             let tab = browser.open(&server.url(path), w, h).await;
             tab.wait_for("document.documentElement.dataset.widgetSeq", WAIT)

@@ -27,10 +27,14 @@ pub enum OverlayKind {
     Timer,
     /// The session's supporters and chatters, scrolling.
     Credits,
+    /// Twitch's hype train: level, progress, time left, top contributors.
+    Hypetrain,
+    /// A poll or a prediction with live bars, hidden when none runs.
+    Poll,
 }
 
 impl OverlayKind {
-    pub const ALL: [OverlayKind; 9] = [
+    pub const ALL: [OverlayKind; 11] = [
         OverlayKind::Chat,
         OverlayKind::Alerts,
         OverlayKind::Events,
@@ -40,6 +44,8 @@ impl OverlayKind {
         OverlayKind::Counter,
         OverlayKind::Timer,
         OverlayKind::Credits,
+        OverlayKind::Hypetrain,
+        OverlayKind::Poll,
     ];
 
     /// Whether it shows server-held state (the session, a counter, a timer) rather than
@@ -47,7 +53,12 @@ impl OverlayKind {
     pub fn is_widget(self) -> bool {
         matches!(
             self,
-            OverlayKind::Labels | OverlayKind::Counter | OverlayKind::Timer | OverlayKind::Credits
+            OverlayKind::Labels
+                | OverlayKind::Counter
+                | OverlayKind::Timer
+                | OverlayKind::Credits
+                | OverlayKind::Hypetrain
+                | OverlayKind::Poll
         )
     }
 
@@ -67,6 +78,8 @@ impl OverlayKind {
             OverlayKind::Counter => "counter",
             OverlayKind::Timer => "timer",
             OverlayKind::Credits => "credits",
+            OverlayKind::Hypetrain => "hypetrain",
+            OverlayKind::Poll => "poll",
         }
     }
 
@@ -93,14 +106,20 @@ impl OverlayKind {
             ]
             .into_iter()
             .collect(),
-            OverlayKind::Events => Kind::ALL.into_iter().filter(|k| !k.is_chat()).collect(),
+            // Every vote of a poll would push the rest out of a list: its start and end show.
+            OverlayKind::Events => Kind::ALL
+                .into_iter()
+                .filter(|k| !k.is_chat() && !matches!(k, PollProgress | PredictionProgress))
+                .collect(),
             OverlayKind::Goal => [Follow, Sub, Resub, SubGift, GiftBomb, Cheer, Gift, Tip]
                 .into_iter()
                 .collect(),
             OverlayKind::Labels
             | OverlayKind::Counter
             | OverlayKind::Timer
-            | OverlayKind::Credits => KindSet::NONE,
+            | OverlayKind::Credits
+            | OverlayKind::Hypetrain
+            | OverlayKind::Poll => KindSet::NONE,
         }
     }
 
@@ -116,6 +135,8 @@ impl OverlayKind {
             OverlayKind::Counter => (300, 120),
             OverlayKind::Timer => (400, 140),
             OverlayKind::Credits => (800, 1080),
+            OverlayKind::Hypetrain => (600, 160),
+            OverlayKind::Poll => (500, 320),
         }
     }
 }
@@ -444,6 +465,12 @@ pub mod options {
                 "sections": ["followers", "subscribers", "gifters", "cheerers", "raiders", "money", "chatters"],
                 "duration_s": 40, "repeat": true
             }),
+            OverlayKind::Hypetrain => {
+                json!({"label": "Hype train", "top": 3, "show_result_s": 10})
+            }
+            OverlayKind::Poll => {
+                json!({"polls": true, "predictions": true, "show_result_s": 15})
+            }
         }
     }
 

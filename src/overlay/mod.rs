@@ -466,9 +466,12 @@ pub fn template_for(config: &OverlayConfig, theme: &Theme, event: &Event) -> Opt
         OverlayKind::Stats => Some("stats/stats".to_string()).filter(|t| theme.has(t)),
         OverlayKind::Goal => Some("goal/goal".to_string()).filter(|t| theme.has(t)),
         // Widgets render their state, never an event (see [`Overlay::widget_html`]).
-        OverlayKind::Labels | OverlayKind::Counter | OverlayKind::Timer | OverlayKind::Credits => {
-            None
-        }
+        OverlayKind::Labels
+        | OverlayKind::Counter
+        | OverlayKind::Timer
+        | OverlayKind::Credits
+        | OverlayKind::Hypetrain
+        | OverlayKind::Poll => None,
     }
 }
 

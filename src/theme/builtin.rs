@@ -23,6 +23,8 @@ pub const DEFAULT: &[File] = embed!("default":
     "templates/counter/counter.hbs",
     "templates/timer/timer.hbs",
     "templates/credits/credits.hbs",
+    "templates/hypetrain/hypetrain.hbs",
+    "templates/poll/poll.hbs",
     "static/style.css",
 );
 
@@ -34,6 +36,8 @@ pub const NEON: &[File] = embed!("neon":
     "templates/counter/counter.hbs",
     "templates/timer/timer.hbs",
     "templates/credits/credits.hbs",
+    "templates/hypetrain/hypetrain.hbs",
+    "templates/poll/poll.hbs",
     "static/style.css",
 );
 

@@ -251,6 +251,12 @@ pub fn summary(event: &Value) -> String {
             Some("kicks") => format!("{user} sent {}", s("formatted")),
             _ => format!("{user} sent a {} Super Chat", s("formatted")),
         },
+        "poll.begin" => format!("Poll: {}", s("title")),
+        "poll.progress" => format!("Poll: {}", s("title")),
+        "poll.end" => format!("Poll ended: {}", s("title")),
+        "prediction.begin" | "prediction.progress" => format!("Prediction: {}", s("title")),
+        "prediction.lock" => format!("Prediction locked: {}", s("title")),
+        "prediction.end" => format!("Prediction ended: {}", s("title")),
         "chat.message" => format!("{}: {}", data["author"]["display_name"].render(), s("text")),
         other => other.to_string(),
     }

@@ -16,6 +16,8 @@ pub fn scope_of(kind: &str) -> Option<&'static str> {
         "channel.cheer" => Some("bits:read"),
         "channel.channel_points_custom_reward_redemption.add" => Some("channel:read:redemptions"),
         k if k.starts_with("channel.hype_train.") => Some("channel:read:hype_train"),
+        k if k.starts_with("channel.poll.") => Some("channel:read:polls"),
+        k if k.starts_with("channel.prediction.") => Some("channel:read:predictions"),
         _ => None,
     }
 }
@@ -45,6 +47,13 @@ pub const TYPES: &[(&str, &str)] = &[
     ("channel.hype_train.begin", "2"),
     ("channel.hype_train.progress", "2"),
     ("channel.hype_train.end", "2"),
+    ("channel.poll.begin", "1"),
+    ("channel.poll.progress", "1"),
+    ("channel.poll.end", "1"),
+    ("channel.prediction.begin", "1"),
+    ("channel.prediction.progress", "1"),
+    ("channel.prediction.lock", "1"),
+    ("channel.prediction.end", "1"),
 ];
 
 /// An RFC 3339 time as milliseconds since the epoch.
@@ -57,6 +66,12 @@ pub fn parse_time(s: &str) -> Option<i64> {
 /// An EventSub notification's event as our event. `None` for types overlays do not show.
 pub fn map(kind: &str, e: &Value) -> Option<Event> {
     let s = |k: &str| e[k].clone();
+    // A time of the payload as ms since the epoch, `null` when absent.
+    let time = |k: &str| {
+        e[k].as_str()
+            .and_then(parse_time)
+            .map_or(Value::Null, |t| json!(t.max(0)))
+    };
     let user = |prefix: &str| {
         json!({
             "user_name": e[format!("{prefix}user_name")], "user_login": e[format!("{prefix}user_login")],
@@ -195,6 +210,83 @@ pub fn map(kind: &str, e: &Value) -> Option<Event> {
                 json!({
                     "level": s("level"), "total": s("total"), "progress": s("progress"), "goal": s("goal"),
                     "top_contributions": s("top_contributions"),
+                    "started_at": time("started_at"), "expires_at": time("expires_at"),
+                    "ended_at": time("ended_at"), "cooldown_ends_at": time("cooldown_ends_at"),
+                    "is_shared_train": e["is_shared_train"] == json!(true),
+                }),
+            )
+        }
+        "channel.poll.begin" | "channel.poll.progress" | "channel.poll.end" => {
+            let k = match kind {
+                "channel.poll.begin" => Kind::PollBegin,
+                "channel.poll.progress" => Kind::PollProgress,
+                _ => Kind::PollEnd,
+            };
+            let n = |c: &Value, k: &str| c[k].as_u64().unwrap_or(0);
+            let choices: Vec<Value> = e["choices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    json!({"id": c["id"], "title": c["title"], "votes": n(c, "votes"),
+                           "channel_points_votes": n(c, "channel_points_votes")})
+                })
+                .collect();
+            (
+                "broadcaster_user_login",
+                k,
+                json!({
+                    "poll_id": s("id"), "title": s("title"), "choices": choices,
+                    // "completed", "terminated" or "archived" at the end.
+                    "status": e.get("status").cloned().unwrap_or(json!("active")),
+                    "started_at": time("started_at"), "ends_at": time("ends_at"),
+                    "ended_at": time("ended_at"),
+                }),
+            )
+        }
+        "channel.prediction.begin"
+        | "channel.prediction.progress"
+        | "channel.prediction.lock"
+        | "channel.prediction.end" => {
+            let k = match kind {
+                "channel.prediction.begin" => Kind::PredictionBegin,
+                "channel.prediction.progress" => Kind::PredictionProgress,
+                "channel.prediction.lock" => Kind::PredictionLock,
+                _ => Kind::PredictionEnd,
+            };
+            // Twitch's own example omits `users` and `channel_points` of an outcome nobody
+            // picked: read as 0.
+            let n = |c: &Value, k: &str| c[k].as_u64().unwrap_or(0);
+            let outcomes: Vec<Value> = e["outcomes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| {
+                    let top: Vec<Value> = o["top_predictors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            json!({"user_name": p["user_name"], "user_login": p["user_login"],
+                                        "channel_points_used": n(p, "channel_points_used"),
+                                        "channel_points_won": p["channel_points_won"]})
+                        })
+                        .collect();
+                    json!({"id": o["id"], "title": o["title"], "color": o["color"],
+                           "users": n(o, "users"), "channel_points": n(o, "channel_points"),
+                           "top_predictors": top})
+                })
+                .collect();
+            (
+                "broadcaster_user_login",
+                k,
+                json!({
+                    "prediction_id": s("id"), "title": s("title"), "outcomes": outcomes,
+                    // "resolved", "canceled" at the end.
+                    "status": e.get("status").cloned().unwrap_or(json!(if k == Kind::PredictionLock { "locked" } else { "active" })),
+                    "winning_outcome_id": e.get("winning_outcome_id").cloned().unwrap_or(Value::Null),
+                    "started_at": time("started_at"), "locks_at": time("locks_at"),
+                    "locked_at": time("locked_at"), "ended_at": time("ended_at"),
                 }),
             )
         }

@@ -16,6 +16,8 @@ pub const SCOPES: &[&str] = &[
     "bits:read",                  // cheer
     "channel:read:redemptions",   // channel points redemptions
     "channel:read:hype_train",    // hype train begin/progress/end
+    "channel:read:polls",         // poll begin/progress/end
+    "channel:read:predictions",   // prediction begin/progress/lock/end
     "chat:read",                  // reading chat as yourself
 ];
 

@@ -770,6 +770,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_page_scripts_listen_for_every_event_kind() {
+        // EventSource hears only the event names it listens for: a kind missing from these
+        // lists would never reach a page.
+        for script in [
+            include_str!("assets/overlay.js"),
+            include_str!("assets/stream-worker.js"),
+        ] {
+            for kind in crate::event::Kind::ALL {
+                assert!(script.contains(&format!("\"{kind}\"")), "{kind}");
+            }
+        }
+    }
+
+    #[test]
     fn byte_ranges() {
         assert_eq!(byte_range(None, 100), Ok(None));
         assert_eq!(byte_range(Some("bytes=10-19"), 100), Ok(Some((10, 19))));

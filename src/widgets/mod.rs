@@ -11,6 +11,7 @@
 //! ([`Widgets::catch_up`]), and a channel with no saved state is recomputed from its log, from
 //! its last `stream.online`.
 
+pub mod live;
 pub mod session;
 pub mod timer;
 
@@ -100,6 +101,12 @@ struct Channel {
     counters: BTreeMap<String, i64>,
     /// By timer overlay name.
     timers: BTreeMap<String, Timer>,
+    /// The hype train, running or last ended.
+    #[serde(default)]
+    train: Option<live::Train>,
+    /// The poll or prediction, running or last ended.
+    #[serde(default)]
+    vote: Option<live::Vote>,
     /// The last event counted.
     last_id: u64,
 }
@@ -276,6 +283,13 @@ impl Widgets {
         }
         ch.last_id = ch.last_id.max(event.id);
         ch.session.apply(event);
+        match event.kind {
+            Kind::HypeTrainBegin | Kind::HypeTrainProgress | Kind::HypeTrainEnd => {
+                live::Train::apply(&mut ch.train, event);
+            }
+            k if live::Vote::concerns(k) => ch.vote = Some(live::Vote::from(event)),
+            _ => {}
+        }
         for o in timers_of(overlays, &event.channel) {
             let Ok(setup) = Setup::of(&o.config.options) else {
                 continue;
@@ -773,6 +787,55 @@ fn widget_state(config: &OverlayConfig, ch: &Channel, now: u64) -> (Value, Strin
                 fallback,
             )
         }
+        OverlayKind::Hypetrain => {
+            let show = o["show_result_s"].as_f64().unwrap_or(10.0);
+            let top = o["top"].as_u64().unwrap_or(3) as usize;
+            let train = ch
+                .train
+                .as_ref()
+                .map(|t| t.snapshot(now, show, top))
+                .unwrap_or_else(
+                    || json!({"active": false, "ended": false, "shown": false, "hide_at": 0}),
+                );
+            let fallback = format!("Hype train level {}", train["level"]);
+            let ends_at = if train["active"] == json!(true) {
+                train["expires_at"].clone()
+            } else {
+                Value::Null
+            };
+            (
+                json!({"train": train.clone(), "label": o["label"], "now": now,
+                       "ends_at": ends_at, "hide_at": train["hide_at"]}),
+                fallback,
+            )
+        }
+        OverlayKind::Poll => {
+            let show = o["show_result_s"].as_f64().unwrap_or(15.0);
+            let wanted = |v: &live::Vote| {
+                let poll = v.snapshot(now, show)["is_poll"] == json!(true);
+                if poll {
+                    o["polls"] != json!(false)
+                } else {
+                    o["predictions"] != json!(false)
+                }
+            };
+            let vote = ch
+                .vote
+                .as_ref()
+                .filter(|v| wanted(v))
+                .map(|v| v.snapshot(now, show))
+                .unwrap_or_else(|| json!({"active": false, "ended": false, "shown": false, "hide_at": 0, "choices": []}));
+            let fallback = vote["title"].as_str().unwrap_or_default().to_string();
+            let ends_at = if vote["active"] == json!(true) {
+                vote["closes_at"].clone()
+            } else {
+                Value::Null
+            };
+            (
+                json!({"poll": vote.clone(), "now": now, "ends_at": ends_at, "hide_at": vote["hide_at"]}),
+                fallback,
+            )
+        }
         _ => (json!({}), String::new()),
     }
 }
@@ -833,6 +896,22 @@ fn sample_channel(config: &OverlayConfig) -> Channel {
         .unwrap_or("deaths")
         .to_string();
     ch.counters.insert(counter, 7);
+    let top = json!([{"user_name": "Eve", "user_login": "eve", "type": "bits", "total": 1000},
+                     {"user_name": "Dee", "user_login": "dee", "type": "subscription", "total": 2500}]);
+    live::Train::apply(
+        &mut ch.train,
+        &data(
+            Kind::HypeTrainProgress,
+            json!({"level": 3, "total": 4200, "progress": 650, "goal": 1000,
+            "expires_at": now + 180_000, "started_at": now, "top_contributions": top}),
+        ),
+    );
+    ch.vote = Some(live::Vote::from(&data(
+        Kind::PollProgress,
+        json!({"poll_id": "sample", "title": "Which boss next?", "status": "active", "ends_at": now + 90_000,
+               "choices": [{"id": "a", "title": "The dragon", "votes": 42}, {"id": "b", "title": "The lich", "votes": 27},
+                           {"id": "c", "title": "Both at once", "votes": 11}]}),
+    )));
     if let Ok(setup) = Setup::of(&config.options) {
         let mut t = Timer::new(&setup);
         for e in &events {
@@ -974,6 +1053,8 @@ mod tests {
                     OverlayKind::Labels => "Eve",
                     OverlayKind::Counter => ">7<",
                     OverlayKind::Timer => "data-timer-clock",
+                    OverlayKind::Hypetrain => "Eve",
+                    OverlayKind::Poll => "The dragon",
                     _ => "FriendlyStreamer",
                 };
                 assert!(html.contains(expect), "{name} {kind:?}: {html}");

@@ -1,5 +1,6 @@
 //! Loopback stand-ins for Twitch's HTTP APIs (id.twitch.tv's validate, Helix users, followers
 //! and EventSub subscriptions) and for the EventSub WebSocket server. Each test starts its own.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -254,4 +255,14 @@ pub fn notification(file: &str, kind: &str, message_id: &str, timestamp: &str) -
                      "subscription_type": kind, "subscription_version": "1"},
         "payload": payload
     })
+}
+
+/// A server folder holding the streamer's token (valid for years).
+pub fn logged_in() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    let token = json!({"access_token": "access-1", "refresh_token": "refresh-1", "expires_at_ms": 4_102_444_800_000u64,
+                       "scopes": ["moderator:read:followers"], "login": "streamer", "user_id": USER_ID});
+    std::fs::write(dir.path().join("data/twitch-token.json"), token.to_string()).expect("token");
+    dir
 }

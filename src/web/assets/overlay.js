@@ -10,7 +10,9 @@
   var opts = settings.options || {};
   var KINDS = ["chat.message", "chat.delete", "chat.clear", "follow", "sub", "resub", "subgift",
     "giftbomb", "cheer", "raid", "redemption", "announcement", "stream.online", "stream.offline",
-    "hypetrain.begin", "hypetrain.progress", "hypetrain.end"];
+    "hypetrain.begin", "hypetrain.progress", "hypetrain.end", "gift", "tip", "poll.begin",
+  "poll.progress", "poll.end", "prediction.begin", "prediction.progress", "prediction.lock",
+  "prediction.end"];
 
   // ---- theme fields: CSS custom properties set through the CSSOM (a value can never become
   // another declaration), on <html> so every rule of the theme can use them. A page's own
@@ -163,14 +165,15 @@
   // overlay is sent it rendered (`event: widget`) and fetches it on every (re)connect, so a
   // reload shows the same count and the same time left. A timer's clock ticks here, from the
   // server's end time and clock.
-  var isWidget = ["labels", "counter", "timer", "credits"].indexOf(settings.kind) >= 0;
+  var isWidget = ["labels", "counter", "timer", "credits", "hypetrain", "poll"].indexOf(settings.kind) >= 0;
   var sampleMode = /[?&]sample=1\b/.test(location.search);
   var widget = {
     seq: -1, state: null, offset: 0, current: 0, shownAt: 0, pending: null,
     apply: function (w, sample) {
       if (!w || typeof w.seq !== "number" || w.seq < this.seq || (sampleMode && !sample)) return;
       this.seq = w.seq; this.state = w.state || {};
-      if (this.state.timer && this.state.timer.now) this.offset = this.state.timer.now - Date.now();
+      var serverNow = this.state.now || (this.state.timer && this.state.timer.now);
+      if (serverNow) this.offset = serverNow - Date.now();
       // A credits roll takes new names at the end of a pass: redrawing would start it over.
       var roll = root.querySelector(".credits-roll");
       if (roll && roll.getAnimations && roll.getAnimations().length) { this.pending = w.html; return; }
@@ -190,9 +193,17 @@
       document.documentElement.dataset.widgetSeq = this.seq;
       document.dispatchEvent(new CustomEvent("overlayd:widget", { detail: this.state }));
     },
-    // The timer's clock, every quarter second: `[data-timer-clock]` shows the time left.
+    // The clocks, every quarter second: a timer's `[data-timer-clock]`, a hype train's or a
+    // poll's `[data-clock]` (time left until `ends_at`); and the hype train or poll hidden once
+    // its `hide_at` has passed.
     tick: function () {
-      var t = this.state && this.state.timer;
+      var s = this.state || {}, now = Date.now() + this.offset;
+      if (typeof s.ends_at === "number") {
+        var clocks = root.querySelectorAll("[data-clock]");
+        for (var c = 0; c < clocks.length; c++) clocks[c].textContent = clock(Math.max(0, s.ends_at - now));
+      }
+      if (typeof s.hide_at === "number") root.hidden = now >= s.hide_at;
+      var t = s.timer;
       if (!t || t.error) return;
       var left = t.running ? Math.max(0, t.ends_at - (Date.now() + this.offset)) : t.remaining_ms;
       var clocks = root.querySelectorAll("[data-timer-clock]");

@@ -10,7 +10,9 @@ var pendingReady = [];  // ports waiting for the stream that includes their over
 var reconnectTimer = null;
 var KINDS = ["chat.message", "chat.delete", "chat.clear", "follow", "sub", "resub", "subgift",
   "giftbomb", "cheer", "raid", "redemption", "announcement", "stream.online", "stream.offline",
-  "hypetrain.begin", "hypetrain.progress", "hypetrain.end"];
+  "hypetrain.begin", "hypetrain.progress", "hypetrain.end", "gift", "tip", "poll.begin",
+  "poll.progress", "poll.end", "prediction.begin", "prediction.progress", "prediction.lock",
+  "prediction.end"];
 var CONTROL = ["theme", "theme-error", "resync", "overlay", "alerts", "widget"];
 
 function post(ports, msg) { ports.forEach(function (p) { try { p.postMessage(msg); } catch (e) {} }); }
