@@ -533,7 +533,17 @@ async fn built_in_overlays_serve_with_no_files() {
     assert_eq!(
         names,
         [
-            "alerts", "chat", "counter", "credits", "events", "goal", "labels", "stats", "timer"
+            "alerts",
+            "chat",
+            "counter",
+            "credits",
+            "events",
+            "goal",
+            "hypetrain",
+            "labels",
+            "poll",
+            "stats",
+            "timer"
         ]
     );
     let page = common::client()
