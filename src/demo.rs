@@ -126,8 +126,24 @@ pub fn next_events(channel: &str, n: u64) -> Vec<Event> {
             Kind::Raid,
             json!({"user_name": user, "user_login": login(user), "viewers": rng.random_range(5..500)}),
         )],
+        // A TikTok gift streak, as its source sends it when the streak ends.
+        88..=89 => {
+            let (name, diamonds) = *[("Rose", 1u64), ("Finger Heart", 5), ("Galaxy", 1000)]
+                .choose(&mut rng)
+                .unwrap_or(&("Rose", 1));
+            let count = rng.random_range(1..10u64);
+            let amount = diamonds * count;
+            vec![Event::new(
+                Platform::Tiktok,
+                channel,
+                Kind::Gift,
+                json!({"user_name": user, "user_login": login(user), "user_id": "", "gift_id": "",
+                       "gift_name": name, "image": "", "count": count, "amount": amount,
+                       "currency": "TIKTOK_DIAMONDS", "formatted": format!("{amount} diamonds"), "message": ""}),
+            )]
+        }
         // A YouTube Super Chat: its chat line, and the tip that alerts.
-        88..=92 => {
+        90..=92 => {
             let amount = *[2.0f64, 5.0, 10.0, 20.0].choose(&mut rng).unwrap_or(&5.0);
             let data = json!({
                 "message_id": format!("demo-sc-{}", rand::random::<u32>()),

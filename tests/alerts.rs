@@ -222,21 +222,7 @@ async fn a_moderators_skip_from_chat_skips_and_a_viewers_does_nothing() {
         .await;
     let id = follow(&server, channel, "fan").await;
     playing(&server, channel, Some(id)).await;
-    let line = |moderator: bool, text: &str| {
-        let basic = fake_irc::fixture("privmsg_basic.txt", channel);
-        let tags = if moderator {
-            "badges=moderator/1;"
-        } else {
-            "badges=;"
-        };
-        let line = basic.replacen("badges=;", tags, 1).replacen(
-            "mod=0",
-            if moderator { "mod=1" } else { "mod=0" },
-            1,
-        );
-        let at = line.rfind(" :").expect("text");
-        format!("{} :{text}", &line[..at])
-    };
+    let line = |moderator: bool, text: &str| fake_irc::chat_line(channel, moderator, text);
     assert!(fake_irc::server().send(channel, &line(false, "!skip")) > 0);
     // A line sent after it is read after it: once this one is in the log, the !skip was seen.
     assert!(fake_irc::server().send(channel, &line(false, "marker one")) > 0);

@@ -62,7 +62,7 @@ fn twitch(bare: &Bare, config: &Config, sourced: watch::Receiver<BTreeSet<String
 }
 
 #[tokio::test]
-async fn the_demo_publishes_on_its_channel_twitch_events_and_youtube_super_chats() {
+async fn the_demo_publishes_on_its_channel_twitch_events_super_chats_and_tiktok_gifts() {
     let bare = Bare::new();
     let mut sub = bare.bus.subscribe(vec!["demo".into()], None);
     tokio::spawn(overlayd::demo::run(
@@ -73,13 +73,15 @@ async fn the_demo_publishes_on_its_channel_twitch_events_and_youtube_super_chats
         bare.shutdown.clone(),
     ));
     let events = bare.events(&mut sub, 12).await;
-    // A Super Chat comes from YouTube: its chat line and its tip.
+    // A Super Chat comes from YouTube (its chat line and its tip), a gift from TikTok.
     let from_youtube = |e: &overlayd::event::Event| {
         e.kind == Kind::Tip || e.kind == Kind::ChatMessage && !e.data["monetary"].is_null()
     };
     assert!(
         events.iter().all(|e| e.channel == "demo"
-            && (e.platform == "twitch" || e.platform == "youtube" && from_youtube(e))),
+            && (e.platform == "twitch"
+                || e.platform == "youtube" && from_youtube(e)
+                || e.platform == "tiktok" && e.kind == Kind::Gift)),
         "{events:?}"
     );
     assert!(events.iter().any(|e| e.kind == Kind::ChatMessage));

@@ -289,21 +289,7 @@ async fn a_counter_moves_from_the_api_a_moderator_and_the_socket_and_reaches_its
     );
     counter_shows(&mut sse, 2).await;
 
-    let line = |moderator: bool, text: &str| {
-        let basic = fake_irc::fixture("privmsg_basic.txt", channel);
-        let tags = if moderator {
-            "badges=moderator/1;"
-        } else {
-            "badges=;"
-        };
-        let line = basic.replacen("badges=;", tags, 1).replacen(
-            "mod=0",
-            if moderator { "mod=1" } else { "mod=0" },
-            1,
-        );
-        let at = line.rfind(" :").expect("text");
-        format!("{} :{text}", &line[..at])
-    };
+    let line = |moderator: bool, text: &str| fake_irc::chat_line(channel, moderator, text);
     assert!(fake_irc::server().send(channel, &line(false, "!deaths+ 50")) > 0);
     assert!(fake_irc::server().send(channel, &line(true, "!deaths+")) > 0);
     counter_shows(&mut sse, 3).await;

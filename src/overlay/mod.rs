@@ -502,20 +502,22 @@ pub fn widget_context(
     fields: &serde_json::Map<String, Value>,
     state: Value,
 ) -> Value {
-    let mut ctx = json!({
-        "fields": fields,
-        "overlay": {
-            "name": config.name,
-            "kind": config.kind.as_str(),
-            "title": config.title,
-            "channel": config.channel,
-            "options": config.options,
-        },
-    });
+    let mut ctx = json!({"fields": fields, "overlay": overlay_json(config)});
     if let (Value::Object(ctx), Value::Object(state)) = (&mut ctx, state) {
         ctx.extend(state);
     }
     ctx
+}
+
+/// `overlay` in every render context.
+fn overlay_json(config: &OverlayConfig) -> Value {
+    json!({
+        "name": config.name,
+        "kind": config.kind.as_str(),
+        "title": config.title,
+        "channel": config.channel,
+        "options": config.options,
+    })
 }
 
 /// The template a widget overlay of `kind` renders its state with: `<kind>/<kind>`.
@@ -534,13 +536,7 @@ pub fn context(
         "event": event,
         "data": event.data,
         "fields": fields,
-        "overlay": {
-            "name": config.name,
-            "kind": config.kind.as_str(),
-            "title": config.title,
-            "channel": config.channel,
-            "options": config.options,
-        },
+        "overlay": overlay_json(config),
     });
     match config.kind {
         OverlayKind::Stats => {

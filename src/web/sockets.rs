@@ -527,6 +527,24 @@ fn widget_error(e: crate::widgets::WidgetError) -> Value {
     events_error(code, &e.to_string())
 }
 
+/// A channel a change was heard for: `None` when the sender is gone (the alerts and widgets
+/// outlive every session, so the server is too); `Some(None)` when changes were missed (the
+/// next one says the whole state again).
+fn heard(
+    changed: Result<String, tokio::sync::broadcast::error::RecvError>,
+) -> Option<Option<String>> {
+    match changed {
+        Ok(channel) => Some(Some(channel)),
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(None),
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+/// Whether the socket's subscription follows `channel`.
+fn follows(sub: Option<&(Subscription, Option<KindSet>)>, channel: &str) -> bool {
+    sub.is_some_and(|(s, _)| s.channels().iter().any(|c| c == channel))
+}
+
 /// `answer` with its `type`.
 fn typed(kind: &str, mut answer: Value) -> Value {
     answer["type"] = json!(kind);
@@ -585,26 +603,17 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
             changed = widget_changes.recv() => {
                 // A subscriber of the channel hears of every change to its session, counters
                 // and timers (at most a few times a second: the widgets gather changes).
-                let channel = match changed {
-                    Ok(channel) => channel,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                };
-                let followed = sub.as_ref().is_some_and(|(s, _)| s.channels().contains(&channel));
-                if followed && !send(&mut tx, &typed("widgets", state.widgets.state(&channel))).await {
+                let Some(heard) = heard(changed) else { break };
+                let Some(channel) = heard.filter(|c| follows(sub.as_ref(), c)) else { continue };
+                if !send(&mut tx, &typed("widgets", state.widgets.state(&channel))).await {
                     break;
                 }
             }
             changed = alert_changes.recv() => {
                 // A subscriber of the channel hears of every change to its alerts.
-                let channel = match changed {
-                    Ok(channel) => channel,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    // The alerts outlive every session; were they gone, so is the server.
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                };
-                let followed = sub.as_ref().is_some_and(|(s, _)| s.channels().contains(&channel));
-                if followed && !send(&mut tx, &alerts_message(state.alerts.state(&channel, None))).await {
+                let Some(heard) = heard(changed) else { break };
+                let Some(channel) = heard.filter(|c| follows(sub.as_ref(), c)) else { continue };
+                if !send(&mut tx, &alerts_message(state.alerts.state(&channel, None))).await {
                     break;
                 }
             }

@@ -247,6 +247,23 @@ impl FakeIrc {
 }
 
 /// A fixture line with its channel replaced by `channel`.
+/// The recorded basic PRIVMSG on `channel` saying `text`, from a moderator or a viewer.
+pub fn chat_line(channel: &str, moderator: bool, text: &str) -> String {
+    let basic = fixture("privmsg_basic.txt", channel);
+    let tags = if moderator {
+        "badges=moderator/1;"
+    } else {
+        "badges=;"
+    };
+    let line = basic.replacen("badges=;", tags, 1).replacen(
+        "mod=0",
+        if moderator { "mod=1" } else { "mod=0" },
+        1,
+    );
+    let at = line.rfind(" :").expect("text");
+    format!("{} :{text}", &line[..at])
+}
+
 pub fn fixture(name: &str, channel: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/irc")
