@@ -34,8 +34,13 @@ use crate::overlay::{Overlay, OverlayConfig, OverlayKind, Overlays};
 pub use session::{Cause, Session};
 pub use timer::{Op as TimerOp, Setup, Timer};
 
-/// State is written at most this often (a raid's flood of chat is one write).
+/// A command's change (a counter, a timer, a reset: not in the event log) is written within
+/// this.
 const SAVE_EVERY: Duration = Duration::from_millis(500);
+/// What events changed is written at most this often: a crash loses nothing of it, since the
+/// start counts again what the log holds past the saved state (up to the `history` events a
+/// channel keeps, far more than a chat flood brings in this time).
+const SAVE_EVENTS_EVERY: Duration = Duration::from_secs(5);
 /// Widget pages are sent their state at most this often per pass: a busy chat changes the
 /// session on every line, and nobody reads a label faster.
 const RENDER_EVERY: Duration = Duration::from_millis(150);
@@ -117,6 +122,8 @@ struct Inner {
     dirty: BTreeSet<String>,
     /// Channels whose state changed since it was last written.
     unsaved: BTreeSet<String>,
+    /// A command changed something: write soon.
+    urgent: bool,
     /// Orders every state a page is sent; starts from the wall clock (µs), like event ids.
     seq: u64,
 }
@@ -126,6 +133,12 @@ impl Inner {
         self.seq += 1;
         self.dirty.insert(channel.to_string());
         self.unsaved.insert(channel.to_string());
+    }
+
+    /// [`Inner::touch`] for a command's change, which only the saved state keeps.
+    fn command(&mut self, channel: &str) {
+        self.touch(channel);
+        self.urgent = true;
     }
 
     fn channel(&mut self, channel: &str) -> &mut Channel {
@@ -179,6 +192,7 @@ impl Widgets {
                 channels,
                 dirty: BTreeSet::new(),
                 unsaved: BTreeSet::new(),
+                urgent: false,
                 seq: now_ms().saturating_mul(1000),
             }),
             wake: Notify::new(),
@@ -332,7 +346,7 @@ impl Widgets {
         ch.session = Session::start(now_ms(), Cause::Reset);
         ch.session.live = live;
         let answer = ch.session.snapshot(channel);
-        inner.touch(channel);
+        inner.command(channel);
         drop(inner);
         tracing::info!(channel = %channel, "session reset");
         self.wake.notify_one();
@@ -347,7 +361,7 @@ impl Widgets {
         }
         let mut inner = self.inner.lock();
         let value = apply_counter(inner.channel(channel), name, op);
-        inner.touch(channel);
+        inner.command(channel);
         drop(inner);
         self.wake.notify_one();
         Ok(json!({"channel": channel, "name": name, "value": value}))
@@ -394,7 +408,7 @@ impl Widgets {
             .or_insert_with(|| Timer::new(&setup));
         timer.apply(&setup, op, now).map_err(error)?;
         let answer = timer.snapshot(name, &setup, now);
-        inner.touch(channel);
+        inner.command(channel);
         drop(inner);
         tracing::info!(channel = %channel, timer = name, ?op, "timer");
         self.wake.notify_one();
@@ -535,6 +549,7 @@ impl Widgets {
     async fn save(&self) {
         let files: Vec<(PathBuf, Vec<u8>)> = {
             let mut inner = self.inner.lock();
+            inner.urgent = false;
             let unsaved = std::mem::take(&mut inner.unsaved);
             unsaved
                 .into_iter()
@@ -561,8 +576,14 @@ impl Widgets {
         }
     }
 
-    fn unsaved(&self) -> bool {
-        !self.inner.lock().unsaved.is_empty()
+    /// How long after the last write the next one is due: `None` when nothing waits.
+    fn save_due(&self) -> Option<Duration> {
+        let inner = self.inner.lock();
+        match (inner.unsaved.is_empty(), inner.urgent) {
+            (true, _) => None,
+            (false, true) => Some(SAVE_EVERY),
+            (false, false) => Some(SAVE_EVENTS_EVERY),
+        }
     }
 }
 
@@ -973,12 +994,12 @@ pub async fn run(widgets: Arc<Widgets>, shutdown: CancellationToken) {
             }
         }
         let mut next = None;
-        if widgets.unsaved() {
-            if last_save.elapsed() >= SAVE_EVERY {
+        if let Some(due) = widgets.save_due() {
+            if last_save.elapsed() >= due {
                 widgets.save().await;
                 last_save = Instant::now();
             } else {
-                next = Some(last_save + SAVE_EVERY);
+                next = Some(last_save + due);
             }
         }
         let sleep = async {
