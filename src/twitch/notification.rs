@@ -346,11 +346,61 @@ mod tests {
                 "channel.hype_train.end",
                 Kind::HypeTrainEnd,
             ),
+            (
+                "channel_poll_progress.json",
+                "channel.poll.progress",
+                Kind::PollProgress,
+            ),
+            ("channel_poll_end.json", "channel.poll.end", Kind::PollEnd),
+            (
+                "channel_prediction_progress.json",
+                "channel.prediction.progress",
+                Kind::PredictionProgress,
+            ),
         ] {
             let payload = fixture(file);
             let event = map(kind, &payload["event"]).unwrap_or_else(|| panic!("{file} maps"));
             assert_eq!(event.kind, expected, "{file}");
             assert!(!event.channel.is_empty(), "{file}");
         }
+    }
+
+    #[test]
+    fn polls_and_predictions_keep_their_choices_times_and_missing_counts_as_zero() {
+        let poll = map(
+            "channel.poll.end",
+            &fixture("channel_poll_end.json")["event"],
+        )
+        .expect("poll");
+        assert_eq!(poll.data["status"], "completed");
+        assert_eq!(poll.data["choices"][1]["votes"], 140);
+        assert_eq!(poll.data["ended_at"], 1_594_833_371_171i64);
+        let p = map(
+            "channel.prediction.progress",
+            &fixture("channel_prediction_progress.json")["event"],
+        )
+        .expect("prediction");
+        let outcomes = &p.data["outcomes"];
+        assert_eq!(outcomes[0]["channel_points"], 15000);
+        // Twitch's example leaves them out for the second outcome.
+        assert_eq!(
+            (
+                outcomes[1]["users"].clone(),
+                outcomes[1]["channel_points"].clone()
+            ),
+            (json!(0), json!(0))
+        );
+        assert_eq!(
+            outcomes[1]["top_predictors"][0]["channel_points_used"],
+            5000
+        );
+        assert_eq!(p.data["status"], "active");
+        assert!(p.data["locks_at"].is_u64());
+        let train = map(
+            "channel.hype_train.progress",
+            &fixture("channel_hype_train_progress_v2.json")["event"],
+        )
+        .expect("train");
+        assert_eq!(train.data["expires_at"], 1_594_833_371_171i64);
     }
 }
