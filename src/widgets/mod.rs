@@ -1,5 +1,6 @@
 //! Widgets: state the server keeps per channel beside the event log, and the overlays that show
-//! it — the stream session (labels, credits), named counters and timers. Every control path
+//! it — the stream session (labels, credits), named counters and timers, the hype train and the
+//! running poll or prediction ([`live`]). Every control path
 //! (dashboard, HTTP, the events socket, a moderator's chat command) ends in [`Widgets`]; the
 //! pages of a widget overlay are sent its rendered state (`event: widget`) and fetch it on
 //! every (re)connect (`GET /o/<name>/widget`), so a reload shows the same thing.
@@ -7,9 +8,8 @@
 //! Events come in through [`Widgets::observe`], the publisher's callback (under the bus's lock:
 //! it records and wakes [`run`]). Each channel's state is saved in `widgets/<channel>.json` (only
 //! the channels that changed are written) with the id of the last event it counted; at start,
-//! what the log holds past that id is counted again
-//! ([`Widgets::catch_up`]), and a channel with no saved state is recomputed from its log, from
-//! its last `stream.online`.
+//! what the log holds past that id is counted again ([`Widgets::catch_up`]), and a channel with
+//! no saved state is recomputed from its log, from its last `stream.online`.
 
 pub mod live;
 pub mod session;
