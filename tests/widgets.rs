@@ -311,23 +311,28 @@ async fn a_counter_moves_from_the_api_a_moderator_and_the_socket_and_reaches_its
     ))
     .await
     .expect("send");
-    let answer = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Ok(Message::Text(t))) = ws.next().await {
-                let v: Value = serde_json::from_str(&t).expect("json");
-                if v["ref"] == 1 {
-                    return v;
-                }
-            }
-        }
-    })
-    .await
-    .expect("answer");
+    let answer = answer_to(&mut ws, 1).await;
     assert_eq!(
         (answer["type"].clone(), answer["value"].clone()),
         (json!("counter"), json!(10))
     );
     counter_shows(&mut sse, 10).await;
+    // A timer this channel has no overlay for: said so, with what to add.
+    ws.send(Message::text(
+        json!({"type": "timer", "channel": channel, "name": "nope", "op": "start", "ref": 2})
+            .to_string(),
+    ))
+    .await
+    .expect("send");
+    let missing = answer_to(&mut ws, 2).await;
+    assert_eq!(missing["code"], "NOT_FOUND", "{missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kind = \"timer\""),
+        "{missing}"
+    );
     let (status, bad) = common::post_json(&url, r#"{"op": "double"}"#).await;
     assert_eq!(status, 400);
     assert!(
@@ -355,6 +360,25 @@ async fn a_counter_moves_from_the_api_a_moderator_and_the_socket_and_reaches_its
         .join("latest.follower.txt");
     assert_eq!(std::fs::read_to_string(&follower).expect("label file"), "");
     server.stop().await;
+}
+
+/// The events socket's answer to the message sent with `ref`.
+async fn answer_to<S>(ws: &mut S, reference: u64) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Ok(Message::Text(t))) = ws.next().await {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["ref"] == reference {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .expect("answer")
 }
 
 fn subathon_overlay(channel: &str) -> String {

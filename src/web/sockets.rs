@@ -545,6 +545,50 @@ fn follows(sub: Option<&(Subscription, Option<KindSet>)>, channel: &str) -> bool
     sub.is_some_and(|(s, _)| s.channels().iter().any(|c| c == channel))
 }
 
+/// What a widget message steers.
+#[derive(Clone, Copy)]
+enum Widget {
+    Counter,
+    Timer,
+}
+
+/// A counter's or timer's op from the events socket, as `POST /api/channels/<channel>/
+/// counters/<name>` and `…/timers/<name>` take it: the answer (`type` "counter" or "timer"), or
+/// the error to send.
+fn widget_command(
+    state: &State,
+    may_change: bool,
+    widget: Widget,
+    channel: &str,
+    name: &str,
+    body: serde_json::Map<String, Value>,
+) -> Value {
+    let channel = normalize_channel(channel);
+    let body = Value::Object(body);
+    let bad = |e: String| events_error("BAD_MESSAGE", &e);
+    let done = may(may_change).and_then(|()| match widget {
+        Widget::Counter => {
+            let op = crate::web::widgets::counter_op(&body).map_err(bad)?;
+            state
+                .widgets
+                .counter(&channel, name, op)
+                .map_err(widget_error)
+        }
+        Widget::Timer => {
+            let op = crate::web::widgets::timer_op(&body).map_err(bad)?;
+            state
+                .widgets
+                .timer(&channel, name, op)
+                .map_err(widget_error)
+        }
+    });
+    let kind = match widget {
+        Widget::Counter => "counter",
+        Widget::Timer => "timer",
+    };
+    done.map(|a| typed(kind, a)).unwrap_or_else(|e| e)
+}
+
 /// `answer` with its `type`.
 fn typed(kind: &str, mut answer: Value) -> Value {
     answer["type"] = json!(kind);
@@ -626,22 +670,10 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 let answer = match serde_json::from_str::<EventsRequest>(&text) {
                     Err(e) => events_error("BAD_MESSAGE", &format!("{e}; messages are subscribe, publish, alerts, safe_mode, counter, timer, session and ping")),
                     Ok(EventsRequest::Counter { channel, name, reference, body }) => {
-                        let channel = normalize_channel(&channel);
-                        let done = may(may_change).and_then(|()| {
-                            let op = crate::web::widgets::counter_op(&Value::Object(body))
-                                .map_err(|e| events_error("BAD_MESSAGE", &e))?;
-                            state.widgets.counter(&channel, &name, op).map_err(widget_error)
-                        });
-                        with_ref(done.map(|a| typed("counter", a)).unwrap_or_else(|e| e), reference)
+                        with_ref(widget_command(&state, may_change, Widget::Counter, &channel, &name, body), reference)
                     }
                     Ok(EventsRequest::Timer { channel, name, reference, body }) => {
-                        let channel = normalize_channel(&channel);
-                        let done = may(may_change).and_then(|()| {
-                            let op = crate::web::widgets::timer_op(&Value::Object(body))
-                                .map_err(|e| events_error("BAD_MESSAGE", &e))?;
-                            state.widgets.timer(&channel, &name, op).map_err(widget_error)
-                        });
-                        with_ref(done.map(|a| typed("timer", a)).unwrap_or_else(|e| e), reference)
+                        with_ref(widget_command(&state, may_change, Widget::Timer, &channel, &name, body), reference)
                     }
                     Ok(EventsRequest::Session { channel, reset, reference }) => {
                         let channel = normalize_channel(&channel);
