@@ -185,6 +185,8 @@ fn observer(
     let (overlays, alerts, widgets) = (overlays.clone(), alerts.clone(), widgets.clone());
     Arc::new(move |e: &crate::event::Event| {
         overlays.observe(e);
+        // The alerts ask the sessions whether an event is the largest of its kind so far
+        // (`largest` variations): before the sessions count it.
         alerts.offer(e);
         widgets.observe(e);
     })
