@@ -176,5 +176,23 @@ async fn the_hype_train_and_poll_overlays_follow_eventsub() {
             .starts_with("Ended at level"),
         "{result}"
     );
+
+    // A prediction takes the poll's place: shares of channel points (Twitch's example leaves
+    // the second outcome's counts out: 0).
+    fake.send(
+        1,
+        &live(
+            "channel_prediction_progress.json",
+            "channel.prediction.progress",
+            "r-1",
+            &[("started_at", -5_000), ("locks_at", 60_000)],
+        ),
+    );
+    poll.wait_for("document.querySelector('.poll.poll-prediction')", WAIT)
+        .await;
+    let shares = poll
+        .eval("[...document.querySelectorAll('.poll-choice')].map(c => c.innerText.replace(/\\s+/g, ' ').trim()).join(' | ')")
+        .await;
+    assert_eq!(shares, "Yeah! 100% | No! 0%");
     server.stop().await;
 }

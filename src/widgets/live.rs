@@ -14,6 +14,20 @@ fn ms(v: &Value) -> Option<u64> {
     v.as_u64()
 }
 
+/// A percentage to one decimal, whole ones without it (`100`, `36.4`): how a bar's label
+/// reads.
+fn share(part: f64, whole: f64) -> Value {
+    if whole <= 0.0 {
+        return json!(0);
+    }
+    let p = (((part / whole) * 1000.0).round() / 10.0).min(100.0);
+    if p.fract() == 0.0 {
+        json!(p as u64)
+    } else {
+        json!(p)
+    }
+}
+
 /// A hype train, from its latest begin, progress or end event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Train {
@@ -65,11 +79,7 @@ impl Train {
             Some(end) => end + (show_result_s * 1000.0) as u64,
             None => expires + SILENT_END_MS,
         };
-        let percent = if self.goal > 0 {
-            ((self.progress as f64 / self.goal as f64) * 1000.0).round() / 10.0
-        } else {
-            0.0
-        };
+        let percent = share(self.progress as f64, self.goal as f64);
         let contributors: Vec<Value> = self
             .top
             .iter()
@@ -89,7 +99,7 @@ impl Train {
         json!({
             "active": active, "ended": self.ended_at.is_some(), "shown": now < hide_at,
             "level": self.level, "total": self.total, "progress": self.progress, "goal": self.goal,
-            "percent": percent.min(100.0), "top": contributors, "shared": self.shared,
+            "percent": percent, "top": contributors, "shared": self.shared,
             "expires_at": self.expires_at, "ended_at": self.ended_at, "hide_at": hide_at,
             "display": super::timer::clock(expires.saturating_sub(now)),
         })
@@ -169,11 +179,7 @@ impl Vote {
             .iter()
             .map(|c| {
                 let w = weight(c);
-                let percent = if total > 0 {
-                    (w as f64 * 1000.0 / total as f64).round() / 10.0
-                } else {
-                    0.0
-                };
+                let percent = share(w as f64, total as f64);
                 let winner = match &self.winner {
                     Some(id) => c["id"].as_str() == Some(id.as_str()),
                     None => self.ended_at.is_some() && poll && w == best && total > 0,
@@ -228,7 +234,7 @@ mod tests {
                 t["percent"].clone(),
                 t["display"].clone()
             ),
-            (json!(true), json!(25.0), json!("00:50"))
+            (json!(true), json!(25), json!("00:50"))
         );
         assert_eq!(t["top"][0]["formatted"], "500 bits");
         Train::apply(
@@ -258,7 +264,7 @@ mod tests {
                 v["choices"][0]["percent"].clone(),
                 v["choices"][0]["winner"].clone()
             ),
-            (json!(75.0), json!(true))
+            (json!(75), json!(true))
         );
         assert_eq!(poll.snapshot(30_000, 15.0)["shown"], false);
         let prediction = Vote::from(&ev(
@@ -272,7 +278,7 @@ mod tests {
                 v["choices"][0]["percent"].clone(),
                 v["choices"][1]["percent"].clone()
             ),
-            (json!(100.0), json!(0.0))
+            (json!(100), json!(0))
         );
         assert_eq!(
             (v["active"].clone(), v["display"].clone()),
