@@ -229,6 +229,8 @@ fn start(a: &Args, data: &Path) -> (Server, Duration) {
     let port = free_port();
     let overlays = a.dir.join("overlays");
     let _ = std::fs::remove_dir_all(&overlays);
+    // Each run starts without the sessions an earlier run saved, so runs compare.
+    let _ = std::fs::remove_dir_all(data.join("widgets"));
     std::fs::create_dir_all(&overlays).expect("overlays");
     for c in 0..a.sample {
         std::fs::write(

@@ -202,25 +202,33 @@ impl Widgets {
     }
 
     /// Counts what the log holds past the saved state (events of the last moments before a
-    /// crash), and recomputes a channel with no saved state from its log: from its last
-    /// `stream.online`, else from the oldest event kept. Reads the log: not on the runtime.
+    /// crash), and recomputes a channel of a widget overlay with no saved state from its log:
+    /// from its last `stream.online`, else from the oldest event kept. Reads the log: not on the
+    /// runtime. A channel no widget shows and nothing was saved for is not read at all (a
+    /// thousand channels' logs are not read at every start); its session starts now.
     pub fn catch_up(&self, history: usize) {
-        let mut channels: BTreeSet<String> = self.overlays.channels().into_iter().collect();
+        let mut channels: BTreeSet<String> = self
+            .overlays
+            .all()
+            .iter()
+            .filter(|o| o.config.kind.is_widget())
+            .map(|o| o.config.channel.clone())
+            .collect();
         channels.extend(self.inner.lock().channels.keys().cloned());
         for channel in channels {
             let saved = self.inner.lock().channels.get(&channel).map(|c| c.last_id);
-            let mut events = self.bus.history(&channel, history, None);
-            events.reverse();
-            let from = match saved {
-                Some(last) => events.partition_point(|e| e.id <= last),
+            let events = match saved {
+                Some(last) => self.tail_after(&channel, last, history),
                 None => {
+                    let mut events = self.bus.history(&channel, history, None);
+                    events.reverse();
                     let online = events
                         .iter()
                         .rposition(|e| e.kind == Kind::StreamOnline && counted(e));
-                    online.unwrap_or(0)
+                    events.split_off(online.unwrap_or(0))
                 }
             };
-            let events: Vec<&Event> = events[from..].iter().filter(|e| counted(e)).collect();
+            let events: Vec<&Event> = events.iter().filter(|e| counted(e)).collect();
             if events.is_empty() {
                 continue;
             }
@@ -241,6 +249,31 @@ impl Widgets {
             }
             tracing::info!(channel = %channel, events = events.len(), "session caught up from the event log");
             inner.touch(&channel);
+        }
+    }
+
+    /// `channel`'s events after id `last`, oldest first (at most `history`), read from the
+    /// newest back in growing pages: after a clean stop there are none, and one small read
+    /// says so.
+    fn tail_after(&self, channel: &str, last: u64, history: usize) -> Vec<Event> {
+        let mut out = Vec::new();
+        let (mut before, mut page) = (None, 16usize.min(history.max(1)));
+        loop {
+            let chunk = self.bus.history(channel, page, before);
+            let ended = chunk.len() < page;
+            before = chunk.last().map(|e| e.id);
+            for e in chunk {
+                if e.id <= last {
+                    out.reverse();
+                    return out;
+                }
+                out.push(e);
+            }
+            if ended || out.len() >= history {
+                out.reverse();
+                return out;
+            }
+            page = (page * 4).min(history);
         }
     }
 

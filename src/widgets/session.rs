@@ -13,8 +13,8 @@ use crate::money;
 /// People kept per credits list (followers, subscribers, raiders): a 20,000-follow bot raid must
 /// not grow the saved session without bound. Counts go on past it.
 const MAX_LISTED: usize = 1_000;
-/// Supporters (cheerers, gifters, money givers) and chatters tracked; past it, newcomers count
-/// in the totals only.
+/// Supporters (cheerers, gifters, money givers) and chatters tracked; past it, newcomers'
+/// money and messages still count in the totals, but not as new supporters or chatters.
 const MAX_TRACKED: usize = 20_000;
 
 /// What started a session.
@@ -260,22 +260,25 @@ impl Session {
             c.messages += 1;
             return;
         }
+        // Past the bound a chatter cannot be told from one counted before: distinct chatters
+        // stop being counted there, rather than every line counting as a new one.
+        if self.chatters.len() >= MAX_TRACKED {
+            return;
+        }
         self.totals.chatters += 1;
         let first = event.data["first_message"] == json!(true);
         if first {
             self.totals.new_chatters += 1;
         }
-        if self.chatters.len() < MAX_TRACKED {
-            self.chatters.insert(
-                key.to_string(),
-                Chatter {
-                    name: person.name.clone(),
-                    platform: person.platform.clone(),
-                    messages: 1,
-                    first,
-                },
-            );
-        }
+        self.chatters.insert(
+            key.to_string(),
+            Chatter {
+                name: person.name.clone(),
+                platform: person.platform.clone(),
+                messages: 1,
+                first,
+            },
+        );
     }
 
     /// Whether `event` (not counted yet) is larger than every one of its kind this session:
