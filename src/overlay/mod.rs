@@ -402,8 +402,12 @@ impl Overlay {
     }
 
     fn html_with(&self, event: &Event, shared: &Shared, replay: bool, largest: bool) -> String {
-        let template = if self.config.kind == OverlayKind::Alerts {
-            alert_template(&self.config, &self.theme, event, largest)
+        let alert = self.config.kind == OverlayKind::Alerts;
+        let variation = alert
+            .then(|| variation::of(&self.config.options, event, largest))
+            .flatten();
+        let template = if alert {
+            variation_template(&self.theme, event, variation.as_ref())
         } else {
             template_for(&self.config, &self.theme, event)
         };
@@ -414,11 +418,11 @@ impl Overlay {
         if replay {
             ctx["alert"]["replay"] = json!(true);
         }
-        if self.config.kind == OverlayKind::Alerts {
+        if alert {
             ctx["alert"]["largest"] = json!(largest);
-            let v = variation::of(&self.config.options, event, largest);
             ctx["alert"]["text_delay_ms"] = json!(
-                v.and_then(|v| v.text_delay_s)
+                variation
+                    .and_then(|v| v.text_delay_s)
                     .map_or(0, |s| (s * 1000.0).round() as u64)
             );
         }
@@ -484,9 +488,22 @@ pub fn alert_template(
     event: &Event,
     largest: bool,
 ) -> Option<String> {
+    variation_template(
+        theme,
+        event,
+        variation::of(&config.options, event, largest).as_ref(),
+    )
+}
+
+/// [`alert_template`] with the variation already chosen.
+fn variation_template(
+    theme: &Theme,
+    event: &Event,
+    variation: Option<&variation::Variation>,
+) -> Option<String> {
     let kind = event.kind.as_str();
-    variation::of(&config.options, event, largest)
-        .and_then(|v| v.template)
+    variation
+        .and_then(|v| v.template.as_ref())
         .map(|t| format!("alerts/{t}"))
         .filter(|t| theme.has(t))
         .or_else(|| {

@@ -163,10 +163,15 @@ impl Vote {
         }
     }
 
+    /// A poll, not a prediction.
+    pub fn is_poll(&self) -> bool {
+        self.kind == "poll"
+    }
+
     /// The vote as the `poll` overlay sees it: each choice's share (of votes; of channel points
     /// for a prediction), shown until `show_result_s` after its end.
     pub fn snapshot(&self, now: u64, show_result_s: f64) -> Value {
-        let poll = self.kind == "poll";
+        let poll = self.is_poll();
         let weight = |c: &Value| {
             c[if poll { "votes" } else { "channel_points" }]
                 .as_u64()

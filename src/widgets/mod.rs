@@ -481,13 +481,17 @@ impl Widgets {
             .overlays
             .get(name)
             .filter(|o| o.config.kind.is_widget())?;
-        let (seq, ch) = {
+        // The state is read in place (a copy of the channel would copy every chatter); the
+        // template renders after the lock.
+        let (seq, (state, fallback)) = {
             let inner = self.inner.lock();
-            let ch = inner.channels.get(&overlay.config.channel).cloned();
-            (inner.seq, ch)
+            let empty = Channel::default();
+            let ch = inner
+                .channels
+                .get(&overlay.config.channel)
+                .unwrap_or(&empty);
+            (inner.seq, widget_state(&overlay.config, ch, now_ms()))
         };
-        let ch = ch.unwrap_or_default();
-        let (state, fallback) = widget_state(&overlay.config, &ch, now_ms());
         let html = overlay.widget_html(state.clone(), &fallback, &self.overlays.shared);
         Some(json!({
             "seq": seq, "name": name, "kind": overlay.config.kind.as_str(),
@@ -866,8 +870,7 @@ fn widget_state(config: &OverlayConfig, ch: &Channel, now: u64) -> (Value, Strin
         OverlayKind::Poll => {
             let show = o["show_result_s"].as_f64().unwrap_or(15.0);
             let wanted = |v: &live::Vote| {
-                let poll = v.snapshot(now, show)["is_poll"] == json!(true);
-                if poll {
+                if v.is_poll() {
                     o["polls"] != json!(false)
                 } else {
                     o["predictions"] != json!(false)

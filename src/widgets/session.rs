@@ -284,17 +284,18 @@ impl Session {
     /// Whether `event` (not counted yet) is larger than every one of its kind this session:
     /// a cheer's bits, a gift's count, a raid's viewers, money's comparable value.
     pub fn is_largest(&self, event: &Event) -> bool {
-        let d = &event.data;
-        let (what, amount) = match event.kind {
-            Kind::Cheer => ("cheer", money::number(&d["bits"])),
-            Kind::GiftBomb => ("gift", money::number(&d["total"]).max(1.0)),
-            Kind::SubGift if d["giftbomb_id"].is_null() => ("gift", 1.0),
-            Kind::Raid => ("raid", money::number(&d["viewers"])),
-            Kind::Tip | Kind::Gift => match money::of(event) {
-                Some(m) => ("money", m.value),
-                None => return false,
-            },
+        let what = match event.kind {
+            Kind::Cheer => "cheer",
+            // A bomb's own gifts are counted by the bomb.
+            Kind::SubGift if !event.data["giftbomb_id"].is_null() => return false,
+            Kind::GiftBomb | Kind::SubGift => "gift",
+            Kind::Raid => "raid",
+            Kind::Tip | Kind::Gift => "money",
             _ => return false,
+        };
+        // What a variation's `min` compares is what "largest" compares.
+        let Some(amount) = crate::overlay::variation::amount(event, None) else {
+            return false;
         };
         self.largest.get(what).is_none_or(|p| amount > p.amount)
     }
