@@ -278,7 +278,7 @@ impl Overlays {
                 if let Some(template) = template_for(&config, theme, &event) {
                     let fields = theme::fields::resolve(&theme.fields, &config.fields).0;
                     let ctx = context(&config, &fields, &event, &self.shared);
-                    theme.render(&template, &ctx)?;
+                    theme.render(&template, ctx)?;
                 }
             }
         }
@@ -381,7 +381,7 @@ impl Overlay {
     pub fn widget_html(&self, state: Value, fallback: &str, shared: &Shared) -> String {
         let template = widget_template(self.config.kind);
         let ctx = widget_context(&self.config, &self.fields, state);
-        match self.theme.render(&template, &ctx) {
+        match self.theme.render(&template, ctx) {
             Ok(html) => {
                 shared.failures.rendered(&self.theme.name, &template);
                 html
@@ -426,7 +426,7 @@ impl Overlay {
                     .map_or(0, |s| (s * 1000.0).round() as u64)
             );
         }
-        match self.theme.render(&template, &ctx) {
+        match self.theme.render(&template, ctx) {
             Ok(html) => {
                 shared.failures.rendered(&self.theme.name, &template);
                 html

@@ -124,12 +124,17 @@ impl Theme {
     /// (nested `{{#each}}` over a large event can otherwise make megabytes for every client).
     /// Its time is not bounded, so it runs [`off_the_runtime`]: a slow template delays the
     /// frames it makes, never the requests other tasks answer.
-    pub fn render(&self, template: &str, context: &Value) -> Result<String, ThemeError> {
+    /// The context is taken whole: handlebars would otherwise copy the tree before every render.
+    pub fn render(&self, template: &str, context: Value) -> Result<String, ThemeError> {
+        let context = handlebars::Context::from(context);
         let mut out = Bounded {
-            buf: Vec::new(),
+            buf: Vec::with_capacity(1024),
             over: false,
         };
-        let result = off_the_runtime(|| self.hbs.render_to_write(template, context, &mut out));
+        let result = off_the_runtime(|| {
+            self.hbs
+                .render_with_context_to_write(template, &context, &mut out)
+        });
         let file = self
             .sources
             .get(template)
@@ -154,7 +159,8 @@ impl Theme {
             column: e.column_no,
             message: e.reason().to_string(),
         })?;
-        Ok(String::from_utf8_lossy(&out.buf).into_owned())
+        Ok(String::from_utf8(out.buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 
@@ -799,7 +805,7 @@ mod tests {
         let ctx = json!({"goal": {"label": "Subs"}});
         let theme = reg.get("default").expect("default");
         assert_eq!(
-            theme.render("goal/goal", &ctx).expect("render"),
+            theme.render("goal/goal", ctx).expect("render"),
             "<b>Subs</b>"
         );
 
@@ -822,7 +828,7 @@ mod tests {
         let reg = Registry::new(dir.path());
         reg.load_all();
         let theme = reg.get("default").expect("default");
-        let err = theme.render("goal/goal", &json!({})).unwrap_err();
+        let err = theme.render("goal/goal", json!({})).unwrap_err();
         assert!(err.message.contains("goal"), "{err}");
         assert!(err.line.is_some());
     }

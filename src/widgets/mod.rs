@@ -993,7 +993,7 @@ pub fn validate(theme: &crate::theme::Theme) -> Result<(), crate::theme::ThemeEr
         let fields = crate::theme::fields::resolve(&theme.fields, &config.fields).0;
         let (state, _) = widget_state(&config, &sample_channel(&config), now_ms());
         let ctx = crate::overlay::widget_context(&config, &fields, state);
-        theme.render(&template, &ctx)?;
+        theme.render(&template, ctx)?;
     }
     Ok(())
 }
