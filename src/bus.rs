@@ -635,6 +635,41 @@ impl Bus {
         Ok((item, receivers))
     }
 
+    /// [`Bus::publish_with`] for events that arrived together (a burst of chat), in order: one
+    /// lock and, with a local log, one write for all of them. All or none with the local log;
+    /// with a shared one they are appended one by one and the first refusal stops the rest.
+    /// Returns how many were published.
+    pub fn publish_all_with(
+        &self,
+        mut events: Vec<Event>,
+        mut accepted: impl FnMut(&Event),
+    ) -> Result<usize, StoreError> {
+        if self.shared.is_some() || events.len() < 2 {
+            let count = events.len();
+            for event in events {
+                self.publish_with(event, &mut accepted)?;
+            }
+            return Ok(count);
+        }
+        let mut inner = self.inner.lock();
+        for (n, event) in events.iter_mut().enumerate() {
+            event.id = inner.next_id + n as u64;
+        }
+        if let Some(store) = &self.store {
+            store.append_all(&mut events)?;
+        }
+        let count = events.len();
+        inner.next_id += count as u64;
+        let cache_only = self.store.is_some();
+        for event in events {
+            accepted(&event);
+            let item = Arc::new(Item::new(event));
+            self.hot.lock().put(&item);
+            inner.append(item, self.history_len, cache_only, &self.pulse);
+        }
+        Ok(count)
+    }
+
     /// Sends a message that is not an event (keep-alive, theme control) to every subscriber.
     pub fn announce(&self, message: Message) {
         let inner = self.inner.lock();
@@ -966,6 +1001,81 @@ mod tests {
         let mut sub = bus.subscribe(vec!["a".into()], Some(2));
         bus.publish(ev("a")).expect("published");
         assert_eq!(drain(&mut sub, &bus), [3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn events_published_together_get_the_next_ids_in_order_on_disk_and_live() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = crate::store::Sqlite::open(&dir.path().join("e.sqlite3"), 100, 30).expect("log");
+        let bus = Bus::with_store(100, Arc::new(log)).expect("bus");
+        let first = bus.publish(ev("a")).expect("published").0.event.id;
+        let mut sub = bus.subscribe(vec!["a".into(), "b".into()], None);
+        let mut seen = Vec::new();
+        let count = bus
+            .publish_all_with(vec![ev("a"), ev("b"), ev("a")], |e| seen.push(e.id))
+            .expect("published");
+        assert_eq!(count, 3);
+        let next = [first + 1, first + 2, first + 3];
+        assert_eq!(seen, next, "each observed, stamped, in order");
+        assert_eq!(drain(&mut sub, &bus), next);
+        let store = bus.store.as_ref().expect("store");
+        let on_disk: Vec<u64> = store
+            .recent("a", 10, None)
+            .expect("read")
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(on_disk, [first + 3, first + 1, first]);
+        assert_eq!(
+            bus.publish(ev("b")).expect("published").0.event.id,
+            first + 4
+        );
+    }
+
+    /// A log that refuses every write.
+    struct Refusing;
+
+    impl EventLog for Refusing {
+        fn append(&self, _: &mut Event) -> Result<(), StoreError> {
+            Err(StoreError {
+                place: "test".into(),
+                message: "disk full".into(),
+            })
+        }
+        fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
+            Ok((None, None))
+        }
+        fn recent(&self, _: &str, _: usize, _: Option<u64>) -> Result<Vec<Event>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn after(&self, _: &str, _: u64, _: usize) -> Result<(Vec<Event>, bool), StoreError> {
+            Ok((Vec::new(), false))
+        }
+        fn pruned_after(&self, _: &str, _: u64) -> bool {
+            false
+        }
+        fn channels(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn first_delivery(&self, _: &str) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+        fn forget_delivery(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_batch_is_sent_to_nobody_and_takes_no_ids() {
+        let bus = Bus::with_store(100, Arc::new(Refusing)).expect("bus");
+        let next = bus.next_id();
+        let mut sub = bus.subscribe(vec!["a".into()], None);
+        let mut observed = 0;
+        let refused = bus.publish_all_with(vec![ev("a"), ev("a")], |_| observed += 1);
+        assert!(refused.is_err());
+        assert_eq!(observed, 0);
+        assert!(drain(&mut sub, &bus).is_empty());
+        assert_eq!(bus.next_id(), next);
     }
 
     #[test]

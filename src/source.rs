@@ -172,6 +172,16 @@ impl Publisher {
         }
     }
 
+    /// [`Publisher::publish_or_log`] for events that arrived together, in order, written to the
+    /// log at once (see [`Bus::publish_all_with`]).
+    pub fn publish_all_or_log(&self, mut events: Vec<Event>) {
+        events.iter_mut().for_each(crate::money::annotate);
+        if let Err(e) = self.bus.publish_all_with(events, |e| (self.observe)(e)) {
+            tracing::error!("events not published: {e}");
+            self.status.set("store", "error", e.to_string());
+        }
+    }
+
     /// The status board this publisher's sources report to.
     pub fn status(&self) -> &Arc<Status> {
         &self.status

@@ -292,6 +292,58 @@ async fn a_malformed_line_is_skipped_and_chat_goes_on() {
     server.stop().await;
 }
 
+/// Lines that arrive together are published together (one write to the log): every one of
+/// them reaches the overlay, in the order sent, with increasing ids, and is in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_chat_arrives_whole_and_in_order() {
+    let server = Server::start(&config(), &[("chat", &overlay("chat", "c_burst"))]).await;
+    let mut sse = watch(&server, "chat", "c_burst").await;
+    let template = fixture("privmsg_basic.txt", "c_burst");
+    // Sent now: the recorded line's 2020 time is past the log's retention.
+    let sent_ts = template
+        .split(';')
+        .find(|t| t.starts_with("tmi-sent-ts="))
+        .expect("tmi-sent-ts")
+        .to_string();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let template = template.replace(&sent_ts, &format!("tmi-sent-ts={now_ms}"));
+    let head = template.rsplit_once(" :").expect("text").0.to_string();
+    const LINES: usize = 600;
+    for n in 0..LINES {
+        fake_irc::server().send("c_burst", &format!("{head} :line {n}"));
+    }
+    let mut ids = Vec::new();
+    let mut texts = Vec::new();
+    while texts.len() < LINES {
+        let f = sse.next_within(WAIT).await.expect("every line arrives");
+        if let Some(id) = f.id {
+            ids.push(id);
+            texts.push(
+                f.data["data"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    let sent: Vec<String> = (0..LINES).map(|n| format!("line {n}")).collect();
+    assert_eq!(texts, sent);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase");
+    let (status, logged) = server
+        .get_json("/api/channels/c_burst/events?limit=1000")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        logged["events"].as_array().map(Vec::len),
+        Some(LINES),
+        "{logged}"
+    );
+    server.stop().await;
+}
+
 /// IRC lines per second through to SSE frames, and the latency each message gains on the way
 /// (fake server write → frame parsed by the client): a burst for throughput, then a steady
 /// 500 lines/s for latency. For the README:

@@ -27,6 +27,13 @@ pub trait EventLog: Send + Sync {
     /// log stamps the id itself. An error means the event is refused, never silently dropped.
     fn append(&self, event: &mut Event) -> Result<(), StoreError>;
 
+    /// Writes `events` in order, as one write where the log can (SQLite: one transaction, all
+    /// or none). This default writes them one by one and stops at the first that fails, so the
+    /// ones before it are kept.
+    fn append_all(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        events.iter_mut().try_for_each(|e| self.append(e))
+    }
+
     /// The highest id stored, and the lowest.
     fn bounds(&self) -> Result<(Option<u64>, Option<u64>), StoreError>;
 

@@ -229,20 +229,51 @@ impl EventLog for Sqlite {
     /// Writes one event (its id already stamped). An error here means the event is refused,
     /// never silently dropped.
     fn append(&self, event: &mut Event) -> Result<(), StoreError> {
-        let data = serde_json::to_string(&event.data).map_err(|e| self.error(e))?;
+        self.append_all(std::slice::from_mut(event))
+    }
+
+    /// Writes `events` in one transaction: a burst of chat costs one commit, not one per line.
+    /// All or none: an error refuses every one of them.
+    fn append_all(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        let rows = events
+            .iter()
+            .map(|e| serde_json::to_string(&e.data))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.error(e))?;
         {
             let conn = self.conn.lock();
-            conn.execute(
-                "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id_column(event.id), event.channel, event.kind.as_str(), event.platform, event.at as i64, i64::from(event.history) | i64::from(event.replay) << 1, data],
-            )
-            .map_err(|e| self.error(e))?;
+            let tx = conn.unchecked_transaction().map_err(|e| self.error(e))?;
+            {
+                // Compiled once per connection rather than on every insert.
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO events (id, channel, kind, platform, at, history, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .map_err(|e| self.error(e))?;
+                for (event, data) in events.iter().zip(&rows) {
+                    let flags = i64::from(event.history) | i64::from(event.replay) << 1;
+                    insert
+                        .execute(params![
+                            id_column(event.id),
+                            event.channel,
+                            event.kind.as_str(),
+                            event.platform,
+                            event.at as i64,
+                            flags,
+                            data
+                        ])
+                        .map_err(|e| self.error(e))?;
+                }
+            }
+            tx.commit().map_err(|e| self.error(e))?;
         }
-        let n = self
-            .appends
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            self.prune(&event.channel);
+        for event in events.iter() {
+            let n = self
+                .appends
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
+                self.prune(&event.channel);
+            }
         }
         Ok(())
     }

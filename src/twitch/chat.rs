@@ -293,7 +293,6 @@ async fn run_with<T: Transport>(twitch: Handles, shutdown: CancellationToken) {
     config.new_connection_every = Duration::from_millis(200);
     config.connect_timeout = Duration::from_secs(10);
     let (mut incoming, client) = TwitchIRCClient::<T, Credentials>::new(config);
-    let mut mapper = Mapper::default();
     let mut status = tokio::time::interval(STATUS_EVERY);
     let emotes = ThirdParty::new(settings.emotes.clone());
     let badges = Arc::new(Badges::default());
@@ -301,6 +300,13 @@ async fn run_with<T: Transport>(twitch: Handles, shutdown: CancellationToken) {
         let (b, a) = (badges.clone(), auth.clone());
         tokio::spawn(async move { b.load_global(&a).await });
     }
+    let mut reader = Reader {
+        mapper: Mapper::default(),
+        emotes: emotes.clone(),
+        badges,
+        auth,
+        covered,
+    };
     let mut refresh = tokio::time::interval(Duration::from_secs(settings.emotes.refresh_s.max(60)));
     apply(&client, &wanted.borrow_and_update());
     loop {
@@ -311,44 +317,20 @@ async fn run_with<T: Transport>(twitch: Handles, shutdown: CancellationToken) {
                 apply(&client, &wanted.borrow_and_update());
             }
             message = incoming.recv() => {
-                let Some(message) = message else { break };
-                let room = match &message {
-                    ServerMessage::Join(j) => {
-                        tracing::info!(channel = %j.channel_login, "joined chat");
-                        None
+                let Some(first) = message else { break };
+                // What else has already arrived goes with it: a burst of chat is written to the
+                // log in one transaction, not one per line.
+                let mut events = Vec::new();
+                let mut next = Some(first);
+                let mut taken = 0;
+                while let Some(message) = next.take() {
+                    reader.read(&message, &mut events);
+                    taken += 1;
+                    if taken < BURST {
+                        next = incoming.try_recv().ok();
                     }
-                    ServerMessage::RoomState(r) => Some(r.channel_id.clone()),
-                    ServerMessage::Privmsg(m) => Some(m.channel_id.clone()),
-                    _ => None,
-                };
-                if let Some(room) = &room
-                    && emotes.needs(room)
-                {
-                    let (e, room) = (emotes.clone(), room.clone());
-                    tokio::spawn(async move { e.refresh_room(&room).await });
                 }
-                if let Some(room) = &room
-                    && !badges.known(room)
-                {
-                    let (b, a, room) = (badges.clone(), auth.clone(), room.clone());
-                    tokio::spawn(async move { b.load_room(&a, &room).await });
-                }
-                for mut event in mapper.map(&message, |room, els| emotes.apply(room, els)) {
-                    // While EventSub covers the channel, it is the alert source: chat's notices
-                    // of the same subs and raids would alert twice.
-                    if !event.kind.is_chat()
-                        && event.kind != crate::event::Kind::Announcement
-                        && covered.contains(&event.channel)
-                    {
-                        continue;
-                    }
-                    if let Some(room) = &room
-                        && event.kind == crate::event::Kind::ChatMessage
-                    {
-                        badges.apply(room, &mut event);
-                    }
-                    publisher.publish_or_log(event);
-                }
+                publisher.publish_all_or_log(events);
             }
             _ = status.tick() => {
                 let set = wanted.borrow().clone();
@@ -358,6 +340,66 @@ async fn run_with<T: Transport>(twitch: Handles, shutdown: CancellationToken) {
                 let e = emotes.clone();
                 tokio::spawn(async move { e.refresh_global().await });
             }
+        }
+    }
+}
+
+/// Most messages taken from the connection at once (what had already arrived).
+const BURST: usize = 256;
+
+/// Turns what the chat connection delivers into events.
+struct Reader {
+    mapper: Mapper,
+    emotes: Arc<ThirdParty>,
+    badges: Arc<Badges>,
+    auth: Arc<Auth>,
+    covered: Arc<super::Covered>,
+}
+
+impl Reader {
+    /// Appends `message`'s events to `out`, and loads the emotes and badges of a room seen for
+    /// the first time.
+    fn read(&mut self, message: &ServerMessage, out: &mut Vec<crate::event::Event>) {
+        let room = match message {
+            ServerMessage::Join(j) => {
+                tracing::info!(channel = %j.channel_login, "joined chat");
+                None
+            }
+            ServerMessage::RoomState(r) => Some(r.channel_id.clone()),
+            ServerMessage::Privmsg(m) => Some(m.channel_id.clone()),
+            _ => None,
+        };
+        if let Some(room) = &room
+            && self.emotes.needs(room)
+        {
+            let (e, room) = (self.emotes.clone(), room.clone());
+            tokio::spawn(async move { e.refresh_room(&room).await });
+        }
+        if let Some(room) = &room
+            && !self.badges.known(room)
+        {
+            let (b, a, room) = (self.badges.clone(), self.auth.clone(), room.clone());
+            tokio::spawn(async move { b.load_room(&a, &room).await });
+        }
+        let emotes = &self.emotes;
+        for mut event in self
+            .mapper
+            .map(message, |room, els| emotes.apply(room, els))
+        {
+            // While EventSub covers the channel, it is the alert source: chat's notices of the
+            // same subs and raids would alert twice.
+            if !event.kind.is_chat()
+                && event.kind != crate::event::Kind::Announcement
+                && self.covered.contains(&event.channel)
+            {
+                continue;
+            }
+            if let Some(room) = &room
+                && event.kind == crate::event::Kind::ChatMessage
+            {
+                self.badges.apply(room, &mut event);
+            }
+            out.push(event);
         }
     }
 }
