@@ -549,12 +549,17 @@ pub fn context(
     event: &Event,
     shared: &Shared,
 ) -> Value {
-    let mut ctx = json!({
-        "event": event,
-        "data": event.data,
-        "fields": fields,
-        "overlay": overlay_json(config),
-    });
+    // The event made into a tree once; `data` is a copy of its branch (a copy of a tree costs
+    // less than serializing it again).
+    let event = serde_json::to_value(event).unwrap_or_default();
+    let data = event["data"].clone();
+    // Moved in, not through `json!`, which would serialize each tree once more.
+    let mut ctx = Value::Object(serde_json::Map::from_iter([
+        ("event".to_string(), event),
+        ("data".to_string(), data),
+        ("fields".to_string(), Value::Object(fields.clone())),
+        ("overlay".to_string(), overlay_json(config)),
+    ]));
     match config.kind {
         OverlayKind::Stats => {
             let top = config.options["top"].as_u64().unwrap_or(5) as usize;
