@@ -292,6 +292,20 @@ async fn a_malformed_line_is_skipped_and_chat_goes_on() {
     server.stop().await;
 }
 
+/// `line` as sent now: a recorded line's 2020 time is past the log's retention, so a burst of
+/// them would be pruned as it is written.
+fn sent_now(line: &str) -> String {
+    let sent = line
+        .split(';')
+        .find(|t| t.starts_with("tmi-sent-ts="))
+        .expect("tmi-sent-ts");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    line.replace(sent, &format!("tmi-sent-ts={now_ms}"))
+}
+
 /// Lines that arrive together are published together (one write to the log): every one of
 /// them reaches the overlay, in the order sent, with increasing ids, and is in the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,17 +313,7 @@ async fn a_burst_of_chat_arrives_whole_and_in_order() {
     let server = Server::start(&config(), &[("chat", &overlay("chat", "c_burst"))]).await;
     let mut sse = watch(&server, "chat", "c_burst").await;
     let template = fixture("privmsg_basic.txt", "c_burst");
-    // Sent now: the recorded line's 2020 time is past the log's retention.
-    let sent_ts = template
-        .split(';')
-        .find(|t| t.starts_with("tmi-sent-ts="))
-        .expect("tmi-sent-ts")
-        .to_string();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    let template = template.replace(&sent_ts, &format!("tmi-sent-ts={now_ms}"));
+    let template = sent_now(&template);
     let head = template.rsplit_once(" :").expect("text").0.to_string();
     const LINES: usize = 600;
     for n in 0..LINES {
@@ -352,12 +356,12 @@ async fn a_burst_of_chat_arrives_whole_and_in_order() {
 #[ignore = "measurement"]
 async fn irc_throughput() {
     // History deep enough that a reader falling behind the burst catches up without a gap.
-    let config = format!("[server]\nhistory = 30000\n{}", config());
+    let config = format!("[server]\nhistory = 60000\n{}", config());
     let server = Server::start(&config, &[("chat", &overlay("chat", "c_bench"))]).await;
     let sse = watch(&server, "chat", "c_bench").await;
-    let template = fixture("privmsg_emotes.txt", "c_bench");
+    let template = sent_now(&fixture("privmsg_emotes.txt", "c_bench"));
     let head = template.split_once(" :Kappa").expect("text").0.to_string();
-    let (sse, burst) = run_lines(sse, &head, 20_000, None).await;
+    let (sse, burst) = run_lines(sse, &head, 50_000, None).await;
     let (_, steady) = run_lines(sse, &head, 2_000, Some(500)).await;
     println!(
         "irc → sse: burst of {} lines in {:.2} s = {:.0} lines/s; at 500 lines/s added latency p50 {:.2} ms, p99 {:.2} ms",
