@@ -69,6 +69,10 @@ impl Sqlite {
                  data TEXT NOT NULL
              );
              CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
+             CREATE TABLE IF NOT EXISTS pruned (
+                 channel TEXT PRIMARY KEY,
+                 upto INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS deliveries (
                  id TEXT PRIMARY KEY,
                  at INTEGER NOT NULL
@@ -102,7 +106,8 @@ impl Sqlite {
         &self.path
     }
 
-    /// Keeps the newest `keep` events of `channel`, none older than the age limit.
+    /// Keeps the newest `keep` events of `channel`, none older than the age limit, and notes
+    /// the newest id pruned (a client resuming from before it has a gap).
     pub fn prune(&self, channel: &str) {
         let conn = self.conn.lock();
         // Both walk the (channel, id) index from one end: a condition on `at` over the whole
@@ -111,22 +116,41 @@ impl Sqlite {
         let by_count = conn
             .prepare_cached(
                 "DELETE FROM events WHERE channel = ?1 AND id <= (
-                     SELECT id FROM events WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                     SELECT id FROM events WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                 RETURNING id",
             )
-            .and_then(|mut s| s.execute(params![channel, self.keep as i64]));
+            .and_then(|mut s| {
+                s.query_map(params![channel, self.keep as i64], |r| r.get::<_, i64>(0))?
+                    .try_fold(None::<i64>, |max, id| Ok(max.max(Some(id?))))
+            });
         // Events come in roughly in time order, so the expired ones are the oldest: at most
         // AGE_WINDOW of them are looked at per pass, and every pass takes more if there are.
         let by_age = if self.max_age_ms == 0 {
-            Ok(0)
+            Ok(None)
         } else {
             let oldest = crate::event::now_ms().saturating_sub(self.max_age_ms) as i64;
             conn.prepare_cached(
                 "DELETE FROM events WHERE id IN (
-                     SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3) AND at < ?2",
+                     SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3) AND at < ?2
+                 RETURNING id",
             )
-            .and_then(|mut s| s.execute(params![channel, oldest, AGE_WINDOW]))
+            .and_then(|mut s| {
+                s.query_map(params![channel, oldest, AGE_WINDOW], |r| r.get::<_, i64>(0))?
+                    .try_fold(None::<i64>, |max, id| Ok(max.max(Some(id?))))
+            })
         };
-        if let Err(e) = by_count.and(by_age) {
+        let noted = match by_count.and_then(|c| Ok(c.max(by_age?))) {
+            Ok(Some(upto)) => conn
+                .prepare_cached(
+                    "INSERT INTO pruned (channel, upto) VALUES (?1, ?2)
+                     ON CONFLICT (channel) DO UPDATE SET upto = MAX(upto, excluded.upto)",
+                )
+                .and_then(|mut s| s.execute(params![channel, upto]))
+                .map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = noted {
             tracing::warn!("pruning the event store: {e}");
         }
     }
@@ -353,7 +377,23 @@ impl EventLog for Sqlite {
     /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
     /// client resuming from `id`).
     fn pruned_after(&self, channel: &str, id: u64) -> bool {
+        if id == 0 {
+            return false;
+        }
         let conn = self.conn.lock();
+        let upto: Option<i64> = conn
+            .query_row(
+                "SELECT upto FROM pruned WHERE channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        if let Some(upto) = upto {
+            return upto as u64 > id;
+        }
+        // A log from before pruning was noted: a first event past `id` is the best sign.
         let oldest: Option<i64> = conn
             .query_row(
                 "SELECT MIN(id) FROM events WHERE channel = ?1",
@@ -364,7 +404,7 @@ impl EventLog for Sqlite {
             .ok()
             .flatten()
             .flatten();
-        oldest.is_some_and(|o| (o as u64) > id + 1) && id > 0
+        oldest.is_some_and(|o| (o as u64) > id + 1)
     }
 
     /// Every channel with events.
@@ -443,6 +483,20 @@ mod tests {
         assert_eq!(kept.len(), 500);
         assert_eq!(kept.last().map(|e| e.id), Some(2501));
         assert!(store.pruned_after("a", 100));
+        assert!(
+            !store.pruned_after("a", 2500),
+            "nothing after 2500 was pruned"
+        );
+        // A channel whose every event expired still tells a client resuming in it of the gap.
+        for id in 3001..=3010 {
+            let mut e = ev(id, "b");
+            e.at = now - 40 * day_ms;
+            store.append(&mut e).unwrap();
+        }
+        store.prune("b");
+        assert!(store.recent("b", 100, None).unwrap().is_empty());
+        assert!(store.pruned_after("b", 3005));
+        assert!(!store.pruned_after("b", 3010));
     }
 
     #[test]
