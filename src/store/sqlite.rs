@@ -119,10 +119,7 @@ impl Sqlite {
                      SELECT id FROM events WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
                  RETURNING id",
             )
-            .and_then(|mut s| {
-                s.query_map(params![channel, self.keep as i64], |r| r.get::<_, i64>(0))?
-                    .try_fold(None::<i64>, |max, id| Ok(max.max(Some(id?))))
-            });
+            .and_then(|mut s| highest(&mut s, params![channel, self.keep as i64]));
         // Events come in roughly in time order, so the expired ones are the oldest: at most
         // AGE_WINDOW of them are looked at per pass, and every pass takes more if there are.
         let by_age = if self.max_age_ms == 0 {
@@ -134,10 +131,7 @@ impl Sqlite {
                      SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3) AND at < ?2
                  RETURNING id",
             )
-            .and_then(|mut s| {
-                s.query_map(params![channel, oldest, AGE_WINDOW], |r| r.get::<_, i64>(0))?
-                    .try_fold(None::<i64>, |max, id| Ok(max.max(Some(id?))))
-            })
+            .and_then(|mut s| highest(&mut s, params![channel, oldest, AGE_WINDOW]))
         };
         let noted = match by_count.and_then(|c| Ok(c.max(by_age?))) {
             Ok(Some(upto)) => conn
@@ -211,6 +205,16 @@ impl Sqlite {
 /// How long a delivery id is remembered: Twitch's replay window (older messages are refused
 /// as stale anyway).
 const DELIVERY_MS: u64 = 10 * 60 * 1000;
+
+/// Runs a `DELETE … RETURNING id` and answers the highest id it deleted.
+fn highest(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Option<i64>> {
+    statement
+        .query_map(params, |r| r.get::<_, i64>(0))?
+        .try_fold(None, |max, id| Ok(max.max(Some(id?))))
+}
 
 impl EventLog for Sqlite {
     fn first_delivery(&self, id: &str) -> Result<bool, StoreError> {
