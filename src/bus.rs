@@ -604,7 +604,7 @@ impl Bus {
     pub fn publish_with(
         &self,
         mut event: Event,
-        accepted: impl FnOnce(&Event),
+        accepted: impl FnMut(&Event),
     ) -> Result<(Arc<Item>, usize), StoreError> {
         if let Some(redis) = &self.shared {
             // Attached first, so the reader reads from before this event's id; the event is
@@ -620,19 +620,8 @@ impl Bus {
             redis.append(&mut event)?;
             return Ok((Arc::new(Item::new(event)), subscribers));
         }
-        let mut inner = self.inner.lock();
-        event.id = inner.next_id;
-        // On disk before anyone is sent it; refused (not lost quietly) when that fails.
-        if let Some(store) = &self.store {
-            store.append(&mut event)?;
-        }
-        inner.next_id += 1;
-        accepted(&event);
-        let item = Arc::new(Item::new(event));
-        self.hot.lock().put(&item);
-        let cache_only = self.store.is_some();
-        let receivers = inner.append(item.clone(), self.history_len, cache_only, &self.pulse);
-        Ok((item, receivers))
+        let mut published = self.publish_local(vec![event], accepted)?;
+        Ok(published.pop().expect("one event published, one item"))
     }
 
     /// [`Bus::publish_with`] for events that arrived together (a burst of chat), in order: one
@@ -641,33 +630,48 @@ impl Bus {
     /// Returns how many were published.
     pub fn publish_all_with(
         &self,
-        mut events: Vec<Event>,
+        events: Vec<Event>,
         mut accepted: impl FnMut(&Event),
     ) -> Result<usize, StoreError> {
-        if self.shared.is_some() || events.len() < 2 {
+        if self.shared.is_some() {
             let count = events.len();
             for event in events {
                 self.publish_with(event, &mut accepted)?;
             }
             return Ok(count);
         }
+        Ok(self.publish_local(events, accepted)?.len())
+    }
+
+    /// Stamps `events` with the next ids, writes them to the local log (if any) at once, and
+    /// only then hands each, in order, to `accepted`, history and the subscribers. Refused
+    /// whole (no id used, nobody sent anything) when the log refuses them.
+    fn publish_local(
+        &self,
+        mut events: Vec<Event>,
+        mut accepted: impl FnMut(&Event),
+    ) -> Result<Vec<(Arc<Item>, usize)>, StoreError> {
         let mut inner = self.inner.lock();
         for (n, event) in events.iter_mut().enumerate() {
             event.id = inner.next_id + n as u64;
         }
+        // On disk before anyone is sent it; refused (not lost quietly) when that fails.
         if let Some(store) = &self.store {
             store.append_all(&mut events)?;
         }
-        let count = events.len();
-        inner.next_id += count as u64;
+        inner.next_id += events.len() as u64;
         let cache_only = self.store.is_some();
-        for event in events {
-            accepted(&event);
-            let item = Arc::new(Item::new(event));
-            self.hot.lock().put(&item);
-            inner.append(item, self.history_len, cache_only, &self.pulse);
-        }
-        Ok(count)
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                accepted(&event);
+                let item = Arc::new(Item::new(event));
+                self.hot.lock().put(&item);
+                let receivers =
+                    inner.append(item.clone(), self.history_len, cache_only, &self.pulse);
+                (item, receivers)
+            })
+            .collect())
     }
 
     /// Sends a message that is not an event (keep-alive, theme control) to every subscriber.

@@ -378,8 +378,8 @@ impl EventLog for Sqlite {
         Ok(page_after(rows, limit))
     }
 
-    /// Whether anything of `channel` older than or equal to `id` was pruned (a gap for a
-    /// client resuming from `id`).
+    /// Whether an event of `channel` after `id` was pruned (a gap for a client resuming from
+    /// `id`): exact from the noted newest pruned id, else guessed from the first id kept.
     fn pruned_after(&self, channel: &str, id: u64) -> bool {
         if id == 0 {
             return false;
