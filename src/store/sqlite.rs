@@ -21,6 +21,50 @@ fn id_column(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
+/// The events table, laid out by channel: its rows are kept in `(channel, id)` order, so a
+/// channel's history is a run of neighbouring pages, read in a few reads when it is not in the
+/// OS page cache (a table in id order spreads it over one page per event, since every channel
+/// writes between). `events_id` finds the newest and oldest ids at start.
+const EVENTS: &str = "(
+    channel TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    history INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (channel, id)
+) WITHOUT ROWID";
+
+/// Rewrites a log from before the layout by channel (a table in id order with an index on
+/// `(channel, id)`) into it, once, in one transaction: a failure leaves the file as it was.
+fn by_channel(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+    tracing::info!(
+        "reorganizing the event log {} by channel, once: {events} events (about 15 s a million)",
+        path.display()
+    );
+    // Dropped without a commit, the transaction rolls back.
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(&format!(
+        "CREATE TABLE events_by_channel {EVENTS};
+         INSERT INTO events_by_channel (channel, id, kind, platform, at, history, data)
+             SELECT channel, id, kind, platform, at, history, data FROM events
+             ORDER BY channel, id;
+         DROP TABLE events;
+         ALTER TABLE events_by_channel RENAME TO events;"
+    ))?;
+    tx.commit()?;
+    // The copy went through the write-ahead log: give its space back now.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    tracing::info!(
+        "the event log is laid out by channel ({events} events in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// A row of the events table: id, channel, kind, platform, at, flags, data (JSON text).
 type Row = (i64, String, Kind, String, i64, i64, String);
 
@@ -56,29 +100,39 @@ impl Sqlite {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let setup = conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS events (
-                 id INTEGER PRIMARY KEY,
-                 channel TEXT NOT NULL,
-                 kind TEXT NOT NULL,
-                 platform TEXT NOT NULL,
-                 at INTEGER NOT NULL,
-                 history INTEGER NOT NULL,
-                 data TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
-             CREATE TABLE IF NOT EXISTS pruned (
-                 channel TEXT PRIMARY KEY,
-                 upto INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS deliveries (
-                 id TEXT PRIMARY KEY,
-                 at INTEGER NOT NULL
-             );
-             BEGIN IMMEDIATE; COMMIT;",
-        );
+        let setup = conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;",
+            )
+            .and_then(|()| {
+                conn.query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+            })
+            .and_then(|layout| match layout {
+                Some(sql) if !sql.to_ascii_uppercase().contains("WITHOUT ROWID") => {
+                    by_channel(&conn, path)
+                }
+                _ => conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS events {EVENTS};")),
+            })
+            .and_then(|()| {
+                conn.execute_batch(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
+                     CREATE TABLE IF NOT EXISTS pruned (
+                         channel TEXT PRIMARY KEY,
+                         upto INTEGER NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS deliveries (
+                         id TEXT PRIMARY KEY,
+                         at INTEGER NOT NULL
+                     );
+                     BEGIN IMMEDIATE; COMMIT;",
+                )
+            });
         if let Err(e) = setup {
             let text = e.to_string();
             let hint = if text.contains("readonly") || text.contains("read-only") {
@@ -88,6 +142,8 @@ impl Sqlite {
                 || text.contains("corrupt")
             {
                 "it is not a valid database (corrupt?): move it aside and restart; a new log will be started"
+            } else if text.contains("full") {
+                "the disk is full: free some space (reorganizing an older log needs about its size once)"
             } else {
                 "check the file and its folder's permissions"
             };
@@ -120,18 +176,31 @@ impl Sqlite {
                  RETURNING id",
             )
             .and_then(|mut s| highest(&mut s, params![channel, self.keep as i64]));
-        // Events come in roughly in time order, so the expired ones are the oldest: at most
-        // AGE_WINDOW of them are looked at per pass, and every pass takes more if there are.
-        let by_age = if self.max_age_ms == 0 {
-            Ok(None)
-        } else {
-            let oldest = crate::event::now_ms().saturating_sub(self.max_age_ms) as i64;
+        // Events come in roughly in time order, so the expired ones are the oldest: when the
+        // oldest has not expired nothing is read further; else at most AGE_WINDOW of them are
+        // looked at per pass, and every pass takes more if there are.
+        let oldest = crate::event::now_ms().saturating_sub(self.max_age_ms) as i64;
+        let expired = || {
             conn.prepare_cached(
-                "DELETE FROM events WHERE id IN (
-                     SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3) AND at < ?2
-                 RETURNING id",
-            )
-            .and_then(|mut s| highest(&mut s, params![channel, oldest, AGE_WINDOW]))
+                "SELECT at < ?2 FROM events WHERE channel = ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![channel, oldest], |r| r.get::<_, bool>(0))
+            .optional()
+            .map(|e| e == Some(true))
+        };
+        let by_age = match self.max_age_ms {
+            0 => Ok(None),
+            _ => expired().and_then(|expired| match expired {
+                false => Ok(None),
+                true => conn
+                    .prepare_cached(
+                        "DELETE FROM events WHERE channel = ?1 AND id IN (
+                             SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3)
+                             AND at < ?2
+                         RETURNING id",
+                    )
+                    .and_then(|mut s| highest(&mut s, params![channel, oldest, AGE_WINDOW])),
+            }),
         };
         let noted = match by_count.and_then(|c| Ok(c.max(by_age?))) {
             Ok(Some(upto)) => conn
@@ -527,6 +596,95 @@ mod tests {
             .collect();
         assert_eq!(parsed, store.recent("a", 10, None).unwrap());
         assert_eq!(parsed[1], odd);
+    }
+
+    #[test]
+    fn a_log_in_id_order_is_laid_out_by_channel_and_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite3");
+        {
+            // The layout every log had before: rows in id order, an index by channel.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, channel TEXT NOT NULL,
+                     kind TEXT NOT NULL, platform TEXT NOT NULL, at INTEGER NOT NULL,
+                     history INTEGER NOT NULL, data TEXT NOT NULL);
+                 CREATE INDEX events_channel_id ON events (channel, id);",
+            )
+            .unwrap();
+            let now = crate::event::now_ms() as i64;
+            for id in 1..=300i64 {
+                old.execute(
+                    "INSERT INTO events VALUES (?1, ?2, 'chat.message', 'twitch', ?3, ?4, ?5)",
+                    params![
+                        id,
+                        ["a", "b", "c"][id as usize % 3],
+                        now,
+                        id % 4,
+                        format!("{{\"text\":\"line {id}\"}}")
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let before = Connection::open(&path).unwrap();
+        let expected = |sql: &str| -> Vec<(i64, String, String)> {
+            let mut st = before.prepare(sql).unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let rows = expected("SELECT id, channel, data FROM events ORDER BY id");
+        drop(before);
+
+        let store = Sqlite::open(&path, 1000, 30).unwrap();
+        let layout: String = store
+            .conn
+            .lock()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(layout.contains("WITHOUT ROWID"), "{layout}");
+        assert_eq!(store.bounds().unwrap(), (Some(300), Some(1)));
+        for channel in ["a", "b", "c"] {
+            let mut kept: Vec<(i64, String, String)> = rows
+                .iter()
+                .filter(|(_, c, _)| c == channel)
+                .cloned()
+                .collect();
+            kept.reverse();
+            let read: Vec<(i64, String, String)> = store
+                .recent(channel, 1000, None)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.id as i64, e.channel, e.data.to_string()))
+                .collect();
+            assert_eq!(read, kept, "channel {channel}");
+        }
+        let flags: Vec<(bool, bool)> = store
+            .recent("a", 4, None)
+            .unwrap()
+            .iter()
+            .map(|e| (e.history, e.replay))
+            .collect();
+        // Ids 300, 297, 294, 291: flags 0, 1, 2, 3.
+        assert_eq!(
+            flags,
+            [(false, false), (true, false), (false, true), (true, true)]
+        );
+        drop(store);
+        // Opened again, it is already laid out: nothing is rewritten, and it takes new events.
+        let store = Sqlite::open(&path, 1000, 30).unwrap();
+        store.append(&mut ev(301, "a")).unwrap();
+        assert_eq!(store.after("a", 297, 10).unwrap().0.len(), 2);
+        assert!(
+            store.append(&mut ev(301, "b")).is_err(),
+            "an id is one event, whatever its channel"
+        );
     }
 
     #[test]
