@@ -3,6 +3,9 @@
 //! the history in memory at rest, the first stream of cold channels (time until its replay of
 //! `--replay` events arrived, p50/p99), RSS and history once those are warm, and the server's
 //! CPU per publish into one channel and spread over every channel. Prints one JSON line.
+//! The log is dropped from the OS page cache before the start, the cold streams and a first
+//! round of spread publishes, so those read the disk (Linux: `dd iflag=nocache`); it is read
+//! into the cache before the second round.
 //!
 //! `--soak SECONDS` instead publishes `--rate` events/s spread over the channels while streams
 //! open and close, printing RSS and the history in memory every `--every` seconds, for the
@@ -92,7 +95,10 @@ fn chat_data(n: usize) -> String {
 
 /// Seeds `dir/data/events.sqlite3` unless a seed of the same size is there.
 fn seed(a: &Args) -> PathBuf {
-    let data = a.dir.join(format!("data-{}x{}", a.channels, a.events));
+    // Named for the log's layout too: a seed of an older layout is not reused.
+    let data = a
+        .dir
+        .join(format!("data-{}x{}-by-channel", a.channels, a.events));
     let db = data.join("events.sqlite3");
     let marker = data.join("seeded");
     if marker.exists() {
@@ -101,14 +107,12 @@ fn seed(a: &Args) -> PathBuf {
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).expect("data dir");
     let started = Instant::now();
+    // The server's own code makes the file, so the seed has its layout; the rows go in
+    // through a connection of ours that does not wait for the disk.
+    drop(overlayd::store::Sqlite::open(&db, a.events.max(1), 30).expect("create the log"));
     let mut conn = rusqlite::Connection::open(&db).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
-         CREATE TABLE events (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, kind TEXT NOT NULL,
-             platform TEXT NOT NULL, at INTEGER NOT NULL, history INTEGER NOT NULL, data TEXT NOT NULL);
-         CREATE TABLE deliveries (id TEXT PRIMARY KEY, at INTEGER NOT NULL);",
-    )
-    .expect("schema");
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -4000000;")
+        .expect("pragmas");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -136,8 +140,6 @@ fn seed(a: &Args) -> PathBuf {
         }
     }
     tx.commit().expect("commit");
-    conn.execute_batch("CREATE INDEX events_channel_id ON events (channel, id);")
-        .expect("index");
     drop(conn);
     std::fs::write(&marker, "").expect("marker");
     eprintln!(
@@ -220,6 +222,32 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Drops the log's files from the OS page cache (`dd iflag=nocache`, which asks the kernel to
+/// forget a file's clean pages), so what follows reads the disk as after a reboot or a build
+/// that pushed the log out: "cold" means cold on disk too, not only outside the server.
+fn evict(data: &Path) {
+    for name in ["events.sqlite3", "events.sqlite3-wal"] {
+        let file = data.join(name);
+        if file.exists() {
+            let status = Command::new("dd")
+                .arg(format!("if={}", file.display()))
+                .args(["iflag=nocache", "count=0", "status=none"])
+                .status()
+                .expect("run dd to evict the log from the page cache");
+            assert!(status.success(), "dd could not evict {}", file.display());
+        }
+    }
+}
+
+/// Reads the log's files through, so they are in the OS page cache.
+fn cache(data: &Path) {
+    for name in ["events.sqlite3", "events.sqlite3-wal"] {
+        if let Ok(mut file) = std::fs::File::open(data.join(name)) {
+            std::io::copy(&mut file, &mut std::io::sink()).expect("read the log through");
+        }
     }
 }
 
@@ -354,21 +382,38 @@ impl Poster {
     }
 }
 
-/// Server CPU µs per publish of `n` chat events, to `channels` chosen round-robin.
-fn publish_cpu(server: &Server, n: usize, channels: usize) -> f64 {
+/// Bytes `pid` has read from the disk (not from the page cache).
+fn disk_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("read_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Server CPU µs and disk bytes read per publish of `n` chat events, to `channels` chosen
+/// round-robin.
+fn publish_cpu(server: &Server, n: usize, channels: usize) -> (f64, f64) {
     let pid = server.child.id();
-    let before = cpu_s(pid);
+    let (before, read) = (cpu_s(pid), disk_read(pid));
     let mut poster = Poster::new(server.addr);
     for i in 0..n {
         let body = json!({"channel": channel(i % channels), "kind": "chat.message",
                           "data": {"user_name": "bench", "text": format!("publish {i}")}});
         poster.post(&body.to_string());
     }
-    (cpu_s(pid) - before) * 1e6 / n as f64
+    (
+        (cpu_s(pid) - before) * 1e6 / n as f64,
+        disk_read(pid).saturating_sub(read) as f64 / n as f64,
+    )
 }
 
 fn measure(a: &Args) {
     let data = seed(a);
+    evict(&data);
     let (server, startup) = start(a, &data);
     let pid = server.child.id();
     // The stored chat of overlay channels is recounted into the stats beside the server: let
@@ -376,6 +421,7 @@ fn measure(a: &Args) {
     std::thread::sleep(Duration::from_secs(3));
     let rest_kb = rss_kb(pid);
     let rest_memory = health(server.addr)["history_in_memory"].clone();
+    evict(&data);
     // The newest `replay` events of each sampled channel: their ids are known from the seed's
     // interleaving (event e of channel c is id e * channels + c + 1).
     let mut times = Vec::new();
@@ -397,8 +443,14 @@ fn measure(a: &Args) {
     }
     let warm = health(server.addr)["history_in_memory"].clone();
     let warm_kb = rss_kb(pid);
-    let one = publish_cpu(&server, a.publishes, 1);
-    let spread = publish_cpu(&server, a.publishes, a.channels);
+    let (one, one_read) = publish_cpu(&server, a.publishes, 1);
+    // Spread twice: first with the log just evicted (each publish reads its channel's pages
+    // from the disk, as the first ones after a reboot would), then with the whole log in the
+    // page cache, as the one channel's pages are: like for like, the server's own cost.
+    evict(&data);
+    let (uncached, uncached_read) = publish_cpu(&server, a.publishes, a.channels);
+    cache(&data);
+    let (spread, spread_read) = publish_cpu(&server, a.publishes, a.channels);
     let events_in_memory = warm["events"].as_u64().unwrap_or(0);
     let per_event = if events_in_memory > 0 {
         (warm_kb.saturating_sub(streamed_kb) * 1024) as f64 / events_in_memory as f64
@@ -417,7 +469,10 @@ fn measure(a: &Args) {
             "rss_after_streams_mb": streamed_kb as f64 / 1024.0, "in_memory_after_streams": streamed,
             "rss_warm_mb": warm_kb as f64 / 1024.0, "in_memory_warm": warm,
             "rss_bytes_per_event_in_memory": per_event, "json_bytes_per_event": json_per_event,
-            "publish_cpu_us": {"one_channel": one, "spread": spread, "ratio": spread / one},
+            "publish_cpu_us": {"one_channel": one, "spread": spread, "ratio": spread / one,
+                               "spread_uncached": uncached, "ratio_uncached": uncached / one},
+            "publish_disk_read_bytes": {"one_channel": one_read, "spread": spread_read,
+                                        "spread_uncached": uncached_read},
         })
     );
 }
