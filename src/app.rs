@@ -343,6 +343,7 @@ pub async fn run(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), alerts).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), widgets).await;
+    state.fanout.stop();
     tasks.shutdown().await;
     tracing::info!("stopped");
     Ok(())

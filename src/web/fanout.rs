@@ -33,6 +33,8 @@ pub struct Fanout {
     pulse: Arc<Pulse>,
     shards: std::sync::OnceLock<Vec<Arc<Shard>>>,
     next: AtomicUsize,
+    /// Set at shutdown: the writers' threads end.
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Shard {
@@ -77,6 +79,15 @@ impl Fanout {
             pulse,
             shards: std::sync::OnceLock::new(),
             next: AtomicUsize::new(0),
+            stopped: Arc::default(),
+        }
+    }
+
+    /// Ends the writers (at shutdown, once every stream has ended).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        for shard in self.shards.get().into_iter().flatten() {
+            shard.wake.notify_one();
         }
     }
 
@@ -88,7 +99,9 @@ impl Fanout {
     /// Hands `feed` and its socket to a writer. `drained` is [`Fanout::beats`] read before the
     /// feed was last found empty.
     pub fn park(&self, drained: u64, socket: Arc<TcpStream>, feed: Feed) -> Parking {
-        let shards = self.shards.get_or_init(|| start(&self.pulse));
+        let shards = self
+            .shards
+            .get_or_init(|| start(&self.pulse, &self.stopped));
         let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
         let parked = Arc::new(Parked {
             hand: Mutex::new(Hand {
@@ -190,8 +203,11 @@ impl Parked {
     }
 }
 
-fn start(pulse: &Arc<Pulse>) -> Vec<Arc<Shard>> {
-    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+/// Starts one writer per core, each on a thread of its own: the kernel then shares the cores
+/// between writing to thousands of sockets and answering requests (a publish), instead of a
+/// request waiting in a runtime queue behind the writers.
+fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Vec<Arc<Shard>> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let shards: Vec<Arc<Shard>> = (0..workers.clamp(1, 16))
         .map(|_| {
             Arc::new(Shard {
@@ -201,19 +217,37 @@ fn start(pulse: &Arc<Pulse>) -> Vec<Arc<Shard>> {
         })
         .collect();
     pulse.listen(shards.iter().map(|s| s.wake.clone()).collect());
-    for shard in &shards {
-        tokio::spawn(write(shard.clone(), pulse.clone()));
+    for (n, shard) in shards.iter().enumerate() {
+        let writer = write(shard.clone(), pulse.clone(), stopped.clone());
+        let threaded = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|runtime| {
+                std::thread::Builder::new()
+                    .name(format!("overlayd-writer-{n}"))
+                    .spawn(move || runtime.block_on(writer))
+                    .map_err(|e| e.to_string())
+            });
+        // Without a thread of its own, the writer still runs: on the runtime, as it used to.
+        if let Err(e) = threaded {
+            tracing::warn!("writer {n} runs on the shared runtime (no thread of its own: {e})");
+            tokio::spawn(write(shard.clone(), pulse.clone(), stopped.clone()));
+        }
     }
     shards
 }
 
 /// A writer: on each beat of the bus, serves every feed parked with it; on each park, the new
-/// feeds. Runs as long as the runtime.
-async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>) {
+/// feeds. Runs until [`Fanout::stop`].
+async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::atomic::AtomicBool>) {
     let mut parked: Vec<Arc<Parked>> = Vec::new();
     let mut seen = pulse.beats();
     loop {
         shard.wake.notified().await;
+        if stopped.load(Ordering::Acquire) {
+            return;
+        }
         let beats = pulse.beats();
         if beats != seen {
             seen = beats;
