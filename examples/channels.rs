@@ -189,16 +189,21 @@ fn health(addr: SocketAddr) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-/// Resident memory of `pid` in KB.
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// The number after `key` in `/proc/<pid>/<file>` (a "Key: value" table), 0 if not there.
+fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Resident memory of `pid` in KB.
+fn rss_kb(pid: u32) -> u64 {
+    proc_field(pid, "status", "VmRSS:")
 }
 
 /// CPU time (user + system) of `pid`, in seconds.
@@ -384,14 +389,7 @@ impl Poster {
 
 /// Bytes `pid` has read from the disk (not from the page cache).
 fn disk_read(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("read_bytes:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
+    proc_field(pid, "io", "read_bytes:")
 }
 
 /// Server CPU µs and disk bytes read per publish of `n` chat events, to `channels` chosen
