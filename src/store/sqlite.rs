@@ -24,7 +24,9 @@ fn id_column(id: u64) -> i64 {
 /// The events table, laid out by channel: its rows are kept in `(channel, id)` order, so a
 /// channel's history is a run of neighbouring pages, read in a few reads when it is not in the
 /// OS page cache (a table in id order spreads it over one page per event, since every channel
-/// writes between). `events_id` finds the newest and oldest ids at start.
+/// writes between). `events_id` finds the newest and oldest ids at start; `events_channel_id`
+/// holds only `(channel, id)`, so pruning by count walks a channel's ids without reading its
+/// rows (50,000 of them every 256 appends made a chat burst three times slower).
 const EVENTS: &str = "(
     channel TEXT NOT NULL,
     id INTEGER NOT NULL,
@@ -122,6 +124,7 @@ impl Sqlite {
             .and_then(|()| {
                 conn.execute_batch(
                     "CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
+                     CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
                      CREATE TABLE IF NOT EXISTS pruned (
                          channel TEXT PRIMARY KEY,
                          upto INTEGER NOT NULL
@@ -172,7 +175,8 @@ impl Sqlite {
         let by_count = conn
             .prepare_cached(
                 "DELETE FROM events WHERE channel = ?1 AND id <= (
-                     SELECT id FROM events WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                     SELECT id FROM events INDEXED BY events_channel_id
+                     WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
                  RETURNING id",
             )
             .and_then(|mut s| highest(&mut s, params![channel, self.keep as i64]));
