@@ -230,11 +230,14 @@ impl Drop for Server {
     }
 }
 
+/// The files of the server's log in its data dir.
+const LOG_FILES: [&str; 2] = ["events.sqlite3", "events.sqlite3-wal"];
+
 /// Drops the log's files from the OS page cache (`dd iflag=nocache`, which asks the kernel to
 /// forget a file's clean pages), so what follows reads the disk as after a reboot or a build
 /// that pushed the log out: "cold" means cold on disk too, not only outside the server.
 fn evict(data: &Path) {
-    for name in ["events.sqlite3", "events.sqlite3-wal"] {
+    for name in LOG_FILES {
         let file = data.join(name);
         if file.exists() {
             let status = Command::new("dd")
@@ -249,7 +252,7 @@ fn evict(data: &Path) {
 
 /// Reads the log's files through, so they are in the OS page cache.
 fn cache(data: &Path) {
-    for name in ["events.sqlite3", "events.sqlite3-wal"] {
+    for name in LOG_FILES {
         if let Ok(mut file) = std::fs::File::open(data.join(name)) {
             std::io::copy(&mut file, &mut std::io::sink()).expect("read the log through");
         }

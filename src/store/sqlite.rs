@@ -458,29 +458,19 @@ impl EventLog for Sqlite {
             return false;
         }
         let conn = self.conn.lock();
-        let upto: Option<i64> = conn
-            .query_row(
-                "SELECT upto FROM pruned WHERE channel = ?1",
-                [channel],
-                |r| r.get(0),
-            )
-            .optional()
-            .ok()
-            .flatten();
-        if let Some(upto) = upto {
+        // The one integer `sql` answers for `channel`, if any.
+        let one = |sql: &str| {
+            conn.query_row(sql, [channel], |r| r.get::<_, Option<i64>>(0))
+                .optional()
+                .ok()
+                .flatten()
+                .flatten()
+        };
+        if let Some(upto) = one("SELECT upto FROM pruned WHERE channel = ?1") {
             return upto as u64 > id;
         }
         // A log from before pruning was noted: a first event past `id` is the best sign.
-        let oldest: Option<i64> = conn
-            .query_row(
-                "SELECT MIN(id) FROM events WHERE channel = ?1",
-                [channel],
-                |r| r.get(0),
-            )
-            .optional()
-            .ok()
-            .flatten()
-            .flatten();
+        let oldest = one("SELECT MIN(id) FROM events WHERE channel = ?1");
         oldest.is_some_and(|o| (o as u64) > id + 1)
     }
 
