@@ -1,6 +1,7 @@
 //! The durable event log on SQLite, a file in the data dir (`events.sqlite3`): the default.
 //! History is kept per channel by count and by age.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -10,7 +11,11 @@ use super::log::{EventLog, StoreError, page_after};
 use crate::event::{Event, Kind};
 
 /// Appends between two pruning passes: pruning is a DELETE per channel, cheap but not free.
+/// A channel also gets a pass of its own once it holds this many over its limit.
 const PRUNE_EVERY: u64 = 256;
+/// Channels whose count of events is held at most; past it the counts are forgotten and read
+/// again as each channel is next pruned (a bound, not a cache size anyone should meet).
+const COUNTED_CHANNELS: usize = 100_000;
 /// The oldest events of a channel one pass checks for their age.
 const AGE_WINDOW: i64 = 1024;
 
@@ -24,9 +29,11 @@ fn id_column(id: u64) -> i64 {
 /// The events table, laid out by channel: its rows are kept in `(channel, id)` order, so a
 /// channel's history is a run of neighbouring pages, read in a few reads when it is not in the
 /// OS page cache (a table in id order spreads it over one page per event, since every channel
-/// writes between). `events_id` finds the newest and oldest ids at start; `events_channel_id`
-/// holds only `(channel, id)`, so pruning by count walks a channel's ids without reading its
-/// rows (50,000 of them every 256 appends made a chat burst three times slower).
+/// writes between). `events_id` finds the newest and oldest ids at start. Pruning by count
+/// deletes from a channel's oldest end by how many it holds over its limit, which is counted
+/// once and then kept in memory: finding the `keep`th newest instead walked every kept row
+/// (50,000 of them every 256 appends made a chat burst three times slower), and a narrow
+/// `(channel, id)` index for that walk made the cold reads' tails long.
 const EVENTS: &str = "(
     channel TEXT NOT NULL,
     id INTEGER NOT NULL,
@@ -73,6 +80,9 @@ type Row = (i64, String, Kind, String, i64, i64, String);
 pub struct Sqlite {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// How many events each channel holds, for the channels pruned since the log was opened
+    /// (the others are counted at their first pruning). Locked after `conn`, never before.
+    counts: Mutex<HashMap<String, u64>>,
     keep: usize,
     max_age_ms: u64,
     appends: std::sync::atomic::AtomicU64,
@@ -124,7 +134,7 @@ impl Sqlite {
             .and_then(|()| {
                 conn.execute_batch(
                     "CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
-                     CREATE INDEX IF NOT EXISTS events_channel_id ON events (channel, id);
+                     DROP INDEX IF EXISTS events_channel_id;
                      CREATE TABLE IF NOT EXISTS pruned (
                          channel TEXT PRIMARY KEY,
                          upto INTEGER NOT NULL
@@ -155,6 +165,7 @@ impl Sqlite {
         Ok(Sqlite {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            counts: Mutex::new(HashMap::new()),
             keep: keep.max(1),
             max_age_ms: max_age_days.saturating_mul(86_400_000),
             appends: std::sync::atomic::AtomicU64::new(0),
@@ -169,20 +180,36 @@ impl Sqlite {
     /// the newest id pruned (a client resuming from before it has a gap).
     pub fn prune(&self, channel: &str) {
         let conn = self.conn.lock();
-        // Both walk the (channel, id) index from one end: a condition on `at` over the whole
-        // channel would read every row of it each time (a third of a chat burst's CPU at 50,000
-        // retained lines).
-        let by_count = conn
-            .prepare_cached(
-                "DELETE FROM events WHERE channel = ?1 AND id <= (
-                     SELECT id FROM events INDEXED BY events_channel_id
-                     WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
-                 RETURNING id",
-            )
-            .and_then(|mut s| highest(&mut s, params![channel, self.keep as i64]));
-        // Events come in roughly in time order, so the expired ones are the oldest: when the
-        // oldest has not expired nothing is read further; else at most AGE_WINDOW of them are
-        // looked at per pass, and every pass takes more if there are.
+        if let Err(e) = self.prune_locked(&conn, channel) {
+            // Counted again at the next pass, whatever this one had deleted.
+            self.counts.lock().remove(channel);
+            tracing::warn!("pruning the event store: {e}");
+        }
+    }
+
+    fn prune_locked(&self, conn: &Connection, channel: &str) -> rusqlite::Result<()> {
+        let known = self.counts.lock().get(channel).copied();
+        let held = match known {
+            Some(held) => held,
+            None => conn
+                .prepare_cached("SELECT COUNT(*) FROM events WHERE channel = ?1")?
+                .query_row([channel], |r| r.get::<_, i64>(0))? as u64,
+        };
+        // By count: the oldest events over the limit, read from that end and no further.
+        let over = held.saturating_sub(self.keep as u64);
+        let (by_count, counted) = match over {
+            0 => (0, None),
+            _ => conn
+                .prepare_cached(
+                    "DELETE FROM events WHERE channel = ?1 AND id <= (
+                         SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT 1 OFFSET ?2)
+                     RETURNING id",
+                )
+                .and_then(|mut s| highest(&mut s, params![channel, over as i64 - 1]))?,
+        };
+        // By age: events come in roughly in time order, so the expired ones are the oldest:
+        // when the oldest has not expired nothing is read further; else at most AGE_WINDOW of
+        // them are looked at per pass, and every pass takes more if there are.
         let oldest = crate::event::now_ms().saturating_sub(self.max_age_ms) as i64;
         let expired = || {
             conn.prepare_cached(
@@ -192,34 +219,31 @@ impl Sqlite {
             .optional()
             .map(|e| e == Some(true))
         };
-        let by_age = match self.max_age_ms {
-            0 => Ok(None),
-            _ => expired().and_then(|expired| match expired {
-                false => Ok(None),
-                true => conn
-                    .prepare_cached(
-                        "DELETE FROM events WHERE channel = ?1 AND id IN (
-                             SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3)
-                             AND at < ?2
-                         RETURNING id",
-                    )
-                    .and_then(|mut s| highest(&mut s, params![channel, oldest, AGE_WINDOW])),
-            }),
-        };
-        let noted = match by_count.and_then(|c| Ok(c.max(by_age?))) {
-            Ok(Some(upto)) => conn
+        let (by_age, aged) = match self.max_age_ms > 0 && expired()? {
+            false => (0, None),
+            true => conn
                 .prepare_cached(
-                    "INSERT INTO pruned (channel, upto) VALUES (?1, ?2)
-                     ON CONFLICT (channel) DO UPDATE SET upto = MAX(upto, excluded.upto)",
+                    "DELETE FROM events WHERE channel = ?1 AND id IN (
+                         SELECT id FROM events WHERE channel = ?1 ORDER BY id LIMIT ?3)
+                         AND at < ?2
+                     RETURNING id",
                 )
-                .and_then(|mut s| s.execute(params![channel, upto]))
-                .map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
+                .and_then(|mut s| highest(&mut s, params![channel, oldest, AGE_WINDOW]))?,
         };
-        if let Err(e) = noted {
-            tracing::warn!("pruning the event store: {e}");
+        let mut counts = self.counts.lock();
+        if counts.len() >= COUNTED_CHANNELS && known.is_none() {
+            counts.clear();
         }
+        counts.insert(channel.to_string(), held.saturating_sub(by_count + by_age));
+        drop(counts);
+        if let Some(upto) = counted.max(aged) {
+            conn.prepare_cached(
+                "INSERT INTO pruned (channel, upto) VALUES (?1, ?2)
+                 ON CONFLICT (channel) DO UPDATE SET upto = MAX(upto, excluded.upto)",
+            )?
+            .execute(params![channel, upto])?;
+        }
+        Ok(())
     }
 
     /// The rows of `sql` (id, channel, kind, platform, at, flags, data), unknown kinds left out.
@@ -279,14 +303,14 @@ impl Sqlite {
 /// as stale anyway).
 const DELIVERY_MS: u64 = 10 * 60 * 1000;
 
-/// Runs a `DELETE … RETURNING id` and answers the highest id it deleted.
+/// Runs a `DELETE … RETURNING id` and answers how many it deleted and the highest id.
 fn highest(
     statement: &mut rusqlite::CachedStatement<'_>,
     params: impl rusqlite::Params,
-) -> rusqlite::Result<Option<i64>> {
+) -> rusqlite::Result<(u64, Option<i64>)> {
     statement
         .query_map(params, |r| r.get::<_, i64>(0))?
-        .try_fold(None, |max, id| Ok(max.max(Some(id?))))
+        .try_fold((0, None), |(n, max), id| Ok((n + 1, max.max(Some(id?)))))
 }
 
 impl EventLog for Sqlite {
@@ -350,6 +374,7 @@ impl EventLog for Sqlite {
             .map(|e| serde_json::to_string(&e.data))
             .collect::<Result<Vec<String>, _>>()
             .map_err(|e| self.error(e))?;
+        let mut due: Vec<&str> = Vec::new();
         {
             let conn = self.conn.lock();
             let tx = conn.unchecked_transaction().map_err(|e| self.error(e))?;
@@ -376,14 +401,25 @@ impl EventLog for Sqlite {
                 }
             }
             tx.commit().map_err(|e| self.error(e))?;
-        }
-        for event in events.iter() {
-            let n = self
-                .appends
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
-                self.prune(&event.channel);
+            // Counted while the log is still held, so that no pruning pass comes between the
+            // rows and their count. A channel well over its limit is pruned now, and every
+            // PRUNE_EVERY appends the channel of the last is (which counts it).
+            let mut counts = self.counts.lock();
+            for event in events.iter() {
+                let n = self
+                    .appends
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let over = counts.get_mut(&event.channel).is_some_and(|held| {
+                    *held += 1;
+                    *held >= self.keep as u64 + PRUNE_EVERY
+                });
+                if (over || n % PRUNE_EVERY == PRUNE_EVERY - 1) && !due.contains(&&*event.channel) {
+                    due.push(&event.channel);
+                }
             }
+        }
+        for channel in due {
+            self.prune(channel);
         }
         Ok(())
     }
@@ -529,6 +565,102 @@ mod tests {
         assert!(!store.pruned_after("a", 590));
         let page = store.recent("a", 2, Some(596)).unwrap();
         assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [594, 592]);
+    }
+
+    /// Ids and count of `channel`'s rows, read from the table itself.
+    fn held(store: &Sqlite, channel: &str) -> (usize, Option<i64>, Option<i64>) {
+        store
+            .conn
+            .lock()
+            .query_row(
+                "SELECT COUNT(*), MIN(id), MAX(id) FROM events WHERE channel = ?1",
+                [channel],
+                |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_busy_channel_is_pruned_from_its_oldest_end_by_its_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite3");
+        let keep = 300;
+        {
+            let store = Sqlite::open(&path, keep, 30).unwrap();
+            // "b" gets one event in ten, so the passes every PRUNE_EVERY appends fall on "a"
+            // and on "b" both; "a" is also pruned whenever it is well over.
+            let mut most = 0;
+            for id in 1..=5_000u64 {
+                let channel = if id % 10 == 0 { "b" } else { "a" };
+                store.append(&mut ev(id, channel)).unwrap();
+                most = most.max(held(&store, "a").0);
+            }
+            assert!(
+                most <= keep + PRUNE_EVERY as usize,
+                "'a' never held more than its limit and one pass's worth: {most}"
+            );
+            let (n, first, last) = held(&store, "a");
+            assert!((keep..keep + PRUNE_EVERY as usize).contains(&n), "{n}");
+            assert_eq!(last, Some(4999));
+            // The rows kept are the newest: every id of "a" from the first kept on.
+            let ids: Vec<u64> = store
+                .recent("a", 10_000, None)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect();
+            let expected: Vec<u64> = (first.unwrap() as u64..=4999)
+                .rev()
+                .filter(|id| id % 10 != 0)
+                .collect();
+            assert_eq!(ids, expected);
+            assert!(store.pruned_after("a", first.unwrap() as u64 - 2));
+            assert!(!store.pruned_after("a", first.unwrap() as u64));
+            store.prune("a");
+            assert_eq!(
+                held(&store, "a").0,
+                keep,
+                "an explicit pass keeps exactly the limit"
+            );
+            // "b" (500 events) was pruned in its passes too.
+            assert!(held(&store, "b").0 < keep + PRUNE_EVERY as usize);
+        }
+        // Opened again, nothing is counted yet: the first pass counts, then prunes exactly.
+        let store = Sqlite::open(&path, 100, 30).unwrap();
+        store.prune("a");
+        let (n, first, last) = held(&store, "a");
+        assert_eq!((n, last), (100, Some(4999)));
+        assert!(store.pruned_after("a", first.unwrap() as u64 - 2));
+        for id in 5_001..=5_600u64 {
+            store.append(&mut ev(id, "a")).unwrap();
+        }
+        assert!(held(&store, "a").0 < 100 + PRUNE_EVERY as usize);
+        assert_eq!(held(&store, "a").2, Some(5600));
+    }
+
+    #[test]
+    fn the_index_pruning_once_walked_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite3");
+        drop(Sqlite::open(&path, 10, 30).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE INDEX events_channel_id ON events (channel, id);")
+            .unwrap();
+        let store = Sqlite::open(&path, 10, 30).unwrap();
+        let indexes: Vec<String> = store
+            .conn
+            .lock()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            !indexes.iter().any(|i| i == "events_channel_id"),
+            "{indexes:?}"
+        );
     }
 
     #[test]
