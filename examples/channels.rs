@@ -266,7 +266,13 @@ fn start(a: &Args, data: &Path) -> (Server, Duration) {
     let overlays = a.dir.join("overlays");
     let _ = std::fs::remove_dir_all(&overlays);
     // Each run starts without the sessions an earlier run saved, so runs compare.
-    let _ = std::fs::remove_dir_all(data.join("widgets"));
+    for file in [
+        "widgets.sqlite3",
+        "widgets.sqlite3-wal",
+        "widgets.sqlite3-shm",
+    ] {
+        let _ = std::fs::remove_file(data.join(file));
+    }
     std::fs::create_dir_all(&overlays).expect("overlays");
     for c in 0..a.sample {
         std::fs::write(

@@ -148,11 +148,29 @@ fn assert_whole(s: &Value, chat: (u64, u64)) {
     assert_eq!(names("raiders"), ["Gus"]);
 }
 
+/// The widgets' saved state in the data dir of `dir`: a row per channel.
+fn saved(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("data/widgets.sqlite3")).expect("the widgets' saved state")
+}
+
+/// `CHANNEL`'s saved state, if any.
+fn saved_state(dir: &std::path::Path) -> Option<Vec<u8>> {
+    use rusqlite::OptionalExtension;
+    saved(dir)
+        .query_row(
+            "SELECT state FROM channels WHERE channel = ?1",
+            [CHANNEL],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+}
+
 /// Waits until the saved state has counted event `id` (it is written at most twice a second).
 async fn saved_through(server: &Server, id: u64) -> Vec<u8> {
-    let file = server.path().join(format!("data/widgets/{CHANNEL}.json"));
     eventually("the widgets saved", WAIT, || async {
-        let bytes = std::fs::read(&file).ok()?;
+        let bytes = saved_state(server.path())?;
         let v: Value = serde_json::from_slice(&bytes).ok()?;
         (v["last_id"].as_u64()? >= id).then_some(bytes)
     })
@@ -226,15 +244,22 @@ async fn a_crash_and_a_lost_state_are_made_good_from_the_event_log() {
     let mut server = server;
     server.halt().await;
     // As if it had died just after the first half was saved: the log has the rest.
-    let file = server.path().join(format!("data/widgets/{CHANNEL}.json"));
-    std::fs::write(&file, &early).expect("older state");
+    saved(server.path())
+        .execute(
+            "UPDATE channels SET state = ?1 WHERE channel = ?2",
+            rusqlite::params![early, CHANNEL],
+        )
+        .expect("older state");
     let server = Server::start_in(server.dir, "", &overlays).await;
     assert_whole(&session(&server).await, (4, 3));
 
     // Lost altogether: recomputed from the log, from the last stream.online on.
     let mut server = server;
     server.halt().await;
-    std::fs::remove_file(&file).expect("remove");
+    saved(server.path())
+        .execute("DELETE FROM channels WHERE channel = ?1", [CHANNEL])
+        .expect("remove");
+    assert_eq!(saved_state(server.path()), None);
     let server = Server::start_in(server.dir, "", &overlays).await;
     let s = session(&server).await;
     assert_whole(&s, (4, 3));

@@ -6,12 +6,13 @@
 //! every (re)connect (`GET /o/<name>/widget`), so a reload shows the same thing.
 //!
 //! Events come in through [`Widgets::observe`], the publisher's callback (under the bus's lock:
-//! it records and wakes [`run`]). Each channel's state is saved in `widgets/<channel>.json` (only
+//! it records and wakes [`run`]). Each channel's state is saved in `widgets.sqlite3` ([`saved`]: only
 //! the channels that changed are written) with the id of the last event it counted; at start,
 //! what the log holds past that id is counted again ([`Widgets::catch_up`]), and a channel with
 //! no saved state is recomputed from its log, from its last `stream.online`.
 
 pub mod live;
+mod saved;
 pub mod session;
 pub mod timer;
 
@@ -156,8 +157,9 @@ pub struct Widgets {
     overlays: Arc<Overlays>,
     bus: Arc<Bus>,
     config: WidgetsConfig,
-    /// `widgets/` in the data dir: one file per channel.
-    dir: PathBuf,
+    /// `widgets.sqlite3` in the data dir; `None` if it could not be opened (said at start: the
+    /// widgets then live in memory only).
+    saved: Option<Arc<Mutex<saved::Saved>>>,
     labels_dir: PathBuf,
     /// The counter and timer overlays of each channel (what events and chat commands act on),
     /// made once per version of the overlay set rather than once per event.
@@ -179,13 +181,23 @@ impl Widgets {
         config: WidgetsConfig,
         data_dir: &std::path::Path,
     ) -> Arc<Widgets> {
-        let dir = data_dir.join("widgets");
-        let channels = load(&dir);
+        let saved = match saved::Saved::open(data_dir) {
+            Ok(saved) => Some(Arc::new(Mutex::new(saved))),
+            Err(e) => {
+                tracing::warn!(
+                    "{e}: sessions, counters and timers will not survive a restart; make the data dir writable"
+                );
+                None
+            }
+        };
+        let channels = saved
+            .as_ref()
+            .map_or_else(BTreeMap::new, |s| load(&s.lock()));
         Arc::new(Widgets {
             overlays,
             bus,
             config,
-            dir,
+            saved,
             labels_dir: data_dir.join("labels"),
             controls: Mutex::new((0, HashMap::new())),
             inner: Mutex::new(Inner {
@@ -582,9 +594,9 @@ impl Widgets {
         }
     }
 
-    /// Writes the state of every channel that changed since the last time, each file whole.
+    /// Writes the state of every channel that changed since the last time, in one write.
     async fn save(&self) {
-        let files: Vec<(PathBuf, Vec<u8>)> = {
+        let rows: Vec<(String, Vec<u8>)> = {
             let mut inner = self.inner.lock();
             inner.urgent = false;
             let unsaved = std::mem::take(&mut inner.unsaved);
@@ -592,24 +604,17 @@ impl Widgets {
                 .into_iter()
                 .filter_map(|c| {
                     let bytes = serde_json::to_vec(inner.channels.get(&c)?).ok()?;
-                    Some((self.dir.join(format!("{c}.json")), bytes))
+                    Some((c, bytes))
                 })
                 .collect()
         };
-        if files.is_empty() {
+        let Some(saved) = self.saved.clone().filter(|_| !rows.is_empty()) else {
             return;
-        }
-        let dir = self.dir.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            for (path, bytes) in files {
-                crate::files::replace(&path, &bytes)?;
-            }
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
-        if let Ok(Err(e)) = written {
-            tracing::warn!("saving {}: {e}", self.dir.display());
+        };
+        match tokio::task::spawn_blocking(move || saved.lock().save(&rows)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("saving the sessions: {e}"),
+            Err(e) => tracing::warn!("saving the sessions stopped: {e}"),
         }
     }
 
@@ -624,31 +629,18 @@ impl Widgets {
     }
 }
 
-/// Every channel's saved state in `dir` (a file that cannot be read is recomputed from the
-/// log, and says so).
-fn load(dir: &std::path::Path) -> BTreeMap<String, Channel> {
+/// Every channel's saved state (a state that cannot be read is recomputed from the log, and
+/// says so).
+fn load(saved: &saved::Saved) -> BTreeMap<String, Channel> {
     let mut channels = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return channels;
-    };
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let Some(channel) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|_| path.extension().is_some_and(|e| e == "json"))
-            .filter(|c| crate::event::valid_channel(c))
-        else {
-            continue;
-        };
-        match std::fs::read(&path).map(|b| serde_json::from_slice::<Channel>(&b)) {
-            Ok(Ok(state)) => {
-                channels.insert(channel.to_string(), state);
+    for (channel, bytes) in saved.load() {
+        match serde_json::from_slice::<Channel>(&bytes) {
+            Ok(state) => {
+                channels.insert(channel, state);
             }
-            Ok(Err(e)) => tracing::warn!(
-                "{}: {e}; this channel's session is recomputed from the event log",
-                path.display()
+            Err(e) => tracing::warn!(
+                "the saved session of {channel}: {e}; it is recomputed from the event log"
             ),
-            Err(e) => tracing::warn!("{}: {e}", path.display()),
         }
     }
     channels
