@@ -80,9 +80,11 @@ async fn connection(
     shutdown: CancellationToken,
 ) {
     let mut head = Vec::with_capacity(1024);
+    // Boxed, and freed once the head is in: the timer is large, and inline its room would
+    // stay in the task of every stream for as long as it is open.
     let read = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head)) => r,
+        r = Box::pin(tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut head))) => r,
     };
     if !matches!(read, Ok(Ok(()))) || head.is_empty() {
         return;
@@ -103,6 +105,19 @@ async fn connection(
         Box::pin(crate::web::sockets::serve(io, up, state)).await;
         return;
     }
+    // Boxed too: hyper's connection state is about 2.5 KB, and inline it would sit in every
+    // connection's task, the event streams' included, for as long as they stay open.
+    Box::pin(http(stream, head, peer, routes, shutdown)).await;
+}
+
+/// Any other request, and the keep-alive ones after it, through hyper and the warp routes.
+async fn http(
+    stream: TcpStream,
+    head: Vec<u8>,
+    peer: SocketAddr,
+    routes: Routes,
+    shutdown: CancellationToken,
+) {
     let io = Rewind {
         prefix: Bytes::from(head),
         inner: stream,
@@ -326,7 +341,8 @@ pub mod direct {
         // that does send is read and ignored up to `MAX_UPSTREAM` bytes, then dropped; each
         // read yields, so such clients can never hold a runtime thread.
         let left = async {
-            let mut probe = [0u8; 512];
+            // Small: it is part of every open stream's task, and a browser sends nothing here.
+            let mut probe = [0u8; 64];
             let mut sent = 0usize;
             loop {
                 if socket.readable().await.is_err() {
