@@ -226,12 +226,7 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
             .and_then(|runtime| {
                 std::thread::Builder::new()
                     .name(format!("overlayd-writer-{n}"))
-                    .spawn(move || {
-                        if let Err(e) = below_normal() {
-                            tracing::debug!("writer {n} keeps normal priority: {e}");
-                        }
-                        runtime.block_on(writer)
-                    })
+                    .spawn(move || runtime.block_on(writer))
                     .map_err(|e| e.to_string())
             });
         // Without a thread of its own, the writer still runs: on the runtime, as it used to.
@@ -241,18 +236,6 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
         }
     }
     shards
-}
-
-/// Lowers the calling writer's thread below normal priority. When the cores are busy, what
-/// runs at normal priority goes first: OBS encoding on the streamer's machine, and the
-/// requests that publish events, which would otherwise wait behind the writers fanning out
-/// the events before them. An idle core still runs a writer at once.
-fn below_normal() -> Result<(), String> {
-    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
-    // 30 of 0..=99 is below normal everywhere: a nice of 7 on Linux, BELOW_NORMAL on Windows,
-    // 30 against the default 31 on macOS.
-    let value = ThreadPriorityValue::try_from(30u8)?;
-    set_current_thread_priority(ThreadPriority::Crossplatform(value)).map_err(|e| e.to_string())
 }
 
 /// A writer: on each beat of the bus, serves every feed parked with it; on each park, the new
@@ -289,35 +272,4 @@ async fn serve_all(parked: &mut Vec<Arc<Parked>>, beats: u64) {
         }
     }
     parked.truncate(kept);
-}
-
-#[cfg(test)]
-mod tests {
-    /// On Linux a thread has a nice value of its own: a writer's is 7, the rest stay at 0.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn writers_run_below_normal_priority() {
-        fn nice() -> i64 {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-            // Fields after the command name (which may hold spaces); nice is field 19.
-            let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-            rest.split(' ')
-                .nth(16)
-                .expect("nice")
-                .parse()
-                .expect("number")
-        }
-        if nice() != 0 {
-            eprintln!("skipped: the tests themselves run below normal priority");
-            return;
-        }
-        let (writer, other) = std::thread::spawn(|| {
-            let other = std::thread::spawn(nice).join().expect("thread");
-            super::below_normal().expect("lowered");
-            (nice(), other)
-        })
-        .join()
-        .expect("thread");
-        assert_eq!((writer, other, nice()), (7, 0, 0));
-    }
 }
