@@ -138,24 +138,63 @@ pub enum Message {
 #[derive(Default)]
 pub struct Pulse {
     beats: AtomicU64,
-    listeners: OnceLock<Vec<Arc<tokio::sync::Notify>>>,
+    listeners: OnceLock<Vec<Arc<Listener>>>,
 }
 
 impl Pulse {
     /// Sets who is woken on every beat (once; `false` if already set).
-    pub fn listen(&self, listeners: Vec<Arc<tokio::sync::Notify>>) -> bool {
+    pub fn listen(&self, listeners: Vec<Arc<Listener>>) -> bool {
         self.listeners.set(listeners).is_ok()
     }
 
     /// How many beats so far.
     pub fn beats(&self) -> u64 {
-        self.beats.load(Ordering::Acquire)
+        self.beats.load(Ordering::SeqCst)
     }
 
     fn beat(&self) {
-        self.beats.fetch_add(1, Ordering::AcqRel);
+        self.beats.fetch_add(1, Ordering::SeqCst);
         for listener in self.listeners.get().into_iter().flatten() {
-            listener.notify_one();
+            listener.beat();
+        }
+    }
+}
+
+/// One of a [`Pulse`]'s listeners: woken on every beat while it listens, and whenever
+/// [`Listener::wake`] is called. A writer with nothing parked rests, so that a streamer's
+/// handful of streams does not wake one thread per core for every chat line.
+#[derive(Default)]
+pub struct Listener {
+    wake: tokio::sync::Notify,
+    listening: std::sync::atomic::AtomicBool,
+}
+
+impl Listener {
+    /// Woken by every beat from now on. Call it before handing the listener anything that
+    /// needs the beats: a beat seen as not listening was counted before this, so reading
+    /// [`Pulse::beats`] afterwards includes it.
+    pub fn listen(&self) {
+        self.listening.store(true, Ordering::SeqCst);
+    }
+
+    /// No longer woken by beats.
+    pub fn rest(&self) {
+        self.listening.store(false, Ordering::SeqCst);
+    }
+
+    /// Wakes the listener whether it listens or not.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits for a beat (while listening) or a [`Listener::wake`].
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    fn beat(&self) {
+        if self.listening.load(Ordering::SeqCst) {
+            self.wake.notify_one();
         }
     }
 }
@@ -1133,6 +1172,27 @@ mod tests {
         bus.close();
         assert_eq!(bus.pulse().beats(), before + 1);
         assert!(matches!(sub.try_next_within(&bus, &mut 1), Next::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_resting_listener_is_not_woken_by_beats_but_is_by_a_wake() {
+        let bus = Bus::starting_at(100, 1);
+        let (busy, idle) = (Arc::new(Listener::default()), Arc::new(Listener::default()));
+        assert!(bus.pulse().listen(vec![busy.clone(), idle.clone()]));
+        busy.listen();
+        bus.publish(ev("a")).expect("published");
+        let soon = |l: Arc<Listener>| async move {
+            tokio::time::timeout(Duration::from_millis(50), l.woken())
+                .await
+                .is_ok()
+        };
+        assert!(soon(busy.clone()).await, "a listener is woken by a beat");
+        assert!(!soon(idle.clone()).await, "a resting one is not");
+        busy.rest();
+        bus.publish(ev("a")).expect("published");
+        assert!(!soon(busy.clone()).await, "nor once it rests");
+        idle.wake();
+        assert!(soon(idle).await, "a wake reaches it all the same");
     }
 
     #[test]

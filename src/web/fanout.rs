@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::bus::Pulse;
+use crate::bus::{Listener, Pulse};
 use crate::web::sse::{Feed, Ready};
 
 /// How many streams a writer serves before letting other tasks on its thread run.
@@ -38,7 +38,8 @@ pub struct Fanout {
 }
 
 struct Shard {
-    wake: Arc<Notify>,
+    /// Woken by the bus's beats while the shard has streams, and by each park.
+    wake: Arc<Listener>,
     /// Parked since the writer last looked.
     fresh: Mutex<Vec<Arc<Parked>>>,
 }
@@ -87,7 +88,7 @@ impl Fanout {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         for shard in self.shards.get().into_iter().flatten() {
-            shard.wake.notify_one();
+            shard.wake.wake();
         }
     }
 
@@ -114,8 +115,10 @@ impl Fanout {
             }),
             back: Notify::new(),
         });
+        // Listening before the stream is handed over: no beat it needs is missed.
+        shard.wake.listen();
         shard.fresh.lock().push(parked.clone());
-        shard.wake.notify_one();
+        shard.wake.wake();
         Parking(parked)
     }
 }
@@ -211,7 +214,7 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
     let shards: Vec<Arc<Shard>> = (0..workers.clamp(1, 16))
         .map(|_| {
             Arc::new(Shard {
-                wake: Arc::new(Notify::new()),
+                wake: Arc::default(),
                 fresh: Mutex::new(Vec::new()),
             })
         })
@@ -244,7 +247,7 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::ato
     let mut parked: Vec<Arc<Parked>> = Vec::new();
     let mut seen = pulse.beats();
     loop {
-        shard.wake.notified().await;
+        shard.wake.woken().await;
         if stopped.load(Ordering::Acquire) {
             return;
         }
@@ -256,6 +259,13 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::ato
         let mut fresh = std::mem::take(&mut *shard.fresh.lock());
         serve_all(&mut fresh, pulse.beats()).await;
         parked.append(&mut fresh);
+        if parked.is_empty() {
+            shard.wake.rest();
+            // A stream parked since the last look listens again; it is served on its wake.
+            if !shard.fresh.lock().is_empty() {
+                shard.wake.listen();
+            }
+        }
     }
 }
 
