@@ -170,9 +170,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Woken by every beat from now on. Call it before handing the listener anything that
-    /// needs the beats: a beat seen as not listening was counted before this, so reading
-    /// [`Pulse::beats`] afterwards includes it.
+    /// Woken by every beat from now on. Call it before reading [`Pulse::beats`] for work that
+    /// needs the beats: a beat seen as not listening was counted before this, so the count
+    /// read afterwards includes it.
     pub fn listen(&self) {
         self.listening.store(true, Ordering::SeqCst);
     }

@@ -115,8 +115,6 @@ impl Fanout {
             }),
             back: Notify::new(),
         });
-        // Listening before the stream is handed over: no beat it needs is missed.
-        shard.wake.listen();
         shard.fresh.lock().push(parked.clone());
         shard.wake.wake();
         Parking(parked)
@@ -257,14 +255,16 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::ato
             serve_all(&mut parked, beats).await;
         }
         let mut fresh = std::mem::take(&mut *shard.fresh.lock());
+        if !fresh.is_empty() {
+            // Before the beats are read for them: a beat from here on wakes this writer, and
+            // one before is counted in what they are served.
+            shard.wake.listen();
+        }
         serve_all(&mut fresh, pulse.beats()).await;
         parked.append(&mut fresh);
         if parked.is_empty() {
+            // A stream parked from here on wakes the writer, which listens again as it takes it.
             shard.wake.rest();
-            // A stream parked since the last look listens again; it is served on its wake.
-            if !shard.fresh.lock().is_empty() {
-                shard.wake.listen();
-            }
         }
     }
 }
