@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 struct Args {
     ws: String,
@@ -85,8 +85,52 @@ fn pss_kb(pid: Option<u32>) -> Option<u64> {
 
 type Latencies = Arc<Mutex<Vec<u64>>>;
 
-/// One client: subscribes, waits to be told the chat started, then records each message's
-/// latency until `events` arrived or the deadline passed.
+/// Where a `ws://host:port/path` URL points.
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("ws://").unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+        None => (rest.to_string(), "/".to_string()),
+    }
+}
+
+/// `payload` as a client's text frame (masked, as RFC 6455 requires of clients).
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x3c, 0x96, 0xe1];
+    let mut out = vec![0x81];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// The next whole frame at the front of `buf`: its opcode, payload range and length in all.
+fn next_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let (len, head) = match b1 & 0x7f {
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    (buf.len() >= head + len).then_some((b0 & 0x0f, head..head + len))
+}
+
+/// One client: a plain TCP socket with a minimal WebSocket reader (as sseload reads SSE), so
+/// that the load tool's work per delivery is small and what is measured is the server.
+/// Subscribes, waits to be told the chat started, then records each message's latency until
+/// `events` arrived or the deadline passed.
 async fn client(
     url: String,
     channel: String,
@@ -95,49 +139,83 @@ async fn client(
     latencies: Latencies,
     deadline: Instant,
 ) -> u64 {
-    let Ok(Ok((mut ws, _))) = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio_tungstenite::connect_async(url.as_str()),
-    )
-    .await
-    else {
-        return 0;
-    };
-    let subscribe = json!({"type": "subscribe", "platform": "twitch", "identifier": channel});
-    if ws.send(Message::text(subscribe.to_string())).await.is_err() {
-        return 0;
-    }
+    let (host, path) = split_url(&url);
     let mut got = 0u64;
     let mut mine = Vec::with_capacity(events as usize);
-    while got < events {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Some(Ok(frame))) = tokio::time::timeout(left, ws.next()).await else {
-            break;
+    let _ = tokio::time::timeout_at(deadline.into(), async {
+        let Ok(mut tcp) = TcpStream::connect(&host).await else {
+            return;
         };
-        let Message::Text(text) = frame else { continue };
-        let Ok(m) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        match m["type"].as_str() {
-            Some("status") if m["status"] == "started" => {
-                ready.fetch_add(1, Ordering::Relaxed);
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        if tcp.write_all(request.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
             }
-            Some("chat") => {
-                let raw = m["data"]["data"]["content"]["raw"]
-                    .as_str()
-                    .unwrap_or_default();
-                if let Some(ts) = raw
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("ts="))
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
-                    mine.push(now_us().saturating_sub(ts));
-                    got += 1;
+            if buf.len() > 8192 || !matches!(tcp.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                return;
+            }
+        };
+        if !buf.starts_with(b"HTTP/1.1 101") {
+            return;
+        }
+        buf.drain(..head_end);
+        let subscribe = json!({"type": "subscribe", "platform": "twitch", "identifier": channel});
+        if tcp
+            .write_all(&client_frame(subscribe.to_string().as_bytes()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut started = false;
+        while got < events {
+            let mut used = 0;
+            while let Some((opcode, payload)) = next_frame(&buf[used..]) {
+                let text = &buf[used + payload.start..used + payload.end];
+                used += payload.end;
+                match opcode {
+                    0x1 if !started => {
+                        started = text.windows(9).any(|w| w == b"\"started\"");
+                        ready.fetch_add(u64::from(started), Ordering::Relaxed);
+                    }
+                    // A chat message of ours: `… ts=<µs> …` in its text (the first place).
+                    0x1 => {
+                        if let Some(at) = text.windows(4).position(|w| w == b" ts=") {
+                            let digits = &text[at + 4..];
+                            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+                            if let Some(ts) = std::str::from_utf8(&digits[..n])
+                                .ok()
+                                .and_then(|d| d.parse::<u64>().ok())
+                            {
+                                mine.push(now_us().saturating_sub(ts));
+                                got += 1;
+                            }
+                        }
+                    }
+                    0x8 => return,
+                    _ => {}
                 }
             }
-            _ => {}
+            buf.drain(..used);
+            if got >= events {
+                break;
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            if !matches!(tcp.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                return;
+            }
         }
-    }
+    })
+    .await;
     latencies.lock().extend(mine);
     got
 }
@@ -150,8 +228,26 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-#[tokio::main]
-async fn main() {
+/// The clients read on a thread of their own (one, as sseload's do by default); publishing and
+/// the rest run on the main thread.
+fn main() {
+    let receivers = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let readers = receivers.handle().clone();
+    std::thread::Builder::new()
+        .name("wsload-recv".into())
+        .spawn(move || receivers.block_on(std::future::pending::<()>()))
+        .expect("a thread");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(run(readers));
+}
+
+async fn run(readers: tokio::runtime::Handle) {
     let a = args();
     let http = reqwest::Client::new();
     let pss_before = pss_kb(a.pid);
@@ -161,7 +257,7 @@ async fn main() {
     let connect_start = Instant::now();
     let mut tasks = Vec::with_capacity(a.clients);
     for _ in 0..a.clients {
-        tasks.push(tokio::spawn(client(
+        tasks.push(readers.spawn(client(
             a.ws.clone(),
             a.channel.clone(),
             a.events,

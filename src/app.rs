@@ -230,6 +230,7 @@ pub async fn run(
     let config = &state.config;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(state.bus.clone().keep_alive(shutdown.clone()));
+    tasks.spawn(crate::web::sockets::push_stats(state.clone()));
     tasks.spawn(sweep(
         state.bus.clone(),
         state.channels.clone(),

@@ -131,6 +131,13 @@ pub enum Message {
         name: String,
         frame: Bytes,
     },
+    /// A frame for the chat sockets following one chat (its stats changed): not part of
+    /// history.
+    ChatStats {
+        channel: String,
+        platform: crate::event::Platform,
+        frame: Bytes,
+    },
 }
 
 /// Beats after every message the bus sends. Writers that read subscriptions on behalf of
@@ -918,6 +925,11 @@ pub enum Next {
 impl Subscription {
     pub fn channels(&self) -> &[String] {
         &self.channels
+    }
+
+    /// The id of the last event handed out, or the `since` the subscription started from.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
     }
 
     /// The next message without waiting. Events of other channels are skipped here, so a

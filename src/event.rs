@@ -194,7 +194,7 @@ impl FromIterator<Kind> for KindSet {
 /// Where an event came from. Part of the wire contract (`platform`).
 /// Where an event came from. Every source names its own when it makes an event; there is no
 /// default for another platform to overwrite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Platform {
     Twitch,
     Youtube,

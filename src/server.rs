@@ -95,14 +95,16 @@ async fn connection(
         return;
     }
     // A WebSocket of ours (the chat protocol, the events socket): the handshake reads the
-    // head again from the front of the stream.
+    // head again from the front of the stream. The socket is shared, so that a chat socket
+    // with nothing else to do can be written by the fan-out writers.
     if let Some(up) = crate::web::sockets::upgrade(&head, peer.ip()) {
+        let socket = Arc::new(stream);
         let io = Rewind {
             prefix: Bytes::from(head),
-            inner: stream,
+            inner: SharedSocket(socket.clone()),
         };
         // Boxed: inline, its state would grow every connection's task, event streams included.
-        Box::pin(crate::web::sockets::serve(io, up, state)).await;
+        Box::pin(crate::web::sockets::serve(io, socket, up, state)).await;
         return;
     }
     // Boxed too: hyper's connection state is about 2.5 KB, and inline it would sit in every
@@ -165,13 +167,13 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> 
     Ok(())
 }
 
-/// The socket with the bytes already read in front, for hyper.
-struct Rewind {
+/// The socket with the bytes already read in front, for hyper and tungstenite.
+struct Rewind<T = TcpStream> {
     prefix: Bytes,
-    inner: TcpStream,
+    inner: T,
 }
 
-impl AsyncRead for Rewind {
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -187,7 +189,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -210,6 +212,52 @@ impl AsyncWrite for Rewind {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A socket read and written through a shared handle: by its task, and while the task waits,
+/// by a fan-out writer (never both at once; see [`crate::web::fanout`]).
+struct SharedSocket(Arc<TcpStream>);
+
+impl AsyncRead for SharedSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -258,7 +306,7 @@ pub mod direct {
     use crate::frame::{HEAD, preamble};
     use crate::overlay::Overlay;
     use crate::web::State;
-    use crate::web::sse::Ready;
+    use crate::web::fanout::{Feed as _, Ready};
 
     /// What an event-stream client may send after its request before it is dropped (a
     /// browser sends nothing; a little slack for a stray keep-alive probe).

@@ -188,6 +188,99 @@ async fn the_chat_protocol_on_twitch_every_message_and_error() {
     server.stop().await;
 }
 
+/// A chat message for `channel` whose text carries `seq`.
+fn chat_line(channel: &str, seq: u64) -> String {
+    let text = format!("line {seq}");
+    json!({"channel": channel, "kind": "chat.message", "data": {
+        "text": text, "message_id": format!("{channel}-{seq}"), "user_name": "viewer",
+        "elements": [{"type": "text", "value": text}],
+    }})
+    .to_string()
+}
+
+/// A client that keeps asking while chat lines pour in gets every line, whole and in order,
+/// and every answer: lines are written by the fan-out writers while the client waits, answers
+/// by its task, and the socket changes hands at every request. Following a second chat midway
+/// neither loses nor repeats a line of the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_lines_and_answers_share_the_socket_whole_and_in_order() {
+    const LINES: u64 = 300;
+    const PINGS: u8 = 20;
+    let server = Server::start("", &[]).await;
+    let mut ws = connect(&server, "/ws", None).await;
+    say(
+        &mut ws,
+        json!({"type": "subscribe", "platform": "twitch", "identifier": "handover_a"}),
+    )
+    .await;
+    assert_eq!(hear(&mut ws).await["status"], "subscribed");
+    assert_eq!(hear(&mut ws).await["status"], "started");
+    let url = server.url("/api/events");
+    let publisher = tokio::spawn(async move {
+        for seq in 1..=LINES {
+            let (status, _) = common::post_json(&url, &chat_line("handover_a", seq)).await;
+            assert_eq!(status, 202);
+        }
+    });
+    let (mut tx, mut rx) = ws.split();
+    let asker = tokio::spawn(async move {
+        for i in 0..PINGS {
+            tx.send(Message::Ping(vec![i].into())).await.expect("ping");
+            tx.send(Message::text(json!({"type": "get_stats"}).to_string()))
+                .await
+                .expect("ask");
+            if i == PINGS / 2 {
+                let second =
+                    json!({"type": "subscribe", "platform": "twitch", "identifier": "handover_b"});
+                tx.send(Message::text(second.to_string()))
+                    .await
+                    .expect("subscribe");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx
+    });
+    let (mut lines, mut pongs, mut stats, mut subscribed) = (Vec::new(), Vec::new(), 0, 0);
+    while (lines.len() as u64) < LINES || pongs.len() < PINGS as usize || stats < PINGS {
+        let frame = tokio::time::timeout(WAIT, rx.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} lines, {} pongs, {stats} stats in time",
+                    lines.len(),
+                    pongs.len()
+                )
+            })
+            .expect("open")
+            .expect("a whole frame");
+        match frame {
+            Message::Pong(p) => pongs.push(p[0]),
+            Message::Text(t) => {
+                let m: Value = serde_json::from_str(&t).expect("json");
+                match m["type"].as_str() {
+                    Some("chat") => lines.push(
+                        m["data"]["data"]["content"]["raw"]
+                            .as_str()
+                            .expect("raw")
+                            .to_string(),
+                    ),
+                    Some("stats") => stats += 1,
+                    Some("status") if m["status"] == "subscribed" => subscribed += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<String> = (1..=LINES).map(|s| format!("line {s}")).collect();
+    assert_eq!(lines, expected);
+    assert_eq!(pongs, (0..PINGS).collect::<Vec<_>>());
+    assert_eq!(subscribed, 1);
+    publisher.await.expect("published");
+    drop(asker.await.expect("asked"));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_follows_at_most_eight_chats() {
     let server = Server::start("", &[]).await;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::event::{Event, Kind, safe_image_url};
+use crate::event::{Event, Kind, Platform, safe_image_url};
 use crate::stats::{Snapshot, Stats};
 use crate::theme::helpers::escape;
 
@@ -26,10 +26,37 @@ pub const MAX_USERS: usize = 100;
 pub const FRAME_KEY: u64 = u64::MAX;
 
 /// A chat's stats message made at most once per [`StatsCache::FRESH`] for every client of
-/// the chat, with the message count it was made at.
+/// the chat, with the message count it was made at; and the chats clients follow, with the
+/// count their stats were last pushed at.
 #[derive(Default)]
 pub struct StatsCache {
     made: parking_lot::Mutex<HashMap<(String, String), Made>>,
+    followed: parking_lot::Mutex<HashMap<(String, Platform), Followed>>,
+}
+
+/// How many clients follow a chat, and the message count its stats were last pushed at.
+#[derive(Default)]
+struct Followed {
+    clients: usize,
+    pushed: u64,
+}
+
+/// One client following one chat's stats; dropping it stops following.
+pub struct Following {
+    cache: Arc<StatsCache>,
+    key: (String, Platform),
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let mut followed = self.cache.followed.lock();
+        if let Some(f) = followed.get_mut(&self.key) {
+            f.clients -= 1;
+            if f.clients == 0 {
+                followed.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// When a stats message was made, at which message count, and its text.
@@ -54,6 +81,40 @@ impl StatsCache {
         made.retain(|_, (at, _, _)| at.elapsed() < Duration::from_secs(60));
         made.insert(key, (Instant::now(), snapshot.messages, text.clone()));
         (snapshot.messages, text)
+    }
+
+    /// A client follows `platform`'s chat on `channel`: its stats are among the
+    /// [`StatsCache::changed`] ones while the returned guard lives.
+    pub fn follow(self: &Arc<Self>, channel: &str, platform: Platform) -> Following {
+        let key = (channel.to_string(), platform);
+        self.followed.lock().entry(key.clone()).or_default().clients += 1;
+        Following {
+            cache: self.clone(),
+            key,
+        }
+    }
+
+    /// The stats messages of the followed chats whose message count changed since they were
+    /// last returned here (a chat first followed with messages already counted is one of
+    /// them), each once for all of its clients.
+    pub fn changed(&self, stats: &Stats) -> Vec<(String, Platform, Arc<str>)> {
+        let chats: Vec<((String, Platform), u64)> = self
+            .followed
+            .lock()
+            .iter()
+            .map(|(k, f)| (k.clone(), f.pushed))
+            .collect();
+        let mut changed = Vec::new();
+        for ((channel, platform), pushed) in chats {
+            let (messages, text) = self.get(stats, &channel, platform.as_str());
+            if messages != pushed {
+                if let Some(f) = self.followed.lock().get_mut(&(channel.clone(), platform)) {
+                    f.pushed = messages;
+                }
+                changed.push((channel, platform, text));
+            }
+        }
+        changed
     }
 }
 
@@ -379,6 +440,49 @@ mod tests {
             assert_eq!(e["code"], "INVALID_MESSAGE_TYPE", "{bad}");
             assert_eq!(e["type"], "error");
         }
+    }
+
+    #[test]
+    fn a_followed_chats_stats_change_is_told_once_for_all_its_clients() {
+        let cache = Arc::new(StatsCache::default());
+        let stats = Stats::default();
+        let line = |login: &str| {
+            let mut data = serde_json::Map::new();
+            data.insert("user_name".into(), Value::from(login));
+            crate::event::complete(Kind::ChatMessage, &mut data);
+            Event::new(
+                Platform::Twitch,
+                "c",
+                Kind::ChatMessage,
+                Value::Object(data),
+            )
+        };
+        stats.record(&line("ann"));
+        assert!(
+            cache.changed(&stats).is_empty(),
+            "nobody follows a chat yet"
+        );
+        let (one, two) = (
+            cache.follow("c", Platform::Twitch),
+            cache.follow("c", Platform::Twitch),
+        );
+        let _other = cache.follow("c", Platform::Kick);
+        let changed = cache.changed(&stats);
+        assert_eq!(changed.len(), 1, "the Kick chat on c has no messages");
+        let (channel, platform, text) = &changed[0];
+        assert_eq!((channel.as_str(), *platform), ("c", Platform::Twitch));
+        let told: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(told["data"]["totalMessages"], 1);
+        assert!(cache.changed(&stats).is_empty(), "told once");
+        drop((one, two));
+        stats.record(&line("bob"));
+        assert!(
+            cache
+                .followed
+                .lock()
+                .get(&("c".into(), Platform::Twitch))
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Direct fan-out for event streams served on their own socket.
 //!
-//! A stream with nothing left to write is parked: its [`Feed`] and socket are handed to one of
+//! A stream with nothing left to write is parked: its feed (anything that turns bus messages
+//! into bytes, [`Feed`]: an overlay's event stream, a chat socket) and socket are handed to one of
 //! a few writer tasks (one per runtime worker). On every bus message the writers read each of
 //! their parked feeds and write what it has straight to the socket, so an event reaches ten
 //! thousand clients without waking ten thousand tasks. Anything that is not a complete write
@@ -16,16 +17,108 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::bus::{Listener, Pulse};
-use crate::web::sse::{Feed, Ready};
 
 /// How many streams a writer serves before letting other tasks on its thread run.
 const SLICE: usize = 64;
+
+/// What a parked stream's writer reads: the bytes a stream has ready to write, in the form
+/// its socket speaks.
+pub trait Feed: Send + 'static {
+    /// Everything ready now (up to a batch), reading at most `budget` more messages of the bus
+    /// (see [`crate::bus::Subscription::try_next_within`]).
+    fn ready_within(&mut self, budget: &mut u64) -> Ready;
+
+    /// Everything ready now.
+    fn ready(&mut self) -> Ready {
+        let mut unlimited = u64::MAX;
+        self.ready_within(&mut unlimited)
+    }
+}
+
+/// What a feed has ready without waiting.
+pub enum Ready {
+    /// Nothing to write now.
+    Idle,
+    /// Bytes to write; `more` when the batch filled up and more may be ready.
+    Frames { bytes: Bytes, more: bool },
+    /// The stream ends after these last bytes (the bus closed, or what it shows is gone).
+    End(Option<Bytes>),
+}
+
+/// Why a feed stopped gathering a batch.
+pub enum Drained {
+    /// Nothing more is ready.
+    Empty,
+    /// The batch is full; more may be ready.
+    Full,
+    /// The stream ends.
+    End,
+}
+
+/// Frames gathered for one write: a single frame is passed on as the shared bytes; several
+/// are copied into one buffer (a copy is far cheaper than a system call per frame).
+#[derive(Default)]
+pub struct Batch {
+    first: Option<Bytes>,
+    rest: Option<BytesMut>,
+    len: usize,
+}
+
+impl Batch {
+    pub fn push(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        match (&mut self.first, &mut self.rest) {
+            (None, _) => self.first = Some(frame),
+            (Some(first), None) => {
+                let mut buf = BytesMut::with_capacity(first.len() + frame.len() * 4);
+                buf.extend_from_slice(first);
+                buf.extend_from_slice(&frame);
+                self.rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&frame),
+        }
+    }
+
+    /// Bytes gathered so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// What a feed that gathered this batch has ready, `drained` telling why it stopped.
+    pub fn ready(mut self, drained: Drained) -> Ready {
+        match drained {
+            Drained::Empty => self
+                .take()
+                .map_or(Ready::Idle, |bytes| Ready::Frames { bytes, more: false }),
+            Drained::Full => Ready::Frames {
+                bytes: self.take().unwrap_or_default(),
+                more: true,
+            },
+            Drained::End => Ready::End(self.take()),
+        }
+    }
+
+    pub fn take(&mut self) -> Option<Bytes> {
+        self.len = 0;
+        match self.rest.take() {
+            Some(buf) => {
+                self.first = None;
+                Some(buf.freeze())
+            }
+            None => self.first.take(),
+        }
+    }
+}
 
 /// The writers of one server, started by the first stream that parks.
 pub struct Fanout {
@@ -41,19 +134,26 @@ struct Shard {
     /// Woken by the bus's beats while the shard has streams, and by each park.
     wake: Arc<Listener>,
     /// Parked since the writer last looked.
-    fresh: Mutex<Vec<Arc<Parked>>>,
+    fresh: Mutex<Vec<Arc<dyn Serve>>>,
 }
 
 /// A parked stream, shared by its task and a writer.
-struct Parked {
-    hand: Mutex<Hand>,
+struct Parked<F> {
+    hand: Mutex<Hand<F>>,
     /// Woken when the writer hands the feed back.
     back: Notify,
 }
 
-struct Hand {
+/// What a writer does with a parked stream of any kind.
+trait Serve: Send + Sync {
+    /// Writes what the feed has ready after `beats` beats of the bus; `false` once the feed is
+    /// no longer parked here.
+    fn serve(&self, beats: u64) -> bool;
+}
+
+struct Hand<F> {
     /// Both `None` once the stream's task took them back or left.
-    feed: Option<Feed>,
+    feed: Option<F>,
     socket: Option<Arc<TcpStream>>,
     /// Set by the writer: the feed is waiting for its task.
     returned: bool,
@@ -67,8 +167,8 @@ struct Hand {
 }
 
 /// What a writer hands back to a stream's task.
-pub struct Returned {
-    pub feed: Feed,
+pub struct Returned<F> {
+    pub feed: F,
     pub pending: Option<Bytes>,
     pub end: bool,
 }
@@ -99,7 +199,7 @@ impl Fanout {
 
     /// Hands `feed` and its socket to a writer. `drained` is [`Fanout::beats`] read before the
     /// feed was last found empty.
-    pub fn park(&self, drained: u64, socket: Arc<TcpStream>, feed: Feed) -> Parking {
+    pub fn park<F: Feed>(&self, drained: u64, socket: Arc<TcpStream>, feed: F) -> Parking<F> {
         let shards = self
             .shards
             .get_or_init(|| start(&self.pulse, &self.stopped));
@@ -123,23 +223,40 @@ impl Fanout {
 
 /// The stream task's side of a parked stream. Dropping it (the client left, shutdown, the task
 /// cancelled) drops the feed and the socket at once: a writer never keeps a stream open.
-pub struct Parking(Arc<Parked>);
+pub struct Parking<F>(Arc<Parked<F>>);
 
-impl Parking {
+impl<F> Parking<F> {
     /// Waits until the writer hands the feed back, and takes it.
-    pub async fn returned(&self) -> Returned {
+    pub async fn returned(&self) -> Returned<F> {
         self.0.returned().await
+    }
+
+    /// Takes the feed back now, whether or not the writer was done with it (the stream's task
+    /// has something else to write, or a client message to read first). The writer is not
+    /// writing while this holds the lock, and never touches the feed or the socket after.
+    pub fn take_back(self) -> Returned<F> {
+        let mut hand = self.0.hand.lock();
+        hand.returned = true;
+        hand.socket = None;
+        Returned {
+            feed: hand
+                .feed
+                .take()
+                .expect("a parked feed is the task's to take until it leaves"),
+            pending: hand.pending.take(),
+            end: hand.end,
+        }
     }
 }
 
-impl Drop for Parking {
+impl<F> Drop for Parking<F> {
     fn drop(&mut self) {
         self.0.leave();
     }
 }
 
-impl Parked {
-    async fn returned(&self) -> Returned {
+impl<F> Parked<F> {
+    async fn returned(&self) -> Returned<F> {
         loop {
             self.back.notified().await;
             let mut hand = self.hand.lock();
@@ -164,9 +281,9 @@ impl Parked {
         };
         drop((feed, socket));
     }
+}
 
-    /// Writes what the feed has ready after `beats` beats of the bus; `false` once the feed is
-    /// no longer parked here.
+impl<F: Feed> Serve for Parked<F> {
     fn serve(&self, beats: u64) -> bool {
         let mut hand = self.hand.lock();
         let hand = &mut *hand;
@@ -242,7 +359,7 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
 /// A writer: on each beat of the bus, serves every feed parked with it; on each park, the new
 /// feeds. Runs until [`Fanout::stop`].
 async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::atomic::AtomicBool>) {
-    let mut parked: Vec<Arc<Parked>> = Vec::new();
+    let mut parked: Vec<Arc<dyn Serve>> = Vec::new();
     let mut seen = pulse.beats();
     loop {
         shard.wake.woken().await;
@@ -270,7 +387,7 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::ato
 }
 
 /// Serves each feed, keeping those still parked, a slice at a time.
-async fn serve_all(parked: &mut Vec<Arc<Parked>>, beats: u64) {
+async fn serve_all(parked: &mut Vec<Arc<dyn Serve>>, beats: u64) {
     let mut kept = 0;
     for i in 0..parked.len() {
         if parked[i].serve(beats) {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod chat_feed;
 pub mod chat_protocol;
 pub mod fanout;
 pub mod pages;

@@ -10,22 +10,24 @@
 //! token: a page of another site can open a socket and read, never publish. Every socket ends
 //! at shutdown; frames over [`MAX_FRAME`] close it, malformed ones get an `error`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::net::IpAddr;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::access::Asking;
-use super::chat_protocol::{self as proto, Code, IdentifierType, Request};
+use super::chat_feed::{ChatFeed, text_frame};
+use super::chat_protocol::{self as proto, Code, Following, IdentifierType, Request};
+use super::fanout::{Feed as _, Ready};
 use super::state::State;
 use crate::bus::{self, Next, Subscription};
 use crate::channels::Lease;
@@ -43,6 +45,8 @@ const MAX_QUEUED: usize = 1024 * 1024;
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// How often at most a chat's stats are pushed (when they changed).
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// How long a closing handshake may take at the end.
+const CLOSING: Duration = Duration::from_secs(2);
 
 /// Which of our sockets an upgrade asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +98,9 @@ pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
     })
 }
 
-/// Completes the handshake on `stream` (which starts with the request head) and serves the
-/// socket until the client leaves or shutdown.
-pub async fn serve<S>(stream: S, up: Upgrade, state: Arc<State>)
+/// Completes the handshake on `stream` (which starts with the request head, and reads and
+/// writes `tcp`) and serves the socket until the client leaves or shutdown.
+pub async fn serve<S>(stream: S, tcp: Arc<TcpStream>, up: Upgrade, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -111,7 +115,7 @@ where
         return;
     };
     match up.wanted {
-        Wanted::Chat => chat_session(socket, state).await,
+        Wanted::Chat => chat_session(socket, tcp, state).await,
         Wanted::Events => {
             let may_change = state.access.allow(&up.asking.caller()).is_ok();
             events_session(socket, state, may_change).await;
@@ -154,9 +158,10 @@ struct Chat {
     /// Its reader's name on the status board (none for Twitch: one reader reads every chat).
     source: Option<String>,
     _lease: Lease,
+    /// Keeps its stats pushed when they change ([`push_stats`]).
+    _stats: Following,
     started: bool,
     told: Option<&'static str>,
-    stats_sent: Option<u64>,
 }
 
 /// What a chat-protocol client asked to follow, as a chat; or the error to answer.
@@ -179,15 +184,16 @@ async fn open_chat(
                 return Err(not_found(format!("Twitch has no channel \"{login}\"")));
             }
             let lease = state.channels.lease(std::slice::from_ref(&login));
+            let stats = state.chat_stats.follow(&login, Platform::Twitch);
             return Ok(Chat {
                 platform: Platform::Twitch,
                 identifier: login.clone(),
                 channel: login,
                 source: None,
                 _lease: lease,
+                _stats: stats,
                 started: false,
                 told: None,
-                stats_sent: None,
             });
         }
         "youtube" => {
@@ -236,15 +242,16 @@ async fn open_chat(
     // Leased first: a link whose channel nobody wants is forgotten at once.
     let lease = state.channels.lease(std::slice::from_ref(&channel));
     state.links.start(&link).map_err(full)?;
+    let stats = state.chat_stats.follow(&channel, platform);
     Ok(Chat {
         platform,
         identifier: identifier.to_string(),
         _lease: lease,
         channel,
         source: Some(link.source()),
+        _stats: stats,
         started: false,
         told: None,
-        stats_sent: None,
     })
 }
 
@@ -293,129 +300,217 @@ fn reader_news(state: &State, chat: &mut Chat) -> (Option<Value>, bool) {
     }
 }
 
-/// A subscription to the channels of `chats`, going on after `last` (nothing lost or repeated
-/// when the set changes).
-fn resubscribe(state: &State, chats: &[Chat], last: u64) -> Option<Subscription> {
-    let channels: BTreeSet<String> = chats.iter().map(|c| c.channel.clone()).collect();
-    (!channels.is_empty()).then(|| {
-        state
-            .bus
-            .subscribe(channels.into_iter().collect(), Some(last))
-    })
+/// Pushes the stats of every followed chat whose message count changed, at most once per
+/// [`STATS_EVERY`]: one message per chat on the bus, made once and written to its clients by
+/// the fan-out writers with the chat's messages (a client's task does not wake for it).
+pub async fn push_stats(state: Arc<State>) {
+    let mut tick = tokio::time::interval(STATS_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        for (channel, platform, text) in state.chat_stats.changed(&state.overlays.shared.stats) {
+            state.bus.announce(bus::Message::ChatStats {
+                channel,
+                platform,
+                frame: text_frame(text.as_bytes()),
+            });
+        }
+    }
 }
 
+/// A feed of the chat messages of `chats`, going on after `since` (nothing lost or repeated
+/// when the set changes).
+fn feed_of(state: &State, chats: &[Chat], since: u64) -> Option<ChatFeed> {
+    let followed = chats
+        .iter()
+        .map(|c| (c.channel.clone(), c.platform))
+        .collect();
+    ChatFeed::new(&state.bus, followed, since)
+}
+
+/// What woke a chat session.
+enum Wake {
+    /// A frame from the client (`None`: it left).
+    Frame(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    /// The reader board changed (`false`: it is gone, shutdown).
+    Status(bool),
+    Shutdown,
+}
+
+/// A chat-protocol connection. Its chat messages are whole WebSocket frames made once per
+/// event ([`ChatFeed`]) and written to the socket as they are, by this task or, while it waits
+/// with nothing else to do, by a fan-out writer. Everything else (answers, status, stats)
+/// goes through tungstenite, which is flushed before any frame is written beside it and only
+/// used while no writer has the socket.
 async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     socket: WebSocketStream<S>,
+    tcp: Arc<TcpStream>,
     state: Arc<State>,
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut chats: Vec<Chat> = Vec::new();
-    let mut sub: Option<Subscription> = None;
-    let mut last = state.bus.next_id().saturating_sub(1);
+    let mut feed: Option<ChatFeed> = None;
+    let mut since = state.bus.next_id().saturating_sub(1);
     let mut status = state.status.watch();
-    let mut tick = tokio::time::interval(STATS_EVERY);
     loop {
-        let next = next_message(sub.as_mut(), &state.bus);
-        tokio::select! {
-            _ = state.shutdown.cancelled() => break,
-            frame = rx.next() => {
+        // A frame the client already sent comes first; then what the feed has ready.
+        let wake = if let Some(frame) = rx.next().now_or_never() {
+            Wake::Frame(frame)
+        } else if let Some(mut f) = feed.take() {
+            // Read before the feed is found empty: every message sent after is a beat after.
+            let drained = state.fanout.beats();
+            match f.ready() {
+                Ready::Frames { bytes, .. } => {
+                    feed = Some(f);
+                    if !write_frames(&mut tx, &tcp, &bytes, &state).await {
+                        break;
+                    }
+                    continue;
+                }
+                Ready::End(bytes) => {
+                    if let Some(bytes) = bytes {
+                        write_frames(&mut tx, &tcp, &bytes, &state).await;
+                    }
+                    break;
+                }
+                Ready::Idle => {}
+            }
+            // Nothing of tungstenite's half written under the writer's frames.
+            if tx.flush().await.is_err() {
+                break;
+            }
+            let parking = state.fanout.park(drained, tcp.clone(), f);
+            let (wake, back) = tokio::select! {
+                back = parking.returned() => (None, back),
+                _ = tcp.readable() => (None, parking.take_back()),
+                changed = status.changed() => (Some(Wake::Status(changed.is_ok())), parking.take_back()),
+                _ = state.shutdown.cancelled() => (Some(Wake::Shutdown), parking.take_back()),
+            };
+            feed = Some(back.feed);
+            if let Some(bytes) = back.pending
+                && !write_frames(&mut tx, &tcp, &bytes, &state).await
+            {
+                break;
+            }
+            if back.end {
+                break;
+            }
+            // Handed back, or the client sent something: the loop reads it first.
+            match wake {
+                Some(wake) => wake,
+                None => continue,
+            }
+        } else {
+            tokio::select! {
+                frame = rx.next() => Wake::Frame(frame),
+                changed = status.changed() => Wake::Status(changed.is_ok()),
+                _ = state.shutdown.cancelled() => Wake::Shutdown,
+            }
+        };
+        let mut out: Vec<Value> = Vec::new();
+        let before = chats.len();
+        match wake {
+            Wake::Shutdown | Wake::Status(false) => break,
+            Wake::Frame(frame) => {
                 let text = match text_of(frame) {
                     Some(Some(t)) => t,
                     Some(None) => continue,
                     None => break,
                 };
-                let request = match proto::parse(&text) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if !send(&mut tx, &e).await { break }
-                        continue;
-                    }
-                };
-                let mut out = Vec::new();
-                match request {
-                    Request::Subscribe { identifier, identifier_type, platform } => {
-                        if chats.len() >= MAX_CHATS {
-                            out.push(proto::error(Code::TooManySubscriptions, &format!("one connection follows at most {MAX_CHATS} chats; unsubscribe first"), None));
-                        } else {
-                            match open_chat(&state, &identifier, identifier_type, &platform).await {
-                                Ok(mut chat) => {
-                                    out.push(proto::subscribed(&chat.identifier));
-                                    if let (Some(news), _) = reader_news(&state, &mut chat) {
-                                        out.push(news);
-                                    }
-                                    chats.push(chat);
-                                    sub = resubscribe(&state, &chats, last);
-                                }
-                                Err(e) => out.push(e),
-                            }
-                        }
-                    }
-                    Request::Unsubscribe => match chats.pop() {
-                        Some(_) => {
-                            sub = resubscribe(&state, &chats, last);
-                            out.push(proto::unsubscribed());
-                        }
-                        None => out.push(no_chat()),
-                    },
-                    Request::GetStats => match chats.last_mut() {
-                        Some(chat) => out.push(chat_stats(&state, chat)),
-                        None => out.push(no_chat()),
-                    },
-                }
-                for v in &out {
-                    if !send(&mut tx, v).await { return }
+                match proto::parse(&text) {
+                    Ok(request) => answer(&state, request, &mut chats, &mut out).await,
+                    Err(e) => out.push(e),
                 }
             }
-            next = next => match next {
-                Next::Message(bus::Message::Event(item)) => {
-                    last = item.event.id;
-                    let e = &item.event;
-                    if e.kind == crate::event::Kind::ChatMessage
-                        && chats.iter().any(|c| c.channel == e.channel && c.platform.as_str() == e.platform)
-                    {
-                        // Made once per event for every client of the chat.
-                        let frame = item.frame(proto::FRAME_KEY, |e| {
-                            proto::chat(e).map(|m| m.to_string().into()).unwrap_or_default()
-                        });
-                        // The shared bytes, not a copy per client.
-                        let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                        if tx.send(Message::Text(text)).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                Next::Closed => break,
-                _ => {}
-            },
-            changed = status.changed() => {
-                if changed.is_err() { break }
-                let mut out = Vec::new();
-                let before = chats.len();
-                chats.retain_mut(|chat| {
-                    let (news, over) = reader_news(&state, chat);
-                    out.extend(news);
-                    !over
-                });
-                // Only when a chat ended: most state changes are of other sources.
-                if chats.len() != before {
-                    sub = resubscribe(&state, &chats, last);
-                }
-                for v in &out {
-                    if !send(&mut tx, v).await { return }
-                }
-            }
-            _ = tick.tick() => {
-                for chat in chats.iter_mut() {
-                    let (messages, text) = state.chat_stats.get(&state.overlays.shared.stats, &chat.channel, chat.platform.as_str());
-                    if chat.stats_sent != Some(messages) && messages > 0 {
-                        chat.stats_sent = Some(messages);
-                        if tx.send(Message::text(text.to_string())).await.is_err() { return }
-                    }
-                }
+            Wake::Status(true) => chats.retain_mut(|chat| {
+                let (news, over) = reader_news(&state, chat);
+                out.extend(news);
+                !over
+            }),
+        }
+        // Most state changes are of other sources: a new feed only when the chats changed.
+        if chats.len() != before {
+            since = feed.as_ref().map_or(since, ChatFeed::last_id);
+            feed = feed_of(&state, &chats, since);
+        }
+        for v in &out {
+            if !send(&mut tx, v).await {
+                return;
             }
         }
     }
-    let _ = tx.close().await;
+    drop(feed);
+    let _ = tokio::time::timeout(CLOSING, tx.close()).await;
+}
+
+/// Answers a chat-protocol request, following or leaving a chat.
+async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mut Vec<Value>) {
+    match request {
+        Request::Subscribe {
+            identifier,
+            identifier_type,
+            platform,
+        } => {
+            if chats.len() >= MAX_CHATS {
+                out.push(proto::error(
+                    Code::TooManySubscriptions,
+                    &format!("one connection follows at most {MAX_CHATS} chats; unsubscribe first"),
+                    None,
+                ));
+                return;
+            }
+            match open_chat(state, &identifier, identifier_type, &platform).await {
+                Ok(mut chat) => {
+                    out.push(proto::subscribed(&chat.identifier));
+                    if let (Some(news), _) = reader_news(state, &mut chat) {
+                        out.push(news);
+                    }
+                    // Where the chat stands now; from here on, each change is pushed.
+                    let stats = chat_stats(state, &chat);
+                    if stats["data"]["totalMessages"].as_u64() > Some(0) {
+                        out.push(stats);
+                    }
+                    chats.push(chat);
+                }
+                Err(e) => out.push(e),
+            }
+        }
+        Request::Unsubscribe => match chats.pop() {
+            Some(_) => out.push(proto::unsubscribed()),
+            None => out.push(no_chat()),
+        },
+        Request::GetStats => match chats.last() {
+            Some(chat) => out.push(chat_stats(state, chat)),
+            None => out.push(no_chat()),
+        },
+    }
+}
+
+/// Writes whole chat frames straight to the socket, after anything tungstenite still holds;
+/// `false` once the client is gone or at shutdown.
+async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
+    tx: &mut Sink<S>,
+    tcp: &TcpStream,
+    mut bytes: &[u8],
+    state: &State,
+) -> bool {
+    if tx.flush().await.is_err() {
+        return false;
+    }
+    while !bytes.is_empty() {
+        tokio::select! {
+            ready = tcp.writable() => if ready.is_err() { return false },
+            _ = state.shutdown.cancelled() => return false,
+        }
+        match tcp.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 fn no_chat() -> Value {
@@ -426,13 +521,12 @@ fn no_chat() -> Value {
     )
 }
 
-fn chat_stats(state: &State, chat: &mut Chat) -> Value {
+fn chat_stats(state: &State, chat: &Chat) -> Value {
     let snapshot = state.overlays.shared.stats.snapshot_of(
         &chat.channel,
         Some(chat.platform.as_str()),
         proto::MAX_USERS,
     );
-    chat.stats_sent = Some(snapshot.messages);
     proto::stats(&snapshot)
 }
 

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::bus::{Bus, Message, Next, Subscription};
 use crate::channels::{Channels, Lease};
 use crate::frame::{KEEP_ALIVE, RESYNC, preamble};
 use crate::overlay::{Overlay, Overlays};
+use crate::web::fanout::{Batch, Drained, Ready};
 /// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
 const MAX_BATCH: usize = 64 * 1024;
 
@@ -46,16 +47,6 @@ pub struct Feed {
     ended: bool,
 }
 
-/// What a feed has ready without waiting.
-pub enum Ready {
-    /// Nothing to write now.
-    Idle,
-    /// Bytes to write; `more` when the batch filled up and more may be ready.
-    Frames { bytes: Bytes, more: bool },
-    /// The stream ends after these last bytes (the bus closed, or its overlays are gone).
-    End(Option<Bytes>),
-}
-
 impl Feed {
     /// Subscribes to the channels of `overlays` (taken from `registry`, whose changes the
     /// feed follows), replaying what came after `since`; `lease` keeps their sources running.
@@ -82,31 +73,6 @@ impl Feed {
         }
     }
 
-    /// Everything ready now (up to [`MAX_BATCH`] bytes), in one buffer.
-    pub fn ready(&mut self) -> Ready {
-        let mut unlimited = u64::MAX;
-        self.ready_within(&mut unlimited)
-    }
-
-    /// [`Feed::ready`], reading at most `budget` messages from the bus (see
-    /// [`Subscription::try_next_within`]).
-    pub fn ready_within(&mut self, budget: &mut u64) -> Ready {
-        if self.ended {
-            return Ready::End(None);
-        }
-        let mut batch = Batch::default();
-        match self.drain(&mut batch, budget) {
-            Drained::Empty => batch
-                .take()
-                .map_or(Ready::Idle, |bytes| Ready::Frames { bytes, more: false }),
-            Drained::Full => Ready::Frames {
-                bytes: batch.take().unwrap_or_default(),
-                more: true,
-            },
-            Drained::End => Ready::End(batch.take()),
-        }
-    }
-
     /// The next bytes to write, waiting for them; `None` once the stream has ended.
     pub async fn next(&mut self) -> Option<Bytes> {
         while !self.ended {
@@ -125,7 +91,7 @@ impl Feed {
     }
 
     fn drain(&mut self, batch: &mut Batch, budget: &mut u64) -> Drained {
-        while batch.len < MAX_BATCH {
+        while batch.len() < MAX_BATCH {
             let next = self.sub.try_next_within(&self.bus, budget);
             if matches!(next, Next::Empty) {
                 return Drained::Empty;
@@ -169,6 +135,8 @@ impl Feed {
                 }
                 true
             }
+            // For the chat sockets.
+            Next::Message(Message::ChatStats { .. }) => true,
             Next::Resync => {
                 batch.push(Bytes::from_static(RESYNC));
                 true
@@ -182,13 +150,15 @@ impl Feed {
     }
 }
 
-enum Drained {
-    /// Nothing more is ready.
-    Empty,
-    /// The batch is full; more may be ready.
-    Full,
-    /// The stream ends.
-    End,
+impl crate::web::fanout::Feed for Feed {
+    fn ready_within(&mut self, budget: &mut u64) -> Ready {
+        if self.ended {
+            return Ready::End(None);
+        }
+        let mut batch = Batch::default();
+        let drained = self.drain(&mut batch, budget);
+        batch.ready(drained)
+    }
 }
 
 /// The body of `GET /o/<name>/events` (one name) or `GET /events?o=a,b` (several), through
@@ -201,41 +171,6 @@ pub fn stream(
         feed.next().await.map(|bytes| (Ok(bytes), feed))
     });
     preamble.chain(rest)
-}
-
-/// Frames gathered for one write: a single frame is passed on as the shared bytes; several
-/// are copied into one buffer (a copy is far cheaper than a system call per frame).
-#[derive(Default)]
-struct Batch {
-    first: Option<Bytes>,
-    rest: Option<BytesMut>,
-    len: usize,
-}
-
-impl Batch {
-    fn push(&mut self, frame: Bytes) {
-        self.len += frame.len();
-        match (&mut self.first, &mut self.rest) {
-            (None, _) => self.first = Some(frame),
-            (Some(first), None) => {
-                let mut buf = BytesMut::with_capacity(first.len() + frame.len() * 4);
-                buf.extend_from_slice(first);
-                buf.extend_from_slice(&frame);
-                self.rest = Some(buf);
-            }
-            (Some(_), Some(buf)) => buf.extend_from_slice(&frame),
-        }
-    }
-
-    fn take(&mut self) -> Option<Bytes> {
-        match self.rest.take() {
-            Some(buf) => {
-                self.first = None;
-                Some(buf.freeze())
-            }
-            None => self.first.take(),
-        }
-    }
 }
 
 /// Leases the channels `overlays` show, each once.

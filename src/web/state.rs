@@ -55,7 +55,7 @@ pub struct State {
     /// The platform chats that run: overlay.toml's, and those tools asked for.
     pub links: Arc<crate::platforms::Links>,
     /// Chat-socket stats messages, made once a second per chat for all its clients.
-    pub chat_stats: crate::web::chat_protocol::StatsCache,
+    pub chat_stats: Arc<crate::web::chat_protocol::StatsCache>,
     /// Ends the sockets (streams end when the bus closes).
     pub shutdown: tokio_util::sync::CancellationToken,
 }
