@@ -281,6 +281,29 @@ async fn chat_lines_and_answers_share_the_socket_whole_and_in_order() {
     server.stop().await;
 }
 
+/// A chat followed starts from the moment it is followed: what its channel said while the
+/// connection was open but following nothing is not replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_chat_starts_from_now_not_from_when_the_socket_opened() {
+    let server = Server::start("", &[]).await;
+    let mut ws = connect(&server, "/ws", None).await;
+    let url = server.url("/api/events");
+    let (status, _) = common::post_json(&url, &chat_line("from_now", 1)).await;
+    assert_eq!(status, 202);
+    say(
+        &mut ws,
+        json!({"type": "subscribe", "platform": "twitch", "identifier": "from_now"}),
+    )
+    .await;
+    assert_eq!(hear(&mut ws).await["status"], "subscribed");
+    assert_eq!(hear(&mut ws).await["status"], "started");
+    let (status, _) = common::post_json(&url, &chat_line("from_now", 2)).await;
+    assert_eq!(status, 202);
+    let chat = hear_kind(&mut ws, "chat").await;
+    assert_eq!(chat["data"]["data"]["content"]["raw"], "line 2");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_follows_at_most_eight_chats() {
     let server = Server::start("", &[]).await;

@@ -320,8 +320,7 @@ pub async fn push_stats(state: Arc<State>) {
     }
 }
 
-/// A feed of the chat messages of `chats`, going on after `since` (nothing lost or repeated
-/// when the set changes).
+/// A feed of the chat messages of `chats` after event `since`.
 fn feed_of(state: &State, chats: &[Chat], since: u64) -> Option<ChatFeed> {
     let followed = chats
         .iter()
@@ -352,7 +351,6 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let (mut tx, mut rx) = socket.split();
     let mut chats: Vec<Chat> = Vec::new();
     let mut feed: Option<ChatFeed> = None;
-    let mut since = state.bus.next_id().saturating_sub(1);
     let mut status = state.status.watch();
     loop {
         // A frame the client already sent comes first; then what the feed has ready.
@@ -430,9 +428,13 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 !over
             }),
         }
-        // Most state changes are of other sources: a new feed only when the chats changed.
+        // Most state changes are of other sources: a new feed only when the chats changed,
+        // going on where the last one was, or from now for a connection's first chat.
         if chats.len() != before {
-            since = feed.as_ref().map_or(since, ChatFeed::last_id);
+            let since = match &feed {
+                Some(f) => f.last_id(),
+                None => state.bus.next_id().saturating_sub(1),
+            };
             feed = feed_of(&state, &chats, since);
         }
         for v in &out {
