@@ -104,8 +104,10 @@ pub async fn serve<S>(stream: S, tcp: Arc<TcpStream>, up: Upgrade, state: Arc<St
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    // A client sends a few small requests: 1 KiB reads (a larger frame grows the buffer as it
+    // needs) rather than tungstenite's 128 KiB, which would be most of an idle client's cost.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_QUEUED)
         .max_message_size(Some(MAX_FRAME))
@@ -418,7 +420,9 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     None => break,
                 };
                 match proto::parse(&text) {
-                    Ok(request) => answer(&state, request, &mut chats, &mut out).await,
+                    // Boxed: following a chat may ask Twitch whether it exists, and that
+                    // request's state inline would sit in every idle client's task.
+                    Ok(request) => Box::pin(answer(&state, request, &mut chats, &mut out)).await,
                     Err(e) => out.push(e),
                 }
             }
@@ -444,7 +448,7 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     }
     drop(feed);
-    let _ = tokio::time::timeout(CLOSING, tx.close()).await;
+    let _ = Box::pin(tokio::time::timeout(CLOSING, tx.close())).await;
 }
 
 /// Answers a chat-protocol request, following or leaving a chat.
