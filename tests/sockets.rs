@@ -95,6 +95,13 @@ async fn the_chat_protocol_on_twitch_every_message_and_error() {
     );
     say(&mut ws, json!({"type": "dance"})).await;
     assert_eq!(hear(&mut ws).await["code"], "INVALID_MESSAGE_TYPE");
+    // Larger than one read (1 KiB): read whole all the same.
+    say(
+        &mut ws,
+        json!({"type": "dance", "padding": "x".repeat(20_000)}),
+    )
+    .await;
+    assert_eq!(hear(&mut ws).await["code"], "INVALID_MESSAGE_TYPE");
     say(
         &mut ws,
         json!({"type": "subscribe", "platform": "myspace", "identifier": "someone"}),
