@@ -1,13 +1,14 @@
-//! Direct fan-out for event streams served on their own socket.
+//! Direct fan-out for streams served on their own socket: overlays' event streams and chat
+//! sockets.
 //!
-//! A stream with nothing left to write is parked: its feed (anything that turns bus messages
-//! into bytes, [`Feed`]: an overlay's event stream, a chat socket) and socket are handed to one of
-//! a few writer tasks (one per runtime worker). On every bus message the writers read each of
-//! their parked feeds and write what it has straight to the socket, so an event reaches ten
-//! thousand clients without waking ten thousand tasks. Anything that is not a complete write
-//! of a batch (a full socket buffer, an error, the end of the stream, a burst larger than one
-//! batch) hands the feed back to the stream's own task, with the bytes still to write, and
-//! that task carries on as an unparked stream does.
+//! A stream with nothing left to write is parked: its feed (whatever turns bus messages into
+//! the bytes its socket speaks, a [`Feed`]) and socket are handed to one of a few writers (one
+//! per core). On every bus message the writers read each of their parked feeds and write what
+//! it has straight to the socket, so an event reaches ten thousand clients without waking ten
+//! thousand tasks. Anything that is not a complete write of a batch (a full socket buffer, an
+//! error, the end of the stream, a burst larger than one batch) hands the feed back to the
+//! stream's own task, with the bytes still to write, and that task carries on as an unparked
+//! stream does; the task may also take it back at any time ([`Parking::take_back`]).
 //!
 //! Nothing is lost or repeated in the handover: the feed, with its subscription and position,
 //! belongs to exactly one side at a time, under its [`Parked`] lock. Nothing waits forever
