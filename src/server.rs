@@ -306,7 +306,7 @@ pub mod direct {
     use crate::frame::{HEAD, preamble};
     use crate::overlay::Overlay;
     use crate::web::State;
-    use crate::web::fanout::{Feed as _, Ready};
+    use crate::web::fanout::{Feed as _, Ready, write_all};
 
     /// What an event-stream client may send after its request before it is dropped (a
     /// browser sends nothing; a little slack for a stray keep-alive probe).
@@ -450,17 +450,5 @@ pub mod direct {
             out = back.pending;
             end = back.end;
         }
-    }
-
-    async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-        while !buf.is_empty() {
-            stream.writable().await?;
-            match stream.try_write(buf) {
-                Ok(n) => buf = &buf[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }

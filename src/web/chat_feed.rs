@@ -13,9 +13,6 @@ use super::fanout::{Batch, Drained, Feed, Ready};
 use crate::bus::{Bus, Item, Message, Next, Subscription};
 use crate::event::{Event, Kind, Platform};
 
-/// Gathering stops at this many bytes, so one slow client cannot make a huge buffer.
-const MAX_BATCH: usize = 64 * 1024;
-
 /// The chat messages of some chats, from a point in the bus on.
 pub struct ChatFeed {
     bus: Arc<Bus>,
@@ -61,7 +58,7 @@ impl Feed for ChatFeed {
         }
         let mut batch = Batch::default();
         let drained = loop {
-            if batch.len() >= MAX_BATCH {
+            if batch.is_full() {
                 break Drained::Full;
             }
             match self.sub.try_next_within(&self.bus, budget) {

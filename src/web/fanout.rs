@@ -27,6 +27,8 @@ use crate::bus::{Listener, Pulse};
 
 /// How many streams a writer serves before letting other tasks on its thread run.
 const SLICE: usize = 64;
+/// A batch stops gathering at this many bytes, so one slow client cannot make a huge buffer.
+const MAX_BATCH: usize = 64 * 1024;
 
 /// What a parked stream's writer reads: the bytes a stream has ready to write, in the form
 /// its socket speaks.
@@ -86,13 +88,9 @@ impl Batch {
         }
     }
 
-    /// Bytes gathered so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    /// Whether the batch holds enough for one write ([`MAX_BATCH`]).
+    pub fn is_full(&self) -> bool {
+        self.len >= MAX_BATCH
     }
 
     /// What a feed that gathered this batch has ready, `drained` telling why it stopped.
@@ -385,6 +383,20 @@ async fn write(shard: Arc<Shard>, pulse: Arc<Pulse>, stopped: Arc<std::sync::ato
             shard.wake.rest();
         }
     }
+}
+
+/// Writes all of `buf` to `socket`, waiting while it is full: a stream's task writing what a
+/// writer could not, or what it found ready itself.
+pub async fn write_all(socket: &TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        socket.writable().await?;
+        match socket.try_write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Serves each feed, keeping those still parked, a slice at a time.

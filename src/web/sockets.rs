@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::access::Asking;
 use super::chat_feed::{ChatFeed, text_frame};
 use super::chat_protocol::{self as proto, Code, Following, IdentifierType, Request};
-use super::fanout::{Feed as _, Ready};
+use super::fanout::{Feed as _, Ready, write_all};
 use super::state::State;
 use crate::bus::{self, Next, Subscription};
 use crate::channels::Lease;
@@ -499,24 +499,16 @@ async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mu
 async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
     tx: &mut Sink<S>,
     tcp: &TcpStream,
-    mut bytes: &[u8],
+    bytes: &[u8],
     state: &State,
 ) -> bool {
     if tx.flush().await.is_err() {
         return false;
     }
-    while !bytes.is_empty() {
-        tokio::select! {
-            ready = tcp.writable() => if ready.is_err() { return false },
-            _ = state.shutdown.cancelled() => return false,
-        }
-        match tcp.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return false,
-        }
+    tokio::select! {
+        written = write_all(tcp, bytes) => written.is_ok(),
+        _ = state.shutdown.cancelled() => false,
     }
-    true
 }
 
 fn no_chat() -> Value {

@@ -13,8 +13,6 @@ use crate::channels::{Channels, Lease};
 use crate::frame::{KEEP_ALIVE, RESYNC, preamble};
 use crate::overlay::{Overlay, Overlays};
 use crate::web::fanout::{Batch, Drained, Ready};
-/// Coalescing stops at this many bytes so one slow client cannot make a huge buffer.
-const MAX_BATCH: usize = 64 * 1024;
 
 /// The overlays one stream serves, cached until the overlay set changes.
 struct Views {
@@ -91,7 +89,7 @@ impl Feed {
     }
 
     fn drain(&mut self, batch: &mut Batch, budget: &mut u64) -> Drained {
-        while batch.len() < MAX_BATCH {
+        while !batch.is_full() {
             let next = self.sub.try_next_within(&self.bus, budget);
             if matches!(next, Next::Empty) {
                 return Drained::Empty;
