@@ -69,6 +69,17 @@ async fn hear_kind(socket: &mut Socket, kind: &str) -> Value {
     }
 }
 
+/// Follows the Twitch chat of `channel`, and hears it followed and started.
+async fn follow_twitch(socket: &mut Socket, channel: &str) {
+    say(
+        socket,
+        json!({"type": "subscribe", "platform": "twitch", "identifier": channel}),
+    )
+    .await;
+    assert_eq!(hear(socket).await["status"], "subscribed");
+    assert_eq!(hear(socket).await["status"], "started");
+}
+
 fn twitch_config() -> String {
     format!(
         "[twitch]\npart_grace_s = 1\n[twitch.endpoints]\nirc = \"{}\"\n[twitch.emotes]\nenabled = false\n",
@@ -215,13 +226,7 @@ async fn chat_lines_and_answers_share_the_socket_whole_and_in_order() {
     const PINGS: u8 = 20;
     let server = Server::start("", &[]).await;
     let mut ws = connect(&server, "/ws", None).await;
-    say(
-        &mut ws,
-        json!({"type": "subscribe", "platform": "twitch", "identifier": "handover_a"}),
-    )
-    .await;
-    assert_eq!(hear(&mut ws).await["status"], "subscribed");
-    assert_eq!(hear(&mut ws).await["status"], "started");
+    follow_twitch(&mut ws, "handover_a").await;
     let url = server.url("/api/events");
     let publisher = tokio::spawn(async move {
         for seq in 1..=LINES {
@@ -297,13 +302,7 @@ async fn a_first_chat_starts_from_now_not_from_when_the_socket_opened() {
     let url = server.url("/api/events");
     let (status, _) = common::post_json(&url, &chat_line("from_now", 1)).await;
     assert_eq!(status, 202);
-    say(
-        &mut ws,
-        json!({"type": "subscribe", "platform": "twitch", "identifier": "from_now"}),
-    )
-    .await;
-    assert_eq!(hear(&mut ws).await["status"], "subscribed");
-    assert_eq!(hear(&mut ws).await["status"], "started");
+    follow_twitch(&mut ws, "from_now").await;
     let (status, _) = common::post_json(&url, &chat_line("from_now", 2)).await;
     assert_eq!(status, 202);
     let chat = hear_kind(&mut ws, "chat").await;
@@ -316,13 +315,7 @@ async fn a_connection_follows_at_most_eight_chats() {
     let server = Server::start("", &[]).await;
     let mut ws = connect(&server, "/ws", None).await;
     for i in 0..8 {
-        say(
-            &mut ws,
-            json!({"type": "subscribe", "platform": "twitch", "identifier": format!("cap_{i}")}),
-        )
-        .await;
-        assert_eq!(hear(&mut ws).await["status"], "subscribed");
-        assert_eq!(hear(&mut ws).await["status"], "started");
+        follow_twitch(&mut ws, &format!("cap_{i}")).await;
     }
     say(
         &mut ws,
