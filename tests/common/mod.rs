@@ -172,6 +172,8 @@ pub struct Frame {
 pub struct Sse {
     response: reqwest::Response,
     buf: String,
+    /// How much of `buf` was already handed out as frames.
+    read: usize,
     pub status: u16,
 }
 
@@ -191,6 +193,7 @@ impl Sse {
         let mut sse = Sse {
             response,
             buf: String::new(),
+            read: 0,
             status,
         };
         if status == 200 {
@@ -218,34 +221,45 @@ impl Sse {
 
     /// The next frame (comments skipped), or `None` on timeout or end of stream.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Frame> {
+        let block = self.next_block_within(wait).await?;
+        let mut frame = Frame {
+            id: None,
+            event: "message".into(),
+            data: Value::Null,
+        };
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                frame.id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                frame.event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+        frame.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+        Some(frame)
+    }
+
+    /// The next frame's lines as sent (comments skipped), unparsed: for a reader that must
+    /// cost less than the server it measures.
+    pub async fn next_block_within(&mut self, wait: Duration) -> Option<String> {
         let deadline = Instant::now() + wait;
         loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut frame = Frame {
-                    id: None,
-                    event: "message".into(),
-                    data: Value::Null,
-                };
-                let mut data = String::new();
-                let mut any = false;
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        frame.id = v.parse().ok();
-                        any = true;
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        frame.event = v.to_string();
-                        any = true;
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data.push_str(v);
-                        any = true;
-                    }
-                }
-                if any {
-                    frame.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                    return Some(frame);
+            while let Some(end) = self.buf[self.read..].find("\n\n") {
+                let block = &self.buf[self.read..self.read + end];
+                self.read += end + 2;
+                let fields = ["id: ", "event: ", "data: "];
+                if block
+                    .lines()
+                    .any(|l| fields.iter().any(|f| l.starts_with(f)))
+                {
+                    return Some(block.to_string());
                 }
             }
+            // What was read is dropped once, not after every frame.
+            self.buf.drain(..self.read);
+            self.read = 0;
             if !self.fill(deadline).await {
                 return None;
             }
