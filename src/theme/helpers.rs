@@ -85,23 +85,41 @@ pub fn emote_url(id: &str, url: &str) -> Option<String> {
     if !valid_emote_id(id) {
         return None;
     }
-    let candidates = [
-        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/default/dark/1.0"),
-        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/default/dark/2.0"),
-        format!("https://static-cdn.jtvnw.net/emoticons/v2/{id}/static/dark/1.0"),
-        format!("https://cdn.betterttv.net/emote/{id}/1x"),
-        format!("https://cdn.betterttv.net/emote/{id}/2x"),
-        format!("https://cdn.frankerfacez.com/emote/{id}/1"),
-        format!("https://cdn.frankerfacez.com/emote/{id}/2"),
-        format!("https://cdn.7tv.app/emote/{id}/1x.webp"),
-        format!("https://cdn.7tv.app/emote/{id}/2x.webp"),
-        format!("https://yt3.ggpht.com/{id}"),
-        format!("https://files.kick.com/emotes/{id}/fullsize"),
+    // Each CDN's URL of an emote is `prefix + id + suffix`; matched in place, since a chat
+    // line names many emotes and a burst many lines.
+    const CDNS: [(&str, &str); 11] = [
+        (
+            "https://static-cdn.jtvnw.net/emoticons/v2/",
+            "/default/dark/1.0",
+        ),
+        (
+            "https://static-cdn.jtvnw.net/emoticons/v2/",
+            "/default/dark/2.0",
+        ),
+        (
+            "https://static-cdn.jtvnw.net/emoticons/v2/",
+            "/static/dark/1.0",
+        ),
+        ("https://cdn.betterttv.net/emote/", "/1x"),
+        ("https://cdn.betterttv.net/emote/", "/2x"),
+        ("https://cdn.frankerfacez.com/emote/", "/1"),
+        ("https://cdn.frankerfacez.com/emote/", "/2"),
+        ("https://cdn.7tv.app/emote/", "/1x.webp"),
+        ("https://cdn.7tv.app/emote/", "/2x.webp"),
+        ("https://yt3.ggpht.com/", ""),
+        ("https://files.kick.com/emotes/", "/fullsize"),
     ];
-    if let Some(found) = candidates.iter().find(|c| c.as_str() == url) {
-        return Some(found.clone());
-    }
-    Some(candidates[0].clone())
+    let known = CDNS.iter().any(|(prefix, suffix)| {
+        url.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            == Some(id)
+    });
+    Some(if known {
+        url.to_string()
+    } else {
+        let (prefix, suffix) = CDNS[0];
+        format!("{prefix}{id}{suffix}")
+    })
 }
 
 /// `{{badges data.author.badges}}`: one span per badge, classed by its set.
@@ -297,6 +315,31 @@ mod tests {
             emote_url("5e76d338d6581c3724c0f0b2", url).as_deref(),
             Some(url)
         );
+    }
+
+    #[test]
+    fn an_emote_url_is_kept_only_when_a_cdn_serves_that_id_there() {
+        let id = "abc_1-Z";
+        for url in [
+            "https://static-cdn.jtvnw.net/emoticons/v2/abc_1-Z/default/dark/2.0",
+            "https://static-cdn.jtvnw.net/emoticons/v2/abc_1-Z/static/dark/1.0",
+            "https://cdn.frankerfacez.com/emote/abc_1-Z/2",
+            "https://cdn.7tv.app/emote/abc_1-Z/1x.webp",
+            "https://yt3.ggpht.com/abc_1-Z",
+            "https://files.kick.com/emotes/abc_1-Z/fullsize",
+        ] {
+            assert_eq!(emote_url(id, url).as_deref(), Some(url));
+        }
+        let twitch = "https://static-cdn.jtvnw.net/emoticons/v2/abc_1-Z/default/dark/1.0";
+        for url in [
+            "",
+            "https://cdn.7tv.app/emote/other/1x.webp",
+            "https://cdn.7tv.app/emote/abc_1-Z/1x.webp?x",
+            "https://evil.example/emote/abc_1-Z/1x",
+            "https://yt3.ggpht.com/abc_1-Z/more",
+        ] {
+            assert_eq!(emote_url(id, url).as_deref(), Some(twitch), "{url}");
+        }
     }
 
     #[test]
