@@ -131,11 +131,13 @@ pub enum Message {
         name: String,
         frame: Bytes,
     },
-    /// A frame for the chat sockets following one chat (its stats changed): not part of
-    /// history.
+    /// A frame for the chat sockets following one chat (its stats changed, and it went quiet
+    /// before its clients' next message could carry them): not part of history. `version`
+    /// numbers the chat's stats frames, so a client that has this one already skips it.
     ChatStats {
         channel: String,
         platform: crate::event::Platform,
+        version: u64,
         frame: Bytes,
     },
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::chat_protocol as proto;
+use super::chat_protocol::{self as proto, StatsSlot};
 use super::fanout::{Batch, Drained, Feed, Ready};
 use crate::bus::{Bus, Item, Message, Next, Subscription};
 use crate::event::{Event, Kind, Platform};
@@ -17,21 +17,44 @@ use crate::event::{Event, Kind, Platform};
 pub struct ChatFeed {
     bus: Arc<Bus>,
     sub: Subscription,
-    /// The chats followed: the channel their messages are published on, and the platform.
-    chats: Vec<(String, Platform)>,
+    /// The chats followed.
+    chats: Vec<Followed>,
     ended: bool,
 }
 
+/// A chat a feed follows: the channel its messages are published on, the platform, its stats
+/// slot and the number of the last stats frame this feed wrote.
+struct Followed {
+    channel: String,
+    platform: Platform,
+    stats: Arc<StatsSlot>,
+    told: u64,
+}
+
 impl ChatFeed {
-    /// The messages of `chats` after event `since`; `None` when there are no chats.
-    pub fn new(bus: &Arc<Bus>, chats: Vec<(String, Platform)>, since: u64) -> Option<ChatFeed> {
-        let mut channels: Vec<String> = chats.iter().map(|(c, _)| c.clone()).collect();
+    /// The messages of `chats` (each with its stats slot) after event `since`; `None` when
+    /// there are no chats. Stats are written from the next change on: the stats a chat stands
+    /// at are told when it is followed.
+    pub fn new(
+        bus: &Arc<Bus>,
+        chats: Vec<(String, Platform, Arc<StatsSlot>)>,
+        since: u64,
+    ) -> Option<ChatFeed> {
+        let mut channels: Vec<String> = chats.iter().map(|(c, _, _)| c.clone()).collect();
         channels.sort();
         channels.dedup();
         (!channels.is_empty()).then(|| ChatFeed {
             sub: bus.subscribe(channels, Some(since)),
             bus: bus.clone(),
-            chats,
+            chats: chats
+                .into_iter()
+                .map(|(channel, platform, stats)| Followed {
+                    told: stats.version(),
+                    channel,
+                    platform,
+                    stats,
+                })
+                .collect(),
             ended: false,
         })
     }
@@ -47,7 +70,17 @@ impl ChatFeed {
             && self
                 .chats
                 .iter()
-                .any(|(channel, platform)| *channel == e.channel && platform.as_str() == e.platform)
+                .any(|c| c.channel == e.channel && c.platform.as_str() == e.platform)
+    }
+
+    /// Adds to `batch` the stats frames newer than this feed wrote, of every chat it follows.
+    fn add_stats(&mut self, batch: &mut Batch) {
+        for chat in &mut self.chats {
+            if let Some((version, frame)) = chat.stats.newer_than(chat.told) {
+                chat.told = version;
+                batch.push(frame);
+            }
+        }
     }
 }
 
@@ -57,6 +90,8 @@ impl Feed for ChatFeed {
             return Ready::End(None);
         }
         let mut batch = Batch::default();
+        // Whether a chat message is written: the stats that changed go in the same write.
+        let mut chat = false;
         let drained = loop {
             if batch.is_full() {
                 break Drained::Full;
@@ -64,17 +99,21 @@ impl Feed for ChatFeed {
             match self.sub.try_next_within(&self.bus, budget) {
                 Next::Message(Message::Event(item)) if self.follows(&item.event) => {
                     batch.push(frame(&item));
+                    chat = true;
                 }
                 Next::Message(Message::ChatStats {
                     channel,
                     platform,
+                    version,
                     frame,
-                }) if self
-                    .chats
-                    .iter()
-                    .any(|(c, p)| *c == channel && *p == platform) =>
-                {
-                    batch.push(frame)
+                }) => {
+                    let quiet = self.chats.iter_mut().find(|c| {
+                        c.channel == channel && c.platform == platform && c.told < version
+                    });
+                    if let Some(quiet) = quiet {
+                        quiet.told = version;
+                        batch.push(frame);
+                    }
                 }
                 Next::Empty => break Drained::Empty,
                 Next::Closed => {
@@ -85,6 +124,9 @@ impl Feed for ChatFeed {
                 _ => {}
             }
         };
+        if chat {
+            self.add_stats(&mut batch);
+        }
         batch.ready(drained)
     }
 }
@@ -125,6 +167,90 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
 
     use super::*;
+
+    /// Everything a feed has ready now, as the texts of its frames.
+    fn texts(feed: &mut ChatFeed) -> Vec<String> {
+        let Ready::Frames { bytes, .. } = feed.ready() else {
+            return Vec::new();
+        };
+        let mut client =
+            WebSocket::from_raw_socket(Cursor::new(bytes.to_vec()), Role::Client, None);
+        std::iter::from_fn(|| client.read().ok())
+            .map(|m| m.into_text().expect("text").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_chats_changed_stats_go_with_its_next_message_and_on_the_bus_only_once_quiet() {
+        let bus = Arc::new(Bus::new(100));
+        let cache = Arc::new(proto::StatsCache::default());
+        let stats = crate::stats::Stats::default();
+        let following = cache.follow("c", Platform::Twitch);
+        let mut feed = ChatFeed::new(
+            &bus,
+            vec![("c".into(), Platform::Twitch, following.slot().clone())],
+            0,
+        )
+        .expect("a feed");
+        let say = |text: &str| {
+            let mut data = serde_json::Map::new();
+            data.insert("user_name".into(), "ann".into());
+            data.insert("text".into(), text.into());
+            crate::event::complete(Kind::ChatMessage, &mut data);
+            let event = Event::new(Platform::Twitch, "c", Kind::ChatMessage, data.into());
+            stats.record(&event);
+            bus.publish(event).expect("published");
+        };
+        let kinds = |texts: &[String]| -> Vec<String> {
+            texts
+                .iter()
+                .map(|t| {
+                    let v: serde_json::Value = serde_json::from_str(t).expect("json");
+                    v["type"].as_str().expect("a type").to_string()
+                })
+                .collect()
+        };
+        say("one");
+        assert_eq!(kinds(&texts(&mut feed)), ["chat"]);
+        let frame = |t: &str| text_frame(t.as_bytes());
+        assert!(
+            cache.tick(&stats, frame).is_empty(),
+            "kept for the next message"
+        );
+        assert!(texts(&mut feed).is_empty(), "no write of their own");
+        say("two");
+        let written = texts(&mut feed);
+        assert_eq!(kinds(&written), ["chat", "stats"], "in the same write");
+        assert!(written[1].contains("\"totalMessages\":1"), "{}", written[1]);
+        // The count moved again, and the chat goes quiet: on the bus, once.
+        std::thread::sleep(proto::StatsCache::FRESH);
+        assert!(
+            cache.tick(&stats, frame).is_empty(),
+            "kept for the next message"
+        );
+        let quiet = cache.tick(&stats, frame);
+        assert_eq!(quiet.len(), 1, "quiet: on the bus");
+        for q in quiet.into_iter().chain(std::iter::once(proto::Quiet {
+            channel: "c".into(),
+            platform: Platform::Twitch,
+            version: 1,
+            frame: text_frame(b"{\"type\":\"stats\",\"old\":true}"),
+        })) {
+            bus.announce(crate::bus::Message::ChatStats {
+                channel: q.channel,
+                platform: q.platform,
+                version: q.version,
+                frame: q.frame,
+            });
+        }
+        let written = texts(&mut feed);
+        assert_eq!(
+            kinds(&written),
+            ["stats"],
+            "the newest, once; an older one skipped"
+        );
+        assert!(written[0].contains("\"totalMessages\":2"), "{}", written[0]);
+    }
 
     #[test]
     fn text_frames_of_every_length_form_are_read_back_by_a_client() {

@@ -9,8 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,25 +28,68 @@ pub const MAX_USERS: usize = 100;
 pub const FRAME_KEY: u64 = u64::MAX;
 
 /// A chat's stats message made at most once per [`StatsCache::FRESH`] for every client of
-/// the chat, with the message count it was made at; and the chats clients follow, with the
-/// count their stats were last pushed at.
+/// the chat, with the message count it was made at; and the chats clients follow, each with
+/// the count its stats were last pushed at and its [`StatsSlot`].
 #[derive(Default)]
 pub struct StatsCache {
     made: parking_lot::Mutex<HashMap<(String, String), Made>>,
     followed: parking_lot::Mutex<HashMap<(String, Platform), Followed>>,
 }
 
-/// How many clients follow a chat, and the message count its stats were last pushed at.
+/// How many clients follow a chat, the message count its stats were last pushed at, and
+/// whether those were put on the bus since (the chat went quiet).
 #[derive(Default)]
 struct Followed {
     clients: usize,
     pushed: u64,
+    announced: bool,
+    slot: Arc<StatsSlot>,
+}
+
+/// A followed chat's latest stats frame, numbered. A chat socket's feed writes it with the next
+/// chat message it writes, in the same write: while a chat moves, its stats cost its clients
+/// no write of their own. Only a chat gone quiet has its stats put on the bus.
+#[derive(Default)]
+pub struct StatsSlot {
+    /// Bumped with every new frame, under the frame's lock.
+    version: AtomicU64,
+    frame: parking_lot::Mutex<Bytes>,
+}
+
+impl StatsSlot {
+    /// The number of the latest frame (0: none yet).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The latest frame and its number, if newer than `seen`.
+    pub fn newer_than(&self, seen: u64) -> Option<(u64, Bytes)> {
+        if self.version() <= seen {
+            return None;
+        }
+        let frame = self.frame.lock();
+        Some((self.version(), frame.clone()))
+    }
+
+    fn set(&self, frame: Bytes) -> u64 {
+        let mut held = self.frame.lock();
+        *held = frame;
+        self.version.fetch_add(1, Ordering::AcqRel) + 1
+    }
 }
 
 /// One client following one chat's stats; dropping it stops following.
 pub struct Following {
     cache: Arc<StatsCache>,
     key: (String, Platform),
+    slot: Arc<StatsSlot>,
+}
+
+impl Following {
+    /// Where the chat's latest stats frame is kept.
+    pub fn slot(&self) -> &Arc<StatsSlot> {
+        &self.slot
+    }
 }
 
 impl Drop for Following {
@@ -57,6 +102,14 @@ impl Drop for Following {
             }
         }
     }
+}
+
+/// A followed chat's stats frame for the bus: it went quiet with clients not yet told.
+pub struct Quiet {
+    pub channel: String,
+    pub platform: Platform,
+    pub version: u64,
+    pub frame: Bytes,
 }
 
 /// When a stats message was made, at which message count, and its text.
@@ -83,38 +136,55 @@ impl StatsCache {
         (snapshot.messages, text)
     }
 
-    /// A client follows `platform`'s chat on `channel`: its stats are among the
-    /// [`StatsCache::changed`] ones while the returned guard lives.
+    /// A client follows `platform`'s chat on `channel`: its stats are kept by
+    /// [`StatsCache::tick`] while the returned guard lives.
     pub fn follow(self: &Arc<Self>, channel: &str, platform: Platform) -> Following {
         let key = (channel.to_string(), platform);
-        self.followed.lock().entry(key.clone()).or_default().clients += 1;
+        let mut followed = self.followed.lock();
+        let f = followed.entry(key.clone()).or_default();
+        f.clients += 1;
         Following {
             cache: self.clone(),
             key,
+            slot: f.slot.clone(),
         }
     }
 
-    /// The stats messages of the followed chats whose message count changed since they were
-    /// last returned here (a chat first followed with messages already counted is one of
-    /// them), each once for all of its clients.
-    pub fn changed(&self, stats: &Stats) -> Vec<(String, Platform, Arc<str>)> {
+    /// One beat of the stats ticker. A followed chat whose message count changed since the
+    /// last beat (or that is first followed with messages counted) has its stats made once,
+    /// framed by `frame`, into its [`StatsSlot`], for its clients' next chat message to carry.
+    /// A chat whose count did not change since it was put there is returned, once: it went
+    /// quiet, and the clients that had no message since must still be told.
+    pub fn tick(&self, stats: &Stats, frame: impl Fn(&str) -> Bytes) -> Vec<Quiet> {
         let chats: Vec<((String, Platform), u64)> = self
             .followed
             .lock()
             .iter()
             .map(|(k, f)| (k.clone(), f.pushed))
             .collect();
-        let mut changed = Vec::new();
+        let mut quiet = Vec::new();
         for ((channel, platform), pushed) in chats {
             let (messages, text) = self.get(stats, &channel, platform.as_str());
+            let mut followed = self.followed.lock();
+            let Some(f) = followed.get_mut(&(channel.clone(), platform)) else {
+                continue;
+            };
             if messages != pushed {
-                if let Some(f) = self.followed.lock().get_mut(&(channel.clone(), platform)) {
-                    f.pushed = messages;
-                }
-                changed.push((channel, platform, text));
+                f.slot.set(frame(&text));
+                (f.pushed, f.announced) = (messages, false);
+            } else if !f.announced
+                && let Some((version, frame)) = f.slot.newer_than(0)
+            {
+                f.announced = true;
+                quiet.push(Quiet {
+                    channel,
+                    platform,
+                    version,
+                    frame,
+                });
             }
         }
-        changed
+        quiet
     }
 }
 
@@ -443,7 +513,7 @@ mod tests {
     }
 
     #[test]
-    fn a_followed_chats_stats_change_is_told_once_for_all_its_clients() {
+    fn a_followed_chats_stats_change_is_made_once_and_put_on_the_bus_once_it_is_quiet() {
         let cache = Arc::new(StatsCache::default());
         let stats = Stats::default();
         let line = |login: &str| {
@@ -457,31 +527,53 @@ mod tests {
                 Value::Object(data),
             )
         };
+        let frame = |t: &str| Bytes::from(t.to_string());
+        let total = |b: &Bytes| {
+            let told: Value = serde_json::from_slice(b).expect("json");
+            told["data"]["totalMessages"].as_u64().expect("a count")
+        };
         stats.record(&line("ann"));
         assert!(
-            cache.changed(&stats).is_empty(),
-            "nobody follows a chat yet"
+            cache.tick(&stats, frame).is_empty(),
+            "nobody follows a chat"
         );
         let (one, two) = (
             cache.follow("c", Platform::Twitch),
-            cache.follow("c", Platform::Twitch),
+            cache.follow("c", Platform::Kick),
         );
-        let _other = cache.follow("c", Platform::Kick);
-        let changed = cache.changed(&stats);
-        assert_eq!(changed.len(), 1, "the Kick chat on c has no messages");
-        let (channel, platform, text) = &changed[0];
-        assert_eq!((channel.as_str(), *platform), ("c", Platform::Twitch));
-        let told: Value = serde_json::from_str(text).expect("json");
-        assert_eq!(told["data"]["totalMessages"], 1);
-        assert!(cache.changed(&stats).is_empty(), "told once");
-        drop((one, two));
-        stats.record(&line("bob"));
+        let also = cache.follow("c", Platform::Twitch);
+        assert!(Arc::ptr_eq(one.slot(), also.slot()), "one slot per chat");
         assert!(
-            cache
-                .followed
-                .lock()
-                .get(&("c".into(), Platform::Twitch))
-                .is_none()
+            cache.tick(&stats, frame).is_empty(),
+            "changed: kept, not sent"
+        );
+        assert_eq!(
+            two.slot().version(),
+            0,
+            "the Kick chat on c has no messages"
+        );
+        let (version, made) = one.slot().newer_than(0).expect("made");
+        assert_eq!((version, total(&made)), (1, 1));
+        assert!(one.slot().newer_than(1).is_none());
+        // Quiet since: told on the bus once, as the same frame.
+        let quiet = cache.tick(&stats, frame);
+        assert_eq!(quiet.len(), 1);
+        assert_eq!(
+            (quiet[0].channel.as_str(), quiet[0].platform),
+            ("c", Platform::Twitch)
+        );
+        assert_eq!((quiet[0].version, &quiet[0].frame), (1, &made));
+        assert!(cache.tick(&stats, frame).is_empty(), "told once");
+        // Stats are made at most once per `FRESH`.
+        std::thread::sleep(StatsCache::FRESH);
+        stats.record(&line("bob"));
+        assert!(cache.tick(&stats, frame).is_empty());
+        let (version, made) = one.slot().newer_than(1).expect("made again");
+        assert_eq!((version, total(&made)), (2, 2));
+        drop((one, two, also));
+        assert!(
+            cache.followed.lock().is_empty(),
+            "unfollowed with its last client"
         );
     }
 

@@ -161,7 +161,7 @@ struct Chat {
     source: Option<String>,
     _lease: Lease,
     /// Keeps its stats pushed when they change ([`push_stats`]).
-    _stats: Following,
+    stats: Following,
     started: bool,
     told: Option<&'static str>,
 }
@@ -193,7 +193,7 @@ async fn open_chat(
                 channel: login,
                 source: None,
                 _lease: lease,
-                _stats: stats,
+                stats,
                 started: false,
                 told: None,
             });
@@ -251,7 +251,7 @@ async fn open_chat(
         _lease: lease,
         channel,
         source: Some(link.source()),
-        _stats: stats,
+        stats,
         started: false,
         told: None,
     })
@@ -302,9 +302,10 @@ fn reader_news(state: &State, chat: &mut Chat) -> (Option<Value>, bool) {
     }
 }
 
-/// Pushes the stats of every followed chat whose message count changed, at most once per
-/// [`STATS_EVERY`]: one message per chat on the bus, made once and written to its clients by
-/// the fan-out writers with the chat's messages (a client's task does not wake for it).
+/// Keeps the stats of every followed chat whose message count changed, at most once per
+/// [`STATS_EVERY`]: made once per chat into its slot, which its clients' feeds write with their
+/// next chat message ([`proto::StatsCache::tick`]). A chat gone quiet has them put on the bus, for the
+/// fan-out writers to write to the clients not yet told (a client's task does not wake for it).
 pub async fn push_stats(state: Arc<State>) {
     let mut tick = tokio::time::interval(STATS_EVERY);
     loop {
@@ -312,11 +313,16 @@ pub async fn push_stats(state: Arc<State>) {
             _ = tick.tick() => {}
             _ = state.shutdown.cancelled() => return,
         }
-        for (channel, platform, text) in state.chat_stats.changed(&state.overlays.shared.stats) {
+        let shared = &state.overlays.shared;
+        for quiet in state
+            .chat_stats
+            .tick(&shared.stats, |t| text_frame(t.as_bytes()))
+        {
             state.bus.announce(bus::Message::ChatStats {
-                channel,
-                platform,
-                frame: text_frame(text.as_bytes()),
+                channel: quiet.channel,
+                platform: quiet.platform,
+                version: quiet.version,
+                frame: quiet.frame,
             });
         }
     }
@@ -326,7 +332,7 @@ pub async fn push_stats(state: Arc<State>) {
 fn feed_of(state: &State, chats: &[Chat], since: u64) -> Option<ChatFeed> {
     let followed = chats
         .iter()
-        .map(|c| (c.channel.clone(), c.platform))
+        .map(|c| (c.channel.clone(), c.platform, c.stats.slot().clone()))
         .collect();
     ChatFeed::new(&state.bus, followed, since)
 }
