@@ -112,8 +112,10 @@ where
         .max_write_buffer_size(MAX_QUEUED)
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME));
+    // Boxed: a handshake's state (its timer, the request read) would otherwise stay inline in
+    // every open socket's task.
     let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(config));
-    let Ok(Ok(socket)) = tokio::time::timeout(HANDSHAKE, handshake).await else {
+    let Ok(Ok(socket)) = Box::pin(tokio::time::timeout(HANDSHAKE, handshake)).await else {
         return;
     };
     match up.wanted {
