@@ -104,7 +104,7 @@ async fn connection(
             inner: SharedSocket(socket.clone()),
         };
         // Boxed: inline, its state would grow every connection's task, event streams included.
-        Box::pin(crate::web::sockets::serve(io, socket, up, state)).await;
+        Box::pin(crate::web::sockets::serve(io, socket, Box::new(up), state)).await;
         return;
     }
     // Boxed too: hyper's connection state is about 2.5 KB, and inline it would sit in every

@@ -44,6 +44,13 @@ pub trait Feed: Send + 'static {
     }
 }
 
+/// A feed kept on the heap: a task that holds it across its waits holds a pointer.
+impl<F: Feed> Feed for Box<F> {
+    fn ready_within(&mut self, budget: &mut u64) -> Ready {
+        (**self).ready_within(budget)
+    }
+}
+
 /// What a feed has ready without waiting.
 pub enum Ready {
     /// Nothing to write now.

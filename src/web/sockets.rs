@@ -99,15 +99,21 @@ pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
 }
 
 /// Completes the handshake on `stream` (which starts with the request head, and reads and
-/// writes `tcp`) and serves the socket until the client leaves or shutdown.
-pub async fn serve<S>(stream: S, tcp: Arc<TcpStream>, up: Upgrade, state: Arc<State>)
+/// writes `tcp`) and serves the socket until the client leaves or shutdown. Who asks is
+/// weighed before the handshake, and `up` freed: what stays in an open socket's task is what
+/// its session uses.
+pub async fn serve<S>(stream: S, tcp: Arc<TcpStream>, up: Box<Upgrade>, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    // A client sends a few small requests: 1 KiB reads (a larger frame grows the buffer as it
-    // needs) rather than tungstenite's 128 KiB, which would be most of an idle client's cost.
+    let wanted = up.wanted;
+    let may_change = wanted == Wanted::Events && state.access.allow(&up.asking.caller()).is_ok();
+    drop(up);
+    // A client sends a few small requests: 256-byte reads (a larger frame grows the buffer as
+    // it needs) rather than tungstenite's 128 KiB, which would be most of an idle client's
+    // cost. The buffer is held from the handshake on.
     let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_QUEUED)
         .max_message_size(Some(MAX_FRAME))
@@ -118,12 +124,13 @@ where
     let Ok(Ok(socket)) = Box::pin(tokio::time::timeout(HANDSHAKE, handshake)).await else {
         return;
     };
-    match up.wanted {
-        Wanted::Chat => chat_session(socket, tcp, state).await,
-        Wanted::Events => {
-            let may_change = state.access.allow(&up.asking.caller()).is_ok();
-            events_session(socket, state, may_change).await;
+    match wanted {
+        Wanted::Chat => {
+            // Split here: a session's arguments stay in its task whole for as long as it runs.
+            let (tx, rx) = socket.split();
+            chat_session(tx, rx, tcp, state).await
         }
+        Wanted::Events => events_session(socket, state, may_change).await,
     }
 }
 
@@ -331,12 +338,12 @@ pub async fn push_stats(state: Arc<State>) {
 }
 
 /// A feed of the chat messages of `chats` after event `since`.
-fn feed_of(state: &State, chats: &[Chat], since: u64) -> Option<ChatFeed> {
+fn feed_of(state: &State, chats: &[Chat], since: u64) -> Option<Box<ChatFeed>> {
     let followed = chats
         .iter()
         .map(|c| (c.channel.clone(), c.platform, c.stats.slot().clone()))
         .collect();
-    ChatFeed::new(&state.bus, followed, since)
+    ChatFeed::new(&state.bus, followed, since).map(Box::new)
 }
 
 /// What woke a chat session.
@@ -354,13 +361,14 @@ enum Wake {
 /// goes through tungstenite, which is flushed before any frame is written beside it and only
 /// used while no writer has the socket.
 async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    socket: WebSocketStream<S>,
+    mut tx: Sink<S>,
+    mut rx: futures_util::stream::SplitStream<WebSocketStream<S>>,
     tcp: Arc<TcpStream>,
     state: Arc<State>,
 ) {
-    let (mut tx, mut rx) = socket.split();
     let mut chats: Vec<Chat> = Vec::new();
-    let mut feed: Option<ChatFeed> = None;
+    // Boxed: the task holds it in more than one place across its waits.
+    let mut feed: Option<Box<ChatFeed>> = None;
     let mut status = state.status.watch();
     loop {
         // A frame the client already sent comes first; then what the feed has ready.
