@@ -91,7 +91,9 @@ async fn connection(
     }
     if let Some(request) = direct::parse(&head, &state) {
         drop(head);
-        direct::serve(stream, request, state, shutdown).await;
+        // Boxed like the others below: inline, an event stream's state would be room in the
+        // task of every connection, chat sockets and keep-alive requests included.
+        Box::pin(direct::serve(stream, request, state, shutdown)).await;
         return;
     }
     // A WebSocket of ours (the chat protocol, the events socket): the handshake reads the
@@ -104,7 +106,7 @@ async fn connection(
             inner: SharedSocket(socket.clone()),
         };
         // Boxed: inline, its state would grow every connection's task, event streams included.
-        Box::pin(crate::web::sockets::serve(io, socket, Box::new(up), state)).await;
+        Box::pin(crate::web::sockets::serve(io, socket, up, state)).await;
         return;
     }
     // Boxed too: hyper's connection state is about 2.5 KB, and inline it would sit in every

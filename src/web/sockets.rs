@@ -63,8 +63,9 @@ pub struct Upgrade {
 }
 
 /// The upgrade a request head asks for: `GET /`, `/ws` or `/api/ws` (any query) with
-/// `Upgrade: websocket`. Anything else is for the HTTP routes.
-pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
+/// `Upgrade: websocket`. Anything else is for the HTTP routes. Boxed: a connection's task
+/// keeps room for it for as long as the socket is open, and a pointer is less room.
+pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Box<Upgrade>> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) || req.method != Some("GET") {
@@ -86,7 +87,7 @@ pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
     if !header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return None;
     }
-    Some(Upgrade {
+    Some(Box::new(Upgrade {
         wanted,
         asking: Asking {
             peer: Some(peer),
@@ -95,7 +96,7 @@ pub fn upgrade(head: &[u8], peer: IpAddr) -> Option<Upgrade> {
             origin: header("origin"),
             host: header("host"),
         },
-    })
+    }))
 }
 
 /// Completes the handshake on `stream` (which starts with the request head, and reads and
