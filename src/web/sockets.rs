@@ -131,7 +131,8 @@ where
             let (tx, rx) = socket.split();
             chat_session(tx, rx, tcp, state).await
         }
-        Wanted::Events => events_session(socket, state, may_change).await,
+        // Boxed: the chat sessions, by far the more, would otherwise have room for it.
+        Wanted::Events => Box::pin(events_session(socket, state, may_change)).await,
     }
 }
 
@@ -367,7 +368,8 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
     tcp: Arc<TcpStream>,
     state: Arc<State>,
 ) {
-    let mut chats: Vec<Chat> = Vec::new();
+    // Room for one: most tools follow one chat, and a `Vec` makes room for four at its first.
+    let mut chats: Vec<Chat> = Vec::with_capacity(1);
     // Boxed: the task holds it in more than one place across its waits.
     let mut feed: Option<Box<ChatFeed>> = None;
     let mut status = state.status.watch();
@@ -512,20 +514,23 @@ async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mu
 }
 
 /// Writes whole chat frames straight to the socket, after anything tungstenite still holds;
-/// `false` once the client is gone or at shutdown.
-async fn write_frames<S: AsyncRead + AsyncWrite + Unpin>(
-    tx: &mut Sink<S>,
-    tcp: &TcpStream,
-    bytes: &[u8],
-    state: &State,
-) -> bool {
-    if tx.flush().await.is_err() {
-        return false;
-    }
-    tokio::select! {
-        written = write_all(tcp, bytes) => written.is_ok(),
-        _ = state.shutdown.cancelled() => false,
-    }
+/// `false` once the client is gone or at shutdown. Boxed: the wait on a slow client is room
+/// every idle client's task would keep.
+fn write_frames<'a, S: AsyncRead + AsyncWrite + Unpin + Send>(
+    tx: &'a mut Sink<S>,
+    tcp: &'a TcpStream,
+    bytes: &'a [u8],
+    state: &'a State,
+) -> std::pin::Pin<Box<impl Future<Output = bool> + Send + 'a>> {
+    Box::pin(async move {
+        if tx.flush().await.is_err() {
+            return false;
+        }
+        tokio::select! {
+            written = write_all(tcp, bytes) => written.is_ok(),
+            _ = state.shutdown.cancelled() => false,
+        }
+    })
 }
 
 fn no_chat() -> Value {
