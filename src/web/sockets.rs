@@ -314,9 +314,10 @@ fn reader_news(state: &State, chat: &mut Chat) -> (Option<Value>, bool) {
 }
 
 /// Keeps the stats of every followed chat whose message count changed, at most once per
-/// [`STATS_EVERY`]: made once per chat into its slot, which its clients' feeds write with their
-/// next chat message ([`proto::StatsCache::tick`]). A chat gone quiet has them put on the bus, for the
-/// fan-out writers to write to the clients not yet told (a client's task does not wake for it).
+/// [`STATS_EVERY`]: made once per chat into its slot, which its clients' feeds write with
+/// their next chat message ([`proto::StatsCache::tick`]). A chat gone quiet has them put on
+/// the bus, for the fan-out writers to write to the clients not yet told (a client's task does
+/// not wake for it).
 pub async fn push_stats(state: Arc<State>) {
     let mut tick = tokio::time::interval(STATS_EVERY);
     loop {
