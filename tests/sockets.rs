@@ -293,6 +293,31 @@ async fn chat_lines_and_answers_share_the_socket_whole_and_in_order() {
     server.stop().await;
 }
 
+/// A tool that follows a chat which already has messages is told where its stats stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_a_chat_with_messages_tells_its_stats() {
+    let server = Server::start("", &[]).await;
+    for seq in 1..=2 {
+        let line = chat_line("stats_at_once", seq);
+        let (status, _) = common::post_json(&server.url("/api/events"), &line).await;
+        assert_eq!(status, 202);
+    }
+    let mut ws = connect(&server, "/ws", None).await;
+    say(
+        &mut ws,
+        json!({"type": "subscribe", "platform": "twitch", "identifier": "stats_at_once"}),
+    )
+    .await;
+    assert_eq!(hear(&mut ws).await["status"], "subscribed");
+    let stats = hear_kind(&mut ws, "stats").await;
+    assert_eq!(stats["data"]["totalMessages"], 2, "{stats}");
+    assert_eq!(
+        stats["data"]["uniqueUsers"][0]["messageCount"], 2,
+        "{stats}"
+    );
+    server.stop().await;
+}
+
 /// A chat followed starts from the moment it is followed: what its channel said while the
 /// connection was open but following nothing is not replayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

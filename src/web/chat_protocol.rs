@@ -71,10 +71,10 @@ impl StatsSlot {
         Some((self.version(), frame.clone()))
     }
 
-    fn set(&self, frame: Bytes) -> u64 {
+    fn set(&self, frame: Bytes) {
         let mut held = self.frame.lock();
         *held = frame;
-        self.version.fetch_add(1, Ordering::AcqRel) + 1
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 }
 

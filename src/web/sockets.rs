@@ -429,7 +429,8 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 _ = state.shutdown.cancelled() => Wake::Shutdown,
             }
         };
-        let mut out: Vec<Value> = Vec::new();
+        // What to answer, as the messages' texts.
+        let mut out: Vec<String> = Vec::new();
         let before = chats.len();
         match wake {
             Wake::Shutdown | Wake::Status(false) => break,
@@ -443,12 +444,12 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     // Boxed: following a chat may ask Twitch whether it exists, and that
                     // request's state inline would sit in every idle client's task.
                     Ok(request) => Box::pin(answer(&state, request, &mut chats, &mut out)).await,
-                    Err(e) => out.push(e),
+                    Err(e) => out.push(e.to_string()),
                 }
             }
             Wake::Status(true) => chats.retain_mut(|chat| {
                 let (news, over) = reader_news(&state, chat);
-                out.extend(news);
+                out.extend(news.map(|n| n.to_string()));
                 !over
             }),
         }
@@ -461,8 +462,8 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
             };
             feed = feed_of(&state, &chats, since);
         }
-        for v in &out {
-            if !send(&mut tx, v).await {
+        for text in out {
+            if tx.send(Message::text(text)).await.is_err() {
                 return;
             }
         }
@@ -472,7 +473,7 @@ async fn chat_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// Answers a chat-protocol request, following or leaving a chat.
-async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mut Vec<Value>) {
+async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mut Vec<String>) {
     match request {
         Request::Subscribe {
             identifier,
@@ -480,36 +481,38 @@ async fn answer(state: &State, request: Request, chats: &mut Vec<Chat>, out: &mu
             platform,
         } => {
             if chats.len() >= MAX_CHATS {
-                out.push(proto::error(
-                    Code::TooManySubscriptions,
-                    &format!("one connection follows at most {MAX_CHATS} chats; unsubscribe first"),
-                    None,
-                ));
+                let full =
+                    format!("one connection follows at most {MAX_CHATS} chats; unsubscribe first");
+                out.push(proto::error(Code::TooManySubscriptions, &full, None).to_string());
                 return;
             }
             match open_chat(state, &identifier, identifier_type, &platform).await {
                 Ok(mut chat) => {
-                    out.push(proto::subscribed(&chat.identifier));
+                    out.push(proto::subscribed(&chat.identifier).to_string());
                     if let (Some(news), _) = reader_news(state, &mut chat) {
-                        out.push(news);
+                        out.push(news.to_string());
                     }
-                    // Where the chat stands now; from here on, each change is pushed.
-                    let stats = chat_stats(state, &chat);
-                    if stats["data"]["totalMessages"].as_u64() > Some(0) {
-                        out.push(stats);
+                    // Where the chat stands now, made once for all who follow it within a
+                    // second, as the pushes are; from here on, each change is pushed.
+                    let shared = &state.overlays.shared;
+                    let platform = chat.platform.as_str();
+                    let (messages, stats) =
+                        state.chat_stats.get(&shared.stats, &chat.channel, platform);
+                    if messages > 0 {
+                        out.push(stats.to_string());
                     }
                     chats.push(chat);
                 }
-                Err(e) => out.push(e),
+                Err(e) => out.push(e.to_string()),
             }
         }
         Request::Unsubscribe => match chats.pop() {
-            Some(_) => out.push(proto::unsubscribed()),
-            None => out.push(no_chat()),
+            Some(_) => out.push(proto::unsubscribed().to_string()),
+            None => out.push(no_chat().to_string()),
         },
         Request::GetStats => match chats.last() {
-            Some(chat) => out.push(chat_stats(state, chat)),
-            None => out.push(no_chat()),
+            Some(chat) => out.push(chat_stats(state, chat).to_string()),
+            None => out.push(no_chat().to_string()),
         },
     }
 }
