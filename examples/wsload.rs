@@ -83,7 +83,26 @@ fn pss_kb(pid: Option<u32>) -> Option<u64> {
         .ok()
 }
 
-type Latencies = Arc<Mutex<Vec<u64>>>;
+/// What the clients share with the run.
+struct Run {
+    /// Clients told the chat started.
+    ready: AtomicU64,
+    /// Clients that got every event.
+    done: AtomicU64,
+    /// When the latest delivery arrived, µs since the epoch.
+    last_delivery_us: AtomicU64,
+    latencies: Mutex<Vec<u64>>,
+    /// The latencies of messages read together with a stats message (also in `latencies`).
+    with_stats: Mutex<Vec<u64>>,
+    /// The latencies of messages read without one.
+    alone: Mutex<Vec<u64>>,
+    /// Stats messages received, and their bytes: the chat's stats, pushed as it moves.
+    stats_frames: AtomicU64,
+    stats_bytes: AtomicU64,
+    /// Set once every client is done (or the run gave up waiting): the clients close then.
+    stop: tokio::sync::watch::Sender<bool>,
+    deadline: Instant,
+}
 
 /// Where a `ws://host:port/path` URL points.
 fn split_url(url: &str) -> (String, String) {
@@ -130,18 +149,16 @@ fn next_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
 /// One client: a plain TCP socket with a minimal WebSocket reader (as sseload reads SSE), so
 /// that the load tool's work per delivery is small and what is measured is the server.
 /// Subscribes, waits to be told the chat started, then records each message's latency until
-/// `events` arrived or the deadline passed.
-async fn client(
-    url: String,
-    channel: String,
-    events: u64,
-    ready: Arc<AtomicU64>,
-    latencies: Latencies,
-    deadline: Instant,
-) -> u64 {
+/// `events` arrived or the deadline passed. A client that has them all keeps its socket open
+/// until every client is done (as sseload's do): ten thousand closes in the middle of the last
+/// event's fan-out would be timed as that event's delivery.
+async fn client(url: String, channel: String, events: u64, run: Arc<Run>) -> u64 {
     let (host, path) = split_url(&url);
     let mut got = 0u64;
     let mut mine = Vec::with_capacity(events as usize);
+    let (mut with_stats, mut alone) = (Vec::new(), Vec::new());
+    let deadline = run.deadline;
+    let mut stop = run.stop.subscribe();
     let _ = tokio::time::timeout_at(deadline.into(), async {
         let Ok(mut tcp) = TcpStream::connect(&host).await else {
             return;
@@ -175,15 +192,23 @@ async fn client(
             return;
         }
         let mut started = false;
+        let mut this_read = Vec::new();
         while got < events {
             let mut used = 0;
+            let mut stats = false;
             while let Some((opcode, payload)) = next_frame(&buf[used..]) {
                 let text = &buf[used + payload.start..used + payload.end];
                 used += payload.end;
                 match opcode {
                     0x1 if !started => {
                         started = text.windows(9).any(|w| w == b"\"started\"");
-                        ready.fetch_add(u64::from(started), Ordering::Relaxed);
+                        run.ready.fetch_add(u64::from(started), Ordering::Relaxed);
+                    }
+                    0x1 if text.ends_with(b"\"type\":\"stats\"}") => {
+                        stats = true;
+                        run.stats_frames.fetch_add(1, Ordering::Relaxed);
+                        run.stats_bytes
+                            .fetch_add(text.len() as u64, Ordering::Relaxed);
                     }
                     // A chat message of ours: `… ts=<µs> …` in its text (the first place).
                     0x1 => {
@@ -194,7 +219,9 @@ async fn client(
                                 .ok()
                                 .and_then(|d| d.parse::<u64>().ok())
                             {
-                                mine.push(now_us().saturating_sub(ts));
+                                let now = now_us();
+                                this_read.push(now.saturating_sub(ts));
+                                run.last_delivery_us.fetch_max(now, Ordering::Relaxed);
                                 got += 1;
                             }
                         }
@@ -204,19 +231,33 @@ async fn client(
                 }
             }
             buf.drain(..used);
+            // Messages that came in one read with a stats message: timed apart as well.
+            match stats {
+                true => with_stats.extend_from_slice(&this_read),
+                false => alone.extend_from_slice(&this_read),
+            }
+            mine.append(&mut this_read);
             if got >= events {
+                run.done.fetch_add(1, Ordering::Relaxed);
+                let _ = stop.wait_for(|stop| *stop).await;
                 break;
             }
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(16 * 1024);
             }
-            if !matches!(tcp.read_buf(&mut buf).await, Ok(n) if n > 0) {
-                return;
+            // A client still short of events when the run stops (one was lost) stops too.
+            tokio::select! {
+                read = tcp.read_buf(&mut buf) => if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                },
+                _ = stop.wait_for(|stop| *stop) => return,
             }
         }
     })
     .await;
-    latencies.lock().extend(mine);
+    run.latencies.lock().extend(mine);
+    run.with_stats.lock().extend(with_stats);
+    run.alone.lock().extend(alone);
     got
 }
 
@@ -251,9 +292,19 @@ async fn run(readers: tokio::runtime::Handle) {
     let a = args();
     let http = reqwest::Client::new();
     let pss_before = pss_kb(a.pid);
-    let ready = Arc::new(AtomicU64::new(0));
-    let latencies: Latencies = Arc::default();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let run = Arc::new(Run {
+        ready: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        last_delivery_us: AtomicU64::new(0),
+        latencies: Mutex::default(),
+        with_stats: Mutex::default(),
+        alone: Mutex::default(),
+        stats_frames: AtomicU64::new(0),
+        stats_bytes: AtomicU64::new(0),
+        stop: tokio::sync::watch::Sender::new(false),
+        deadline: Instant::now() + Duration::from_secs(300),
+    });
+    let ready = &run.ready;
     let connect_start = Instant::now();
     let mut tasks = Vec::with_capacity(a.clients);
     for _ in 0..a.clients {
@@ -261,9 +312,7 @@ async fn run(readers: tokio::runtime::Handle) {
             a.ws.clone(),
             a.channel.clone(),
             a.events,
-            ready.clone(),
-            latencies.clone(),
-            deadline,
+            run.clone(),
         )));
     }
     let ready_by = Instant::now() + Duration::from_secs(120);
@@ -276,6 +325,7 @@ async fn run(readers: tokio::runtime::Handle) {
     let pss_idle = pss_kb(a.pid);
     let cpu_before = cpu_us(a.pid);
     let started = Instant::now();
+    let first_publish_us = now_us();
     let period = (a.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / a.rate));
     for seq in 1..=a.events {
         let text = format!("bench seq={seq} ts={}", now_us());
@@ -289,14 +339,36 @@ async fn run(readers: tokio::runtime::Handle) {
             tokio::time::sleep_until(next.into()).await;
         }
     }
+    // Every client done, or nothing delivered for ten seconds (a client lost an event).
+    let mut last_seen = (run.last_delivery_us.load(Ordering::Relaxed), Instant::now());
+    while run.done.load(Ordering::Relaxed) < connected && Instant::now() < run.deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let last = run.last_delivery_us.load(Ordering::Relaxed);
+        if last != last_seen.0 {
+            last_seen = (last, Instant::now());
+        } else if last_seen.1.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+    }
+    let cpu_after = cpu_us(a.pid);
+    // As sseload counts: from the first publish to the last delivery.
+    let elapsed = run
+        .last_delivery_us
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_publish_us) as f64
+        / 1e6;
+    let _ = run.stop.send(true);
     let mut delivered = 0u64;
     for t in tasks {
         delivered += t.await.unwrap_or(0);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_us(a.pid);
-    let mut lat = latencies.lock().clone();
+    let mut lat = run.latencies.lock().clone();
     lat.sort_unstable();
+    let mut with_stats = run.with_stats.lock().clone();
+    with_stats.sort_unstable();
+    let mut alone = run.alone.lock().clone();
+    alone.sort_unstable();
+    let stats_frames = run.stats_frames.load(Ordering::Relaxed);
     let expected = a.events * a.clients as u64;
     let cpu_per = match (cpu_before, cpu_after) {
         (Some(b), Some(e)) if delivered > 0 => Some((e - b) as f64 / delivered as f64),
@@ -312,8 +384,18 @@ async fn run(readers: tokio::runtime::Handle) {
         "tool": "wsload", "label": a.label, "clients_requested": a.clients, "connected": connected,
         "connect_ms": connect_ms, "events": a.events, "rate_target": a.rate,
         "deliveries": delivered, "expected": expected, "lost": expected.saturating_sub(delivered),
-        "deliveries_per_s": delivered as f64 / elapsed,
+        "deliveries_per_s": delivered as f64 / elapsed.max(1e-6),
         "latency_ms": {"p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": percentile(&lat, 1.0)},
+        "without_stats": {
+            "deliveries": alone.len(),
+            "latency_ms": {"p50": percentile(&alone, 0.5), "p99": percentile(&alone, 0.99), "max": percentile(&alone, 1.0)},
+        },
+        "with_stats": {
+            "deliveries": with_stats.len(),
+            "latency_ms": {"p50": percentile(&with_stats, 0.5), "p99": percentile(&with_stats, 0.99), "max": percentile(&with_stats, 1.0)},
+            "stats_messages": stats_frames,
+            "stats_bytes_mean": run.stats_bytes.load(Ordering::Relaxed).checked_div(stats_frames),
+        },
         "server": {"cpu_us_per_delivery": cpu_per, "idle_kb_per_conn": idle_kb, "pss_kb_idle": pss_idle},
     });
     println!("{line}");
