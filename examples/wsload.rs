@@ -63,7 +63,7 @@ fn now_us() -> u64 {
         .unwrap_or_default()
 }
 
-/// The server's CPU time so far (user + system), in µs.
+/// A process's CPU time so far (user + system), in µs: the server's, or the load tool's own.
 fn cpu_us(pid: Option<u32>) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
     let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
@@ -323,22 +323,39 @@ async fn run(readers: tokio::runtime::Handle) {
     let connect_ms = connect_start.elapsed().as_secs_f64() * 1000.0;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pss_idle = pss_kb(a.pid);
+    // The server's peak memory, sampled every 100 ms (as sseload samples it) until the end.
+    let pss_peak = Arc::new(AtomicU64::new(pss_idle.unwrap_or(0)));
+    let sampler = {
+        let (peak, mut stop, pid) = (pss_peak.clone(), run.stop.subscribe(), a.pid);
+        tokio::spawn(async move {
+            while tokio::time::timeout(Duration::from_millis(100), stop.wait_for(|s| *s))
+                .await
+                .is_err()
+            {
+                peak.fetch_max(pss_kb(pid).unwrap_or(0), Ordering::Relaxed);
+            }
+        })
+    };
     let cpu_before = cpu_us(a.pid);
+    let own_cpu_before = cpu_us(Some(std::process::id()));
     let started = Instant::now();
     let first_publish_us = now_us();
     let period = (a.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / a.rate));
+    let mut accepted = 0u64;
     for seq in 1..=a.events {
         let text = format!("bench seq={seq} ts={}", now_us());
         let body = json!({"channel": a.channel, "kind": "chat.message", "data": {
             "text": text, "message_id": format!("b{seq}"), "user_name": format!("u{}", seq % 50),
             "elements": [{"type": "text", "value": text}],
         }});
-        let _ = http.post(&a.publish).json(&body).send().await;
+        let sent = http.post(&a.publish).json(&body).send().await;
+        accepted += u64::from(sent.is_ok_and(|r| r.status().is_success()));
         if let Some(p) = period {
             let next = started + p * seq as u32;
             tokio::time::sleep_until(next.into()).await;
         }
     }
+    let publish_s = started.elapsed().as_secs_f64();
     // Every client done, or nothing delivered for ten seconds (a client lost an event).
     let mut last_seen = (run.last_delivery_us.load(Ordering::Relaxed), Instant::now());
     while run.done.load(Ordering::Relaxed) < connected && Instant::now() < run.deadline {
@@ -351,6 +368,7 @@ async fn run(readers: tokio::runtime::Handle) {
         }
     }
     let cpu_after = cpu_us(a.pid);
+    let own_cpu_after = cpu_us(Some(std::process::id()));
     // As sseload counts: from the first publish to the last delivery.
     let elapsed = run
         .last_delivery_us
@@ -358,6 +376,7 @@ async fn run(readers: tokio::runtime::Handle) {
         .saturating_sub(first_publish_us) as f64
         / 1e6;
     let _ = run.stop.send(true);
+    let _ = sampler.await;
     let mut delivered = 0u64;
     for t in tasks {
         delivered += t.await.unwrap_or(0);
@@ -370,10 +389,11 @@ async fn run(readers: tokio::runtime::Handle) {
     alone.sort_unstable();
     let stats_frames = run.stats_frames.load(Ordering::Relaxed);
     let expected = a.events * a.clients as u64;
-    let cpu_per = match (cpu_before, cpu_after) {
+    let per_delivery = |before: Option<u64>, after: Option<u64>| match (before, after) {
         (Some(b), Some(e)) if delivered > 0 => Some((e - b) as f64 / delivered as f64),
         _ => None,
     };
+    let cpu_per = per_delivery(cpu_before, cpu_after);
     let idle_kb = match (pss_before, pss_idle) {
         (Some(b), Some(i)) if connected > 0 => {
             Some((i.saturating_sub(b)) as f64 / connected as f64)
@@ -396,7 +416,10 @@ async fn run(readers: tokio::runtime::Handle) {
             "stats_messages": stats_frames,
             "stats_bytes_mean": run.stats_bytes.load(Ordering::Relaxed).checked_div(stats_frames),
         },
-        "server": {"cpu_us_per_delivery": cpu_per, "idle_kb_per_conn": idle_kb, "pss_kb_idle": pss_idle},
+        "server": {"cpu_us_per_delivery": cpu_per, "idle_kb_per_conn": idle_kb, "pss_kb_idle": pss_idle,
+                   "pss_kb_peak": pss_peak.load(Ordering::Relaxed)},
+        "loadgen": {"cpu_us_per_delivery": per_delivery(own_cpu_before, own_cpu_after)},
+        "published_ok": accepted, "publish_s": publish_s, "publish_rate": accepted as f64 / publish_s.max(1e-6),
     });
     println!("{line}");
 }
