@@ -38,6 +38,7 @@
 pub mod alerts;
 pub mod app;
 pub mod backoff;
+pub mod blocking;
 pub mod bus;
 pub mod channels;
 pub mod config;

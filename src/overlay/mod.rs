@@ -349,7 +349,7 @@ impl Overlay {
         if let Some(bytes) = item.cached(self.key) {
             return bytes;
         }
-        theme::off_the_runtime(|| {
+        crate::blocking::off_the_runtime(|| {
             item.frame(self.key, |event| {
                 shared.renders.fetch_add(1, Ordering::Relaxed);
                 crate::frame::event(event, &self.config.name, &self.html(event, shared))

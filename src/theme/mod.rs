@@ -18,6 +18,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::blocking::off_the_runtime;
+
 /// Files an editor writes beside the real one while saving (Vim, Emacs, JetBrains, Kate,
 /// macOS Finder): a change to one of these is not a change to the theme.
 pub fn ignored(path: &Path) -> bool {
@@ -94,19 +96,6 @@ impl fmt::Debug for Theme {
             .field("name", &self.name)
             .field("generation", &self.generation)
             .finish()
-    }
-}
-
-/// Runs `work` (CPU-bound, of unknown length) so that the runtime worker calling it hands its
-/// other tasks to another thread first (`block_in_place`). Off a multi-threaded runtime (a
-/// blocking thread, a test's single-threaded runtime, no runtime) it simply runs.
-pub fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
     }
 }
 

@@ -89,7 +89,7 @@ fn command(state: Arc<State>) -> BoxedFilter<(Response,)> {
                 })?;
                 let channel = normalize_channel(&channel);
                 // A replay reads the event log (on disk with SQLite): off the runtime threads.
-                let answer = crate::theme::off_the_runtime(|| {
+                let answer = crate::blocking::off_the_runtime(|| {
                     state
                         .alerts
                         .command(&channel, which.overlay.as_deref(), command)

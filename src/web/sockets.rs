@@ -825,7 +825,7 @@ async fn events_session<S: AsyncRead + AsyncWrite + Unpin + Send>(
                             let command = crate::alerts::Command::parse(&action, id).ok_or_else(|| {
                                 events_error("BAD_MESSAGE", &format!("no alert action \"{action}\"; actions are {}", crate::alerts::Command::ACTIONS))
                             })?;
-                            crate::theme::off_the_runtime(|| state.alerts.command(&channel, overlay.as_deref(), command)).map_err(alert_error)
+                            crate::blocking::off_the_runtime(|| state.alerts.command(&channel, overlay.as_deref(), command)).map_err(alert_error)
                         });
                         with_ref(done.map(alerts_message).unwrap_or_else(|e| e), reference)
                     }
