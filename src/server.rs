@@ -65,6 +65,7 @@ pub async fn serve(
             routes.clone(),
             state.clone(),
             shutdown.clone(),
+            tracker.clone(),
         ));
     }
     drop(listener);
@@ -78,6 +79,7 @@ async fn connection(
     routes: Routes,
     state: Arc<State>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 ) {
     let mut head = Vec::with_capacity(1024);
     // Boxed, and freed once the head is in: the timer is large, and inline its room would
@@ -91,9 +93,17 @@ async fn connection(
     }
     if let Some(request) = direct::parse(&head, &state) {
         drop(head);
-        // Boxed like the others below: inline, an event stream's state would be room in the
-        // task of every connection, chat sockets and keep-alive requests included.
-        Box::pin(direct::serve(stream, request, state, shutdown)).await;
+        // On a writer's thread from here on (`Fanout::spawn`), still counted by the tracker
+        // that shutdown waits for.
+        match stream.into_std() {
+            Ok(socket) => {
+                let fanout = state.clone();
+                fanout.fanout.spawn(socket, move |stream| {
+                    tracker.track_future(direct::serve(stream, request, state, shutdown))
+                });
+            }
+            Err(e) => tracing::warn!("an event stream's socket: {e}"),
+        }
         return;
     }
     // A WebSocket of ours (the chat protocol, the events socket): the handshake reads the

@@ -15,8 +15,8 @@
 //! either: parking wakes the writer, which reads the new feed once, so a message sent while the
 //! stream was deciding to park is written all the same.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -24,6 +24,11 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::bus::{Listener, Pulse};
+
+thread_local! {
+    /// Which writer this thread is, on a writer's thread.
+    static WRITER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
 
 /// How many streams a writer serves before letting other tasks on its thread run.
 const SLICE: usize = 64;
@@ -130,13 +135,16 @@ impl Batch {
 pub struct Fanout {
     /// Beats once per message the bus sends: a writer's cue to read its parked feeds.
     pulse: Arc<Pulse>,
-    shards: std::sync::OnceLock<Vec<Arc<Shard>>>,
+    shards: OnceLock<Vec<Arc<Shard>>>,
     next: AtomicUsize,
     /// Set at shutdown: the writers' threads end.
     stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Shard {
+    /// The writer's own runtime, where its streams' tasks run too (`None`: the writer runs on
+    /// the shared runtime).
+    runtime: OnceLock<tokio::runtime::Handle>,
     /// Woken by the bus's beats while the shard has streams, and by each park.
     wake: Arc<Listener>,
     /// Parked since the writer last looked.
@@ -184,7 +192,7 @@ impl Fanout {
     pub fn new(pulse: Arc<Pulse>) -> Fanout {
         Fanout {
             pulse,
-            shards: std::sync::OnceLock::new(),
+            shards: OnceLock::new(),
             next: AtomicUsize::new(0),
             stopped: Arc::default(),
         }
@@ -198,6 +206,35 @@ impl Fanout {
         }
     }
 
+    fn shards(&self) -> &[Arc<Shard>] {
+        self.shards
+            .get_or_init(|| start(&self.pulse, &self.stopped))
+    }
+
+    /// Runs a stream's task on the thread of one of the writers (the next in turn), where it
+    /// parks: the runtime that answers requests (a publish) then never has a queue of streams
+    /// to work through first, and the kernel shares the cores between the two. Without a
+    /// writer thread it runs on the shared runtime. `stream` is made there from `socket`, so
+    /// that its readiness is that runtime's to watch.
+    pub fn spawn<F, Fut>(&self, socket: std::net::TcpStream, stream: F)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let shards = self.shards();
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let run = async move {
+            match TcpStream::from_std(socket) {
+                Ok(socket) => stream(socket).await,
+                Err(e) => tracing::warn!("a stream's socket could not be registered: {e}"),
+            }
+        };
+        match shards[n % shards.len()].runtime.get() {
+            Some(runtime) => drop(runtime.spawn(run)),
+            None => drop(tokio::spawn(run)),
+        }
+    }
+
     /// The bus's beat count: read it before finding a feed empty, and park with it.
     pub fn beats(&self) -> u64 {
         self.pulse.beats()
@@ -206,10 +243,12 @@ impl Fanout {
     /// Hands `feed` and its socket to a writer. `drained` is [`Fanout::beats`] read before the
     /// feed was last found empty.
     pub fn park<F: Feed>(&self, drained: u64, socket: Arc<TcpStream>, feed: F) -> Parking<F> {
-        let shards = self
-            .shards
-            .get_or_init(|| start(&self.pulse, &self.stopped));
-        let shard = &shards[self.next.fetch_add(1, Ordering::Relaxed) % shards.len()];
+        let shards = self.shards();
+        // A stream's task on a writer's thread parks with that writer.
+        let n = WRITER
+            .get()
+            .unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed));
+        let shard = &shards[n % shards.len()];
         let parked = Arc::new(Parked {
             hand: Mutex::new(Hand {
                 feed: Some(feed),
@@ -335,6 +374,7 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
     let shards: Vec<Arc<Shard>> = (0..workers.clamp(1, 16))
         .map(|_| {
             Arc::new(Shard {
+                runtime: OnceLock::new(),
                 wake: Arc::default(),
                 fresh: Mutex::new(Vec::new()),
             })
@@ -348,9 +388,17 @@ fn start(pulse: &Arc<Pulse>, stopped: &Arc<std::sync::atomic::AtomicBool>) -> Ve
             .build()
             .map_err(|e| e.to_string())
             .and_then(|runtime| {
+                let handle = runtime.handle().clone();
+                let on = shard.clone();
                 std::thread::Builder::new()
                     .name(format!("overlayd-writer-{n}"))
-                    .spawn(move || runtime.block_on(writer))
+                    .spawn(move || {
+                        WRITER.set(Some(n));
+                        runtime.block_on(writer)
+                    })
+                    .map(|_| {
+                        let _ = on.runtime.set(handle);
+                    })
                     .map_err(|e| e.to_string())
             });
         // Without a thread of its own, the writer still runs: on the runtime, as it used to.
@@ -419,4 +467,37 @@ async fn serve_all(parked: &mut Vec<Arc<dyn Serve>>, beats: u64) {
         }
     }
     parked.truncate(kept);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spawned_stream_runs_on_a_writers_thread_with_its_socket_and_parks_there() {
+        let fanout = Arc::new(Fanout::new(Arc::new(Pulse::default())));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        fanout.spawn(server, move |socket| async move {
+            let thread = std::thread::current().name().map(str::to_string);
+            // Readiness is watched by the writer's runtime: a write goes through.
+            let wrote = write_all(&socket, b"hello").await.is_ok();
+            let _ = tx.send((thread, wrote, WRITER.get()));
+        });
+        let (thread, wrote, writer) = tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+            .await
+            .expect("the stream ran")
+            .unwrap();
+        let thread = thread.unwrap_or_default();
+        assert!(thread.starts_with("overlayd-writer-"), "{thread}");
+        assert!(wrote);
+        // The writer it runs on is the one it parks with.
+        assert_eq!(writer.map(|n| format!("overlayd-writer-{n}")), Some(thread));
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut &client, &mut got).unwrap();
+        assert_eq!(&got, b"hello");
+    }
 }
