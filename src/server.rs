@@ -93,13 +93,14 @@ async fn connection(
     }
     if let Some(request) = direct::parse(&head, &state) {
         drop(head);
-        // On a writer's thread from here on (`Fanout::spawn`), still counted by the tracker
-        // that shutdown waits for.
+        // On a writer's thread from here on (`Fanout::spawn`), counted from now on by the
+        // tracker that shutdown waits for.
         match stream.into_std() {
             Ok(socket) => {
-                let fanout = state.clone();
-                fanout.fanout.spawn(socket, move |stream| {
-                    tracker.track_future(direct::serve(stream, request, state, shutdown))
+                let (counted, writers) = (tracker.token(), state.clone());
+                writers.fanout.spawn(socket, move |stream| async move {
+                    direct::serve(stream, request, state, shutdown).await;
+                    drop(counted);
                 });
             }
             Err(e) => tracing::warn!("an event stream's socket: {e}"),
