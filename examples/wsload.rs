@@ -91,8 +91,7 @@ struct Run {
     done: AtomicU64,
     /// When the latest delivery arrived, µs since the epoch.
     last_delivery_us: AtomicU64,
-    latencies: Mutex<Vec<u64>>,
-    /// The latencies of messages read together with a stats message (also in `latencies`).
+    /// The latencies of messages read together with a stats message.
     with_stats: Mutex<Vec<u64>>,
     /// The latencies of messages read without one.
     alone: Mutex<Vec<u64>>,
@@ -155,8 +154,7 @@ fn next_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
 async fn client(url: String, channel: String, events: u64, run: Arc<Run>) -> u64 {
     let (host, path) = split_url(&url);
     let mut got = 0u64;
-    let mut mine = Vec::with_capacity(events as usize);
-    let (mut with_stats, mut alone) = (Vec::new(), Vec::new());
+    let (mut with_stats, mut alone) = (Vec::new(), Vec::with_capacity(events as usize));
     let deadline = run.deadline;
     let mut stop = run.stop.subscribe();
     let _ = tokio::time::timeout_at(deadline.into(), async {
@@ -233,10 +231,9 @@ async fn client(url: String, channel: String, events: u64, run: Arc<Run>) -> u64
             buf.drain(..used);
             // Messages that came in one read with a stats message: timed apart as well.
             match stats {
-                true => with_stats.extend_from_slice(&this_read),
-                false => alone.extend_from_slice(&this_read),
+                true => with_stats.append(&mut this_read),
+                false => alone.append(&mut this_read),
             }
-            mine.append(&mut this_read);
             if got >= events {
                 run.done.fetch_add(1, Ordering::Relaxed);
                 let _ = stop.wait_for(|stop| *stop).await;
@@ -255,7 +252,6 @@ async fn client(url: String, channel: String, events: u64, run: Arc<Run>) -> u64
         }
     })
     .await;
-    run.latencies.lock().extend(mine);
     run.with_stats.lock().extend(with_stats);
     run.alone.lock().extend(alone);
     got
@@ -296,7 +292,6 @@ async fn run(readers: tokio::runtime::Handle) {
         ready: AtomicU64::new(0),
         done: AtomicU64::new(0),
         last_delivery_us: AtomicU64::new(0),
-        latencies: Mutex::default(),
         with_stats: Mutex::default(),
         alone: Mutex::default(),
         stats_frames: AtomicU64::new(0),
@@ -381,12 +376,13 @@ async fn run(readers: tokio::runtime::Handle) {
     for t in tasks {
         delivered += t.await.unwrap_or(0);
     }
-    let mut lat = run.latencies.lock().clone();
-    lat.sort_unstable();
     let mut with_stats = run.with_stats.lock().clone();
     with_stats.sort_unstable();
     let mut alone = run.alone.lock().clone();
     alone.sort_unstable();
+    // Every delivery: both kinds together.
+    let mut lat = [alone.as_slice(), with_stats.as_slice()].concat();
+    lat.sort_unstable();
     let stats_frames = run.stats_frames.load(Ordering::Relaxed);
     let expected = a.events * a.clients as u64;
     let per_delivery = |before: Option<u64>, after: Option<u64>| match (before, after) {

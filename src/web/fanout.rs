@@ -142,7 +142,7 @@ pub struct Fanout {
 }
 
 struct Shard {
-    /// The writer's own runtime, where its streams' tasks run too (`None`: the writer runs on
+    /// The writer's own runtime, where its streams' tasks run too (unset: the writer runs on
     /// the shared runtime).
     runtime: OnceLock<tokio::runtime::Handle>,
     /// Woken by the bus's beats while the shard has streams, and by each park.
