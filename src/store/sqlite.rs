@@ -116,7 +116,7 @@ pub struct Sqlite {
 ///
 /// A checkpoint that copied every page lets the next commit start the log over, and that
 /// commit syncs the log's new header to disk (SQLite does, so that a power cut cannot mix old
-/// pages with new): 5-15 ms on the build machine's disk with a checkpoint a second,
+/// pages with new): 5-15 ms on the build machine's disk with a second's pages behind it,
 /// measured with `strace -f -e fsync`. The thread says so (`restart_due`), and that commit runs
 /// [`off_the_runtime`], as does a wait for the writer while this thread holds it: the runtime
 /// worker's other tasks (streams, requests) carry on meanwhile.
