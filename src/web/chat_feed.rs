@@ -85,11 +85,11 @@ impl ChatFeed {
 }
 
 impl Feed for ChatFeed {
-    fn ready_within(&mut self, budget: &mut u64) -> Ready {
+    fn ready_within(&mut self, budget: &mut u64, limit: usize) -> Ready {
         if self.ended {
             return Ready::End(None);
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::up_to(limit);
         // Whether a chat message is written: the stats that changed go in the same write.
         let mut chat = false;
         let drained = loop {
@@ -270,5 +270,40 @@ mod tests {
                 Message::text("after")
             );
         }
+    }
+
+    #[test]
+    fn a_streams_own_task_gathers_a_smaller_batch_than_a_writer() {
+        use crate::web::fanout::TASK_BATCH;
+        let bus = Arc::new(Bus::new(1000));
+        let cache = Arc::new(proto::StatsCache::default());
+        let following = cache.follow("c", Platform::Twitch);
+        let mut feed = ChatFeed::new(
+            &bus,
+            vec![("c".into(), Platform::Twitch, following.slot().clone())],
+            0,
+        )
+        .expect("a feed");
+        // 400 lines of about 600 bytes each: some 240 KB ready at once.
+        for n in 0..400 {
+            let mut data = serde_json::Map::new();
+            data.insert("user_name".into(), "ann".into());
+            data.insert("text".into(), format!("{n} {}", "x".repeat(300)).into());
+            crate::event::complete(Kind::ChatMessage, &mut data);
+            let event = Event::new(Platform::Twitch, "c", Kind::ChatMessage, data.into());
+            bus.publish(event).expect("published");
+        }
+        let size = |ready: Ready| match ready {
+            Ready::Frames { bytes, more: true } => bytes.len(),
+            _ => panic!("a full batch, with more ready"),
+        };
+        // A task has the stream because its socket filled: it gathers no more than the socket
+        // is likely to take, and what it holds while it waits stays small.
+        let task = size(feed.ready());
+        assert!((TASK_BATCH..TASK_BATCH + 2048).contains(&task), "{task}");
+        // A writer serves streams whose sockets took everything so far: one write for more.
+        let mut unlimited = u64::MAX;
+        let writer = size(feed.ready_within(&mut unlimited, 64 * 1024));
+        assert!((64 * 1024..66 * 1024).contains(&writer), "{writer}");
     }
 }

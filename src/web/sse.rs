@@ -12,7 +12,7 @@ use crate::bus::{Bus, Message, Next, Subscription};
 use crate::channels::{Channels, Lease};
 use crate::frame::{KEEP_ALIVE, RESYNC, preamble};
 use crate::overlay::{Overlay, Overlays};
-use crate::web::fanout::{Batch, Drained, Ready};
+use crate::web::fanout::{Batch, Drained, Ready, TASK_BATCH};
 
 /// The overlays one stream serves, cached until the overlay set changes.
 struct Views {
@@ -75,7 +75,7 @@ impl Feed {
     pub async fn next(&mut self) -> Option<Bytes> {
         while !self.ended {
             let first = self.sub.next(&self.bus).await;
-            let mut batch = Batch::default();
+            let mut batch = Batch::up_to(TASK_BATCH);
             let mut unlimited = u64::MAX;
             if self.add(first, &mut batch) {
                 // Whatever else is ready right now goes into the same write.
@@ -149,11 +149,11 @@ impl Feed {
 }
 
 impl crate::web::fanout::Feed for Feed {
-    fn ready_within(&mut self, budget: &mut u64) -> Ready {
+    fn ready_within(&mut self, budget: &mut u64, limit: usize) -> Ready {
         if self.ended {
             return Ready::End(None);
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::up_to(limit);
         let drained = self.drain(&mut batch, budget);
         batch.ready(drained)
     }
