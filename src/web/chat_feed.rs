@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_streams_own_task_gathers_a_smaller_batch_than_a_writer() {
-        use crate::web::fanout::TASK_BATCH;
+        use crate::web::fanout::{MAX_BATCH, TASK_BATCH};
         let bus = Arc::new(Bus::new(1000));
         let cache = Arc::new(proto::StatsCache::default());
         let following = cache.follow("c", Platform::Twitch);
@@ -303,7 +303,7 @@ mod tests {
         assert!((TASK_BATCH..TASK_BATCH + 2048).contains(&task), "{task}");
         // A writer serves streams whose sockets took everything so far: one write for more.
         let mut unlimited = u64::MAX;
-        let writer = size(feed.ready_within(&mut unlimited, 64 * 1024));
-        assert!((64 * 1024..66 * 1024).contains(&writer), "{writer}");
+        let writer = size(feed.ready_within(&mut unlimited, MAX_BATCH));
+        assert!((MAX_BATCH..MAX_BATCH + 2048).contains(&writer), "{writer}");
     }
 }

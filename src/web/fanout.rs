@@ -34,12 +34,12 @@ thread_local! {
 const SLICE: usize = 64;
 /// A writer's batch stops gathering at this many bytes, so one slow client cannot make a huge
 /// buffer.
-const MAX_BATCH: usize = 64 * 1024;
+pub const MAX_BATCH: usize = 64 * 1024;
 /// A stream's own task gathers at most this much: it has the stream because the socket filled,
 /// so its client reads slower than events come, and what a batch holds beyond what the socket
 /// takes waits in memory, per client, until it does. 1,000 events at full rate to 10,000
-/// clients peaked at 277-521 MB with 64 KB here and 153-173 MB with 16 KB for all batches; but
-/// 16 KB for the writers too cost a third more CPU per delivery in a short full-rate burst.
+/// clients peaked at 277-533 MB with 64 KB here and 148-187 MB with 16 KB; 16 KB for the
+/// writers' batches too cost a third more CPU per delivery in a short full-rate burst.
 pub const TASK_BATCH: usize = 16 * 1024;
 
 /// What a parked stream's writer reads: the bytes a stream has ready to write, in the form
