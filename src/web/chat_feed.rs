@@ -305,5 +305,9 @@ mod tests {
         let mut unlimited = u64::MAX;
         let writer = size(feed.ready_within(&mut unlimited, MAX_BATCH));
         assert!((MAX_BATCH..MAX_BATCH + 2048).contains(&writer), "{writer}");
+        assert!(
+            task * 3 < writer,
+            "a slow client's batch is a fraction of a writer's"
+        );
     }
 }
