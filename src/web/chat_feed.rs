@@ -168,6 +168,15 @@ mod tests {
 
     use super::*;
 
+    /// A chat line in Twitch channel `c`.
+    fn line(text: &str) -> Event {
+        let mut data = serde_json::Map::new();
+        data.insert("user_name".into(), "ann".into());
+        data.insert("text".into(), text.into());
+        crate::event::complete(Kind::ChatMessage, &mut data);
+        Event::new(Platform::Twitch, "c", Kind::ChatMessage, data.into())
+    }
+
     /// Everything a feed has ready now, as the texts of its frames.
     fn texts(feed: &mut ChatFeed) -> Vec<String> {
         let Ready::Frames { bytes, .. } = feed.ready() else {
@@ -193,11 +202,7 @@ mod tests {
         )
         .expect("a feed");
         let say = |text: &str| {
-            let mut data = serde_json::Map::new();
-            data.insert("user_name".into(), "ann".into());
-            data.insert("text".into(), text.into());
-            crate::event::complete(Kind::ChatMessage, &mut data);
-            let event = Event::new(Platform::Twitch, "c", Kind::ChatMessage, data.into());
+            let event = line(text);
             stats.record(&event);
             bus.publish(event).expect("published");
         };
@@ -286,12 +291,8 @@ mod tests {
         .expect("a feed");
         // 400 lines of about 600 bytes each: some 240 KB ready at once.
         for n in 0..400 {
-            let mut data = serde_json::Map::new();
-            data.insert("user_name".into(), "ann".into());
-            data.insert("text".into(), format!("{n} {}", "x".repeat(300)).into());
-            crate::event::complete(Kind::ChatMessage, &mut data);
-            let event = Event::new(Platform::Twitch, "c", Kind::ChatMessage, data.into());
-            bus.publish(event).expect("published");
+            bus.publish(line(&format!("{n} {}", "x".repeat(300))))
+                .expect("published");
         }
         let size = |ready: Ready| match ready {
             Ready::Frames { bytes, more: true } => bytes.len(),
